@@ -1,4 +1,5 @@
-// record: Kafka RecordBatch v2 — header access, CRC, in-place patches, record codec, compression.
+// record: Kafka RecordBatch v2 — header access, CRC, in-place patches, record codec, compression,
+// building batches and validating produced ones. Imports util, plus the snappy and lz4-napi packages.
 export {
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD,
@@ -23,3 +24,56 @@ export {
   isTransactional,
   isControl,
 } from './batch-header.ts';
+export { RecordError, RecordErrorCode, type RecordErrorCodeValue } from './errors.ts';
+export {
+  VARINT_MAX_BYTES,
+  VARLONG_MAX_BYTES,
+  varintSize,
+  varlongSize,
+  writeVarint,
+  writeVarlong,
+  ByteReader,
+} from './varint.ts';
+export {
+  compress,
+  decompress,
+  compressAsync,
+  decompressAsync,
+  compressionCodecOf,
+  compressionName,
+  inspectLz4Frame,
+  type Lz4FrameInfo,
+  LZ4_BOUND_SLACK_BYTES,
+  XERIAL_BLOCK_INPUT_BYTES,
+} from './codecs.ts';
+export {
+  CURRENT_MAGIC,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
+  type RecordHeader,
+  type KafkaRecord,
+  type DecodedBatch,
+  type DecodeOptions,
+  decodeBatch,
+  decodeBatchAsync,
+  decodeBatches,
+  walkRecords,
+  ControlRecordType,
+  type ControlRecord,
+  decodeControlRecord,
+} from './records.ts';
+export {
+  MAX_BATCH_BYTES,
+  type RecordInput,
+  type BatchInput,
+  type ControlBatchInput,
+  buildBatch,
+  buildBatchAsync,
+  buildControlBatch,
+} from './builder.ts';
+export {
+  type BatchLimits,
+  type ValidBatch,
+  validateProducedBatch,
+  validateProducedBatchAsync,
+  splitBatches,
+} from './validate.ts';
