@@ -1,0 +1,108 @@
+// Kafka framing: every request and response is an int32 big-endian size followed by that many
+// bytes. TCP delivers chunks split anywhere; FrameDecoder reassembles frames without quadratic
+// copying: a frame that lies inside one chunk is returned as a zero-copy slice, and a frame that
+// spans chunks is concatenated exactly once, when its last byte has arrived.
+import { FrameError } from './protocol-error.ts';
+
+const SIZE_PREFIX_BYTES = 4;
+
+export class FrameDecoder {
+  readonly maxFrameBytes: number;
+  /** Chunks (or chunk tails) of an incomplete frame, oldest first. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Payload size of the frame being assembled, or -1 while its size prefix is incomplete. */
+  private frameBytes = -1;
+  private failed: FrameError | null = null;
+
+  /** @param maxFrameBytes largest accepted frame payload; bigger (or negative) sizes throw FrameError. */
+  constructor(maxFrameBytes: number) {
+    if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 0 || maxFrameBytes > 0x7fffffff) {
+      throw new RangeError(`maxFrameBytes must be an integer in [0, 2^31-1], got ${maxFrameBytes}`);
+    }
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Bytes received that do not yet form a complete frame. */
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /**
+   * Feeds received bytes; returns the payloads (without size prefix) of every frame completed.
+   * Throws FrameError for a size < 0 or > maxFrameBytes; the decoder then stays failed and the
+   * caller must close the connection.
+   */
+  push(chunk: Buffer): Buffer[] {
+    if (this.failed !== null) throw this.failed;
+    const frames: Buffer[] = [];
+    let offset = 0;
+    if (this.pendingBytes > 0) {
+      offset = this.continuePending(chunk, frames);
+      if (offset < 0) return frames; // the whole chunk went into the pending frame
+    }
+    // Fast path: frames entirely inside this chunk are zero-copy slices.
+    while (chunk.length - offset >= SIZE_PREFIX_BYTES) {
+      const size = this.checkSize(chunk.readInt32BE(offset));
+      const end = offset + SIZE_PREFIX_BYTES + size;
+      if (end > chunk.length) break;
+      frames.push(chunk.subarray(offset + SIZE_PREFIX_BYTES, end));
+      offset = end;
+    }
+    if (offset < chunk.length) this.addPending(chunk.subarray(offset));
+    return frames;
+  }
+
+  private checkSize(size: number): number {
+    if (size < 0 || size > this.maxFrameBytes) {
+      this.failed = new FrameError(size, this.maxFrameBytes);
+      this.pending = [];
+      this.pendingBytes = 0;
+      throw this.failed;
+    }
+    return size;
+  }
+
+  private addPending(part: Buffer): void {
+    this.pending.push(part);
+    this.pendingBytes += part.length;
+  }
+
+  /**
+   * Adds `chunk` to the pending frame. Returns the offset in `chunk` after the completed frame
+   * (pushed to `frames`), or -1 when the frame is still incomplete.
+   */
+  private continuePending(chunk: Buffer, frames: Buffer[]): number {
+    if (this.frameBytes < 0) {
+      if (this.pendingBytes + chunk.length < SIZE_PREFIX_BYTES) {
+        this.addPending(chunk);
+        return -1;
+      }
+      this.frameBytes = this.checkSize(this.readPendingSize(chunk));
+    }
+    const needed = SIZE_PREFIX_BYTES + this.frameBytes - this.pendingBytes;
+    if (chunk.length < needed) {
+      this.addPending(chunk);
+      return -1;
+    }
+    this.addPending(chunk.subarray(0, needed));
+    const whole = Buffer.concat(this.pending, this.pendingBytes);
+    frames.push(whole.subarray(SIZE_PREFIX_BYTES));
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.frameBytes = -1;
+    return needed;
+  }
+
+  /** The size prefix when its 4 bytes are split between pending parts and `chunk`. */
+  private readPendingSize(chunk: Buffer): number {
+    const prefix = Buffer.allocUnsafe(SIZE_PREFIX_BYTES);
+    let filled = 0;
+    for (const part of this.pending) {
+      filled += part.copy(prefix, filled, 0, Math.min(part.length, SIZE_PREFIX_BYTES - filled));
+      if (filled === SIZE_PREFIX_BYTES) break;
+    }
+    if (filled < SIZE_PREFIX_BYTES) chunk.copy(prefix, filled, 0, SIZE_PREFIX_BYTES - filled);
+    return prefix.readInt32BE(0);
+  }
+}
