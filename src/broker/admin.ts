@@ -1,0 +1,140 @@
+// Topic administration over the Kafka protocol: CreateTopics, DeleteTopics, DescribeConfigs and
+// InitProducerId (idempotent producers).
+import { HoldfastError } from '../util/index.ts';
+import {
+  ErrorCode,
+  type CreateTopicsRequest,
+  type CreateTopicsResponse,
+  type DeleteTopicsRequest,
+  type DeleteTopicsResponse,
+  type DescribeConfigsRequest,
+  type DescribeConfigsResponse,
+  type InitProducerIdRequest,
+  type InitProducerIdResponse,
+} from '../protocol/kafka/index.ts';
+import type { BrokerContext } from './context.ts';
+import type { RequestContext } from './kafka-server.ts';
+import { BROKER_KEYS } from './config.ts';
+import { describeTopicConfigs } from './topic-config.ts';
+
+function errorOf(err: unknown): { code: number; message: string } {
+  if (err instanceof HoldfastError && err.kafkaErrorCode !== undefined) return { code: err.kafkaErrorCode, message: err.message };
+  return { code: ErrorCode.UNKNOWN_SERVER_ERROR, message: err instanceof Error ? err.message : String(err) };
+}
+
+export async function handleCreateTopics(b: BrokerContext, _ctx: RequestContext, req: CreateTopicsRequest): Promise<CreateTopicsResponse> {
+  const seen = new Map<string, number>();
+  for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
+  const topics: CreateTopicsResponse['topics'] = [];
+  for (const t of req.topics) {
+    const result = { name: t.name, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null };
+    topics.push(result);
+    const fail = (code: number, message: string): void => {
+      result.errorCode = code;
+      result.errorMessage = message;
+    };
+    if ((seen.get(t.name) ?? 0) > 1) {
+      fail(ErrorCode.INVALID_REQUEST, `topic ${t.name} appears more than once in the request`);
+      continue;
+    }
+    const partitions = t.numPartitions === -1 ? (t.assignments.length > 0 ? t.assignments.length : b.config.numPartitions) : t.numPartitions;
+    if (t.replicationFactor !== -1 && t.replicationFactor !== 1) {
+      fail(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${t.replicationFactor} is larger than the 1 available broker`);
+      continue;
+    }
+    if (t.assignments.some((a) => a.brokerIds.some((id) => id !== b.config.nodeId))) {
+      fail(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `replica assignment names brokers other than ${b.config.nodeId}`);
+      continue;
+    }
+    const configs: Record<string, string> = {};
+    for (const c of t.configs) if (c.value !== null) configs[c.name] = c.value;
+    try {
+      if (req.validateOnly) b.validateTopic(t.name, partitions, configs);
+      else await b.createTopic(t.name, partitions, configs);
+    } catch (err) {
+      const e = errorOf(err);
+      fail(e.code, e.message);
+    }
+  }
+  return { throttleTimeMs: 0, topics };
+}
+
+export async function handleDeleteTopics(b: BrokerContext, _ctx: RequestContext, req: DeleteTopicsRequest): Promise<DeleteTopicsResponse> {
+  const responses: DeleteTopicsResponse['responses'] = [];
+  for (const name of req.topicNames ?? []) {
+    const result = { name, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null };
+    responses.push(result);
+    if (b.registry.get(name) === undefined) {
+      result.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      continue;
+    }
+    try {
+      await b.deleteTopic(name);
+    } catch (err) {
+      const e = errorOf(err);
+      result.errorCode = e.code;
+      result.errorMessage = e.message;
+    }
+  }
+  return { throttleTimeMs: 0, responses };
+}
+
+const RESOURCE_TOPIC = 2;
+const RESOURCE_BROKER = 4;
+/** Kafka's DescribeConfigs ConfigType: STRING 2, INT 3, LONG 5, BOOLEAN 1. */
+const CONFIG_TYPE: Record<string, number> = { string: 2, int: 3, long: 5, bool: 1, level: 2, 'topic-defaults': 2 };
+
+type DescribeResult = DescribeConfigsResponse['results'][number];
+
+export function handleDescribeConfigs(b: BrokerContext, ctx: RequestContext, req: DescribeConfigsRequest): DescribeConfigsResponse {
+  const results: DescribeResult[] = req.resources.map((r) => {
+    const base = { errorCode: ErrorCode.NONE as number, errorMessage: null as string | null, resourceType: r.resourceType, resourceName: r.resourceName, configs: [] as DescribeResult['configs'] };
+    if (r.resourceType === RESOURCE_TOPIC) {
+      const topic = b.registry.get(r.resourceName);
+      if (topic === undefined) return { ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `unknown topic ${r.resourceName}` };
+      base.configs = describeTopicConfigs(topic.configs, b.config.topicDefaults, r.configurationKeys).map((c) => ({
+        name: c.name,
+        value: c.value,
+        readOnly: false,
+        isDefault: c.isDefault,
+        configSource: c.source,
+        isSensitive: false,
+        synonyms: [],
+        configType: CONFIG_TYPE[c.type] ?? 0,
+        documentation: req.includeDocumentation ? c.doc : null,
+      }));
+      return base;
+    }
+    if (r.resourceType === RESOURCE_BROKER) {
+      if (r.resourceName !== '' && r.resourceName !== String(b.config.nodeId)) {
+        return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown broker ${r.resourceName}; this is broker ${b.config.nodeId}` };
+      }
+      const wanted = r.configurationKeys;
+      base.configs = Object.entries(BROKER_KEYS)
+        .filter(([key, spec]) => spec.type !== 'topic-defaults' && (wanted === null || wanted.length === 0 || wanted.includes(key)))
+        .map(([key, spec]) => ({
+          name: key,
+          value: String((b.config as unknown as Record<string, unknown>)[spec.field]),
+          readOnly: true,
+          isDefault: false,
+          configSource: 4,
+          isSensitive: false,
+          synonyms: [],
+          configType: CONFIG_TYPE[spec.type] ?? 0,
+          documentation: req.includeDocumentation ? spec.doc : null,
+        }));
+      return base;
+    }
+    return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `resource type ${r.resourceType} is not supported` };
+  });
+  void ctx;
+  return { throttleTimeMs: 0, results };
+}
+
+export async function handleInitProducerId(b: BrokerContext, _ctx: RequestContext, req: InitProducerIdRequest): Promise<InitProducerIdResponse> {
+  if (req.transactionalId !== null) {
+    return { throttleTimeMs: 0, errorCode: ErrorCode.INVALID_REQUEST, producerId: -1, producerEpoch: -1 };
+  }
+  const producerId = await b.registry.allocateProducerId();
+  return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId, producerEpoch: 0 };
+}

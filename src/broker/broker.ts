@@ -1,0 +1,324 @@
+// A single-node Holdfast broker: opens the data directory (recovering every partition), serves the
+// Kafka protocol, runs retention and checkpoints, and shuts down cleanly. The same class backs
+// `holdfast serve` and the embedded `startBroker()`.
+import { createLogger, HoldfastError, systemClock, type Clock, type Logger } from '../util/index.ts';
+import { LogManager, NodeFileSystem, type FileSystem, type PartitionLog } from '../storage/index.ts';
+import { API_KEYS } from '../protocol/kafka/index.ts';
+import { advertisedHostOf, applyConfig, defaultBrokerConfig, type BrokerConfig } from './config.ts';
+import type { BrokerContext } from './context.ts';
+import { KafkaServer, type RequestContext } from './kafka-server.ts';
+import { TopicRegistry, invalidTopicNameReason, type TopicRecord } from './topics.ts';
+import { resolveTopicConfig, validateTopicConfigs, type EffectiveTopicConfig } from './topic-config.ts';
+import { SUPPORTED_VERSIONS } from './versions.ts';
+import { handleProduce } from './produce.ts';
+import { handleFetch } from './fetch.ts';
+import { handleApiVersions, handleListOffsets, handleMetadata } from './metadata.ts';
+import { handleCreateTopics, handleDeleteTopics, handleDescribeConfigs, handleInitProducerId } from './admin.ts';
+import { GroupCoordinator } from './groups/coordinator.ts';
+import { OffsetStore, OFFSETS_TOPIC } from './groups/offset-store.ts';
+import * as groupApi from './groups/api.ts';
+
+export interface BrokerDependencies {
+  fs?: FileSystem;
+  clock?: Clock;
+  logger?: Logger;
+  /** Called once when storage fails (a failed fsync or write). Default: the broker stops itself. */
+  onFatal?: (err: Error) => void;
+}
+
+export class Broker implements BrokerContext {
+  readonly config: BrokerConfig;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly registry: TopicRegistry;
+  readonly logs: LogManager;
+  advertised = { host: '', port: 0 };
+  groups!: GroupCoordinator;
+  private server: KafkaServer | null = null;
+  private readonly configCache = new Map<string, EffectiveTopicConfig>();
+  private readonly creating = new Map<string, Promise<TopicRecord>>();
+  private timers: NodeJS.Timeout[] = [];
+  private state: 'running' | 'closing' | 'closed' | 'failed' = 'running';
+  private closing: Promise<void> | null = null;
+  /** Where the Kafka listener is bound. */
+  host = '';
+  port = 0;
+
+  private constructor(config: BrokerConfig, clock: Clock, logger: Logger, registry: TopicRegistry, logs: LogManager) {
+    this.config = config;
+    this.clock = clock;
+    this.logger = logger;
+    this.registry = registry;
+    this.logs = logs;
+  }
+
+  /** Opens the data directory, recovers, and starts listening. */
+  static async start(config: BrokerConfig, deps: BrokerDependencies = {}): Promise<Broker> {
+    const fs = deps.fs ?? new NodeFileSystem();
+    const clock = deps.clock ?? systemClock;
+    const logger = deps.logger ?? createLogger({ level: config.logLevel, fields: { node: config.nodeId } });
+    const registry = await TopicRegistry.load(fs, config.dataDir, config.nodeId);
+    let broker: Broker | null = null;
+    const onFatal = (err: Error): void => {
+      logger.error('storage failure: stopping the broker', { err });
+      if (deps.onFatal) deps.onFatal(err);
+      else void broker?.fail();
+    };
+    const logs = await LogManager.open({
+      fs,
+      clock,
+      logger,
+      dataDir: config.dataDir,
+      onFatal,
+      configFor: (topic) => resolveTopicConfig(registry.get(topic)?.configs ?? {}, config.topicDefaults).log,
+    });
+    broker = new Broker(config, clock, logger, registry, logs);
+    await broker.reconcileLogs();
+    await broker.startGroupCoordinator();
+    await broker.listen();
+    broker.startTimers();
+    return broker;
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Every registered topic has all its partition logs (a crash may have come between the two). */
+  private async reconcileLogs(): Promise<void> {
+    for (const topic of this.registry.list()) {
+      for (let p = 0; p < topic.partitions; p++) {
+        if (this.logs.getLog(topic.name, p) === undefined) {
+          await this.logs.createLog(topic.name, p, this.topicConfig(topic.name).log, topic.topicId);
+        }
+      }
+    }
+    const known = new Set(this.registry.list().map((t) => t.name));
+    for (const log of this.logs.allLogs()) {
+      if (!known.has(log.topic)) this.logger.warn('partition directory has no registered topic; leaving it alone', { topic: log.topic, partition: log.partition });
+    }
+    for (const log of this.logs.allLogs()) {
+      if (log.state !== 'online') this.logger.error('partition offline', { topic: log.topic, partition: log.partition, reason: log.offlineReason });
+    }
+  }
+
+  /** Opens __consumer_offsets (creating it on first start) and restores groups and offsets from it. */
+  private async startGroupCoordinator(): Promise<void> {
+    if (this.registry.get(OFFSETS_TOPIC) === undefined) {
+      // Offsets must outlive time-based retention: the store compacts the log itself.
+      await this.createTopic(OFFSETS_TOPIC, 1, { 'retention.ms': '-1' }, true);
+    }
+    const log = this.logs.getLog(OFFSETS_TOPIC, 0);
+    if (log === undefined || log.state !== 'online') {
+      throw new HoldfastError('KAFKA_STORAGE_ERROR', `${OFFSETS_TOPIC}-0 is ${log === undefined ? 'missing' : `offline: ${log.offlineReason ?? ''}`}; group state cannot be loaded`);
+    }
+    const loaded = await OffsetStore.load(log, this.logger);
+    const c = this.config;
+    this.groups = new GroupCoordinator({
+      store: loaded.store,
+      clock: this.clock,
+      logger: this.logger.child({ component: 'groups' }),
+      partitionExists: (topic, partition) => this.partitionLog(topic, partition) !== undefined,
+      config: {
+        initialRebalanceDelayMs: c.groupInitialRebalanceDelayMs,
+        minSessionTimeoutMs: c.groupMinSessionTimeoutMs,
+        maxSessionTimeoutMs: c.groupMaxSessionTimeoutMs,
+        maxGroups: c.maxGroups,
+        maxMembersPerGroup: c.groupMaxSize,
+        maxMemberMetadataBytes: c.groupMaxMemberMetadataBytes,
+        maxOffsetMetadataBytes: c.offsetMetadataMaxBytes,
+        offsetsRetentionMs: c.offsetsRetentionMinutes * 60_000,
+      },
+    });
+    this.groups.restore(loaded.groups, loaded.offsets);
+  }
+
+  private async listen(): Promise<void> {
+    this.server = new KafkaServer({
+      host: this.config.host,
+      port: this.config.port,
+      maxFrameBytes: this.config.socketRequestMaxBytes,
+      maxInflightPerConnection: this.config.maxInflightRequestsPerConnection,
+      maxConnections: this.config.maxConnections,
+      logger: this.logger,
+      supported: SUPPORTED_VERSIONS,
+      handler: (ctx, body) => this.handle(ctx, body),
+    });
+    const bound = await this.server.listen();
+    this.host = bound.host;
+    this.port = bound.port;
+    this.advertised = { host: advertisedHostOf(this.config), port: bound.port };
+  }
+
+  private startTimers(): void {
+    const every = (ms: number, task: () => Promise<unknown>, what: string): void => {
+      let busy = false;
+      const t = setInterval(() => {
+        if (busy || !this.running) return;
+        busy = true;
+        task()
+          .catch((err: unknown) => this.logger.error(`${what} failed`, { err }))
+          .finally(() => {
+            busy = false;
+          });
+      }, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.config.retentionCheckIntervalMs, () => this.logs.runRetention(), 'retention');
+    every(this.config.checkpointIntervalMs, () => this.logs.checkpoint(), 'checkpoint');
+    every(this.config.offsetsRetentionCheckIntervalMs, () => this.groups.expireOffsets(), 'offset expiry');
+  }
+
+  private handle(ctx: RequestContext, body: unknown): unknown {
+    switch (ctx.apiKey) {
+      case API_KEYS.Produce:
+        return handleProduce(this, ctx, body as never);
+      case API_KEYS.Fetch:
+        return handleFetch(this, ctx, body as never);
+      case API_KEYS.ListOffsets:
+        return handleListOffsets(this, ctx, body as never);
+      case API_KEYS.Metadata:
+        return handleMetadata(this, ctx, body as never);
+      case API_KEYS.ApiVersions:
+        return handleApiVersions();
+      case API_KEYS.CreateTopics:
+        return handleCreateTopics(this, ctx, body as never);
+      case API_KEYS.DeleteTopics:
+        return handleDeleteTopics(this, ctx, body as never);
+      case API_KEYS.DescribeConfigs:
+        return handleDescribeConfigs(this, ctx, body as never);
+      case API_KEYS.InitProducerId:
+        return handleInitProducerId(this, ctx, body as never);
+      case API_KEYS.FindCoordinator:
+        return groupApi.handleFindCoordinator({ nodeId: this.config.nodeId, ...this.advertised }, ctx, body as never);
+      case API_KEYS.JoinGroup:
+        return groupApi.handleJoinGroup(this.groups, ctx, body as never);
+      case API_KEYS.SyncGroup:
+        return groupApi.handleSyncGroup(this.groups, ctx, body as never);
+      case API_KEYS.Heartbeat:
+        return groupApi.handleHeartbeat(this.groups, ctx, body as never);
+      case API_KEYS.LeaveGroup:
+        return groupApi.handleLeaveGroup(this.groups, ctx, body as never);
+      case API_KEYS.OffsetCommit:
+        return groupApi.handleOffsetCommit(this.groups, ctx, body as never);
+      case API_KEYS.OffsetFetch:
+        return groupApi.handleOffsetFetch(this.groups, ctx, body as never);
+      case API_KEYS.ListGroups:
+        return groupApi.handleListGroups(this.groups, ctx, body as never);
+      case API_KEYS.DescribeGroups:
+        return groupApi.handleDescribeGroups(this.groups, ctx, body as never);
+      case API_KEYS.DeleteGroups:
+        return groupApi.handleDeleteGroups(this.groups, ctx, body as never);
+      case API_KEYS.OffsetDelete:
+        return groupApi.handleOffsetDelete(this.groups, ctx, body as never);
+      default:
+        throw new HoldfastError('UNSUPPORTED_API', `api key ${ctx.apiKey} has no handler`);
+    }
+  }
+
+  topicConfig(topic: string): EffectiveTopicConfig {
+    let cfg = this.configCache.get(topic);
+    if (cfg === undefined) {
+      cfg = resolveTopicConfig(this.registry.get(topic)?.configs ?? {}, this.config.topicDefaults);
+      this.configCache.set(topic, cfg);
+    }
+    return cfg;
+  }
+
+  partitionLog(topic: string, partition: number): PartitionLog | undefined {
+    return this.logs.getLog(topic, partition);
+  }
+
+  validateTopic(name: string, partitions: number, configs: Record<string, string>, internal = false): void {
+    const reason = invalidTopicNameReason(name) ?? (!internal && name === OFFSETS_TOPIC ? `topic ${name} is internal` : null);
+    if (reason !== null) throw new HoldfastError('INVALID_TOPIC', reason, { kafkaErrorCode: 17 });
+    if (this.registry.get(name) !== undefined || this.creating.has(name)) {
+      throw new HoldfastError('TOPIC_ALREADY_EXISTS', `topic ${name} already exists`, { kafkaErrorCode: 36 });
+    }
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > this.config.maxPartitionsPerTopic) {
+      throw new HoldfastError('INVALID_PARTITIONS', `topic ${name}: ${partitions} partitions is outside 1..${this.config.maxPartitionsPerTopic} (max.partitions.per.topic)`, { kafkaErrorCode: 37 });
+    }
+    validateTopicConfigs(configs, name);
+  }
+
+  createTopic(name: string, partitions: number, configs: Record<string, string>, internal = false): Promise<TopicRecord> {
+    // Concurrent auto-creations of one name share the first creation.
+    const inFlight = this.creating.get(name);
+    if (inFlight !== undefined) return inFlight;
+    try {
+      this.validateTopic(name, partitions, configs, internal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const work = (async () => {
+      const record = await this.registry.create(name, partitions, configs, this.clock.nowMs());
+      this.configCache.delete(name);
+      for (let p = 0; p < partitions; p++) await this.logs.createLog(name, p, this.topicConfig(name).log, record.topicId);
+      this.logger.info('topic created', { topic: name, partitions });
+      return record;
+    })();
+    this.creating.set(name, work);
+    const done = (): void => {
+      this.creating.delete(name);
+    };
+    work.then(done, done);
+    return work;
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    if (name === OFFSETS_TOPIC) throw new HoldfastError('INVALID_TOPIC', `topic ${name} is internal and cannot be deleted`, { kafkaErrorCode: 17 });
+    const topic = this.registry.get(name);
+    if (topic === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${name}`, { kafkaErrorCode: 3 });
+    for (let p = 0; p < topic.partitions; p++) {
+      if (this.logs.getLog(name, p) !== undefined) await this.logs.deleteLog(name, p);
+    }
+    await this.registry.remove(name);
+    this.configCache.delete(name);
+    this.logger.info('topic deleted', { topic: name });
+  }
+
+  /** Storage failed: stop serving at once; recovery on the next start decides what survived. */
+  private async fail(): Promise<void> {
+    if (this.state !== 'running') return;
+    this.state = 'failed';
+    for (const t of this.timers) clearInterval(t);
+    this.groups?.close();
+    await this.server?.close();
+  }
+
+  /** Clean shutdown: stop accepting, drain, fsync, write indexes and checkpoints. */
+  close(): Promise<void> {
+    if (this.closing === null) this.closing = this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    const failed = this.state === 'failed';
+    this.state = 'closing';
+    for (const t of this.timers) clearInterval(t);
+    await this.server?.close();
+    this.groups?.close();
+    if (!failed) await this.logs.close();
+    this.state = 'closed';
+    this.logger.info('broker stopped');
+  }
+}
+
+export interface StartBrokerOptions extends BrokerDependencies {
+  /** Data directory. */
+  dataDir: string;
+  /** Kafka listener port; 0 picks a free one. @default 9092 */
+  port?: number;
+  /** Interface to bind. @default '127.0.0.1' */
+  host?: string;
+  /** Any other broker config key (YAML names like 'num.partitions' or field names). */
+  config?: Record<string, unknown>;
+}
+
+/** Starts an embedded broker in this process. */
+export async function startBroker(options: StartBrokerOptions): Promise<Broker> {
+  let config = applyConfig(defaultBrokerConfig(), options.config ?? {}, 'startBroker config');
+  config = applyConfig(config, { dataDir: options.dataDir, port: options.port, host: options.host }, 'startBroker options');
+  return Broker.start(config, options);
+}

@@ -1,0 +1,26 @@
+// Shared state of one broker, handed to every request handler. The broker owns all mutable state;
+// handlers re-check anything they read before an `await` after it.
+import type { Clock, Logger } from '../util/index.ts';
+import type { LogManager, PartitionLog } from '../storage/index.ts';
+import type { BrokerConfig } from './config.ts';
+import type { TopicRegistry, TopicRecord } from './topics.ts';
+import type { EffectiveTopicConfig } from './topic-config.ts';
+
+export interface BrokerContext {
+  readonly config: BrokerConfig;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly registry: TopicRegistry;
+  readonly logs: LogManager;
+  readonly advertised: { host: string; port: number };
+  /** The effective config of a topic (cached; invalidated when configs change). */
+  topicConfig(topic: string): EffectiveTopicConfig;
+  /** Creates a topic and its partition logs; validates name, partitions and configs first. */
+  createTopic(name: string, partitions: number, configs: Record<string, string>): Promise<TopicRecord>;
+  /** Throws the error createTopic would throw, without creating anything (validate_only). */
+  validateTopic(name: string, partitions: number, configs: Record<string, string>): void;
+  deleteTopic(name: string): Promise<void>;
+  partitionLog(topic: string, partition: number): PartitionLog | undefined;
+  /** False once the broker is closing or has failed; handlers stop waiting. */
+  readonly running: boolean;
+}

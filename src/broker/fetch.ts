@@ -1,0 +1,97 @@
+// Fetch: whole stored batches from the one containing the fetch offset, at least one batch even
+// past max_bytes (KIP-74) for the first partition with data, long-poll until min_bytes arrive or
+// max_wait passes, and always answer. Without transactions the last stable offset is the high
+// watermark and no transaction is aborted.
+import { HoldfastError } from '../util/index.ts';
+import { ErrorCode, type FetchRequest, type FetchResponse, type RecordsData } from '../protocol/kafka/index.ts';
+import type { BrokerContext } from './context.ts';
+import type { RequestContext } from './kafka-server.ts';
+import { FETCH_MIN_SERVED } from './versions.ts';
+
+type Response = FetchResponse<RecordsData>;
+type PartitionData = Response['responses'][number]['partitions'][number];
+
+/** Fetch v0-2 had no response-wide max_bytes; cap what one response may carry. */
+const DEFAULT_FETCH_MAX_BYTES = 52428800;
+
+function emptyPartition(partitionIndex: number, errorCode: number): PartitionData {
+  return {
+    partitionIndex,
+    errorCode,
+    highWatermark: -1,
+    lastStableOffset: -1,
+    logStartOffset: -1,
+    abortedTransactions: null,
+    preferredReadReplica: -1,
+    records: [],
+  };
+}
+
+async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<{ response: Response; bytes: number; waitable: Array<{ topic: string; partition: number; offset: number }> }> {
+  const readCommitted = req.isolationLevel === 1;
+  let remaining = ctx.apiVersion >= 3 ? (req.maxBytes ?? DEFAULT_FETCH_MAX_BYTES) : DEFAULT_FETCH_MAX_BYTES;
+  let bytes = 0;
+  const waitable: Array<{ topic: string; partition: number; offset: number }> = [];
+  const responses: Response['responses'] = [];
+  for (const t of req.topics) {
+    const topic = t.topic ?? '';
+    const partitions: PartitionData[] = [];
+    responses.push({ topic, partitions });
+    for (const p of t.partitions) {
+      if (ctx.apiVersion < FETCH_MIN_SERVED) {
+        partitions.push(emptyPartition(p.partition, ErrorCode.UNSUPPORTED_VERSION));
+        continue;
+      }
+      const log = b.partitionLog(topic, p.partition);
+      if (log === undefined) {
+        partitions.push(emptyPartition(p.partition, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION));
+        continue;
+      }
+      if (log.state !== 'online') {
+        partitions.push(emptyPartition(p.partition, ErrorCode.KAFKA_STORAGE_ERROR));
+        continue;
+      }
+      const data: PartitionData = {
+        ...emptyPartition(p.partition, ErrorCode.NONE),
+        highWatermark: log.highWatermark,
+        lastStableOffset: log.highWatermark,
+        logStartOffset: log.logStartOffset,
+        abortedTransactions: readCommitted ? [] : null,
+      };
+      partitions.push(data);
+      if (remaining <= 0 && bytes > 0) continue;
+      const limit = Math.min(p.partitionMaxBytes, Math.max(remaining, 0));
+      try {
+        const read = await log.read(p.fetchOffset, Math.max(limit, 1));
+        // KIP-74: only the first partition that returns data may exceed the limits.
+        if (bytes > 0 && read.bytes > remaining) continue;
+        data.records = read.chunks;
+        bytes += read.bytes;
+        remaining -= read.bytes;
+        if (read.bytes === 0) waitable.push({ topic, partition: p.partition, offset: p.fetchOffset });
+      } catch (err) {
+        data.errorCode = err instanceof HoldfastError && err.kafkaErrorCode !== undefined ? err.kafkaErrorCode : ErrorCode.KAFKA_STORAGE_ERROR;
+        if (data.errorCode === ErrorCode.KAFKA_STORAGE_ERROR) b.logger.error('fetch read failed', { topic, partition: p.partition, err });
+      }
+      // The high watermark may have moved during the read; report what the reader may now see.
+      data.highWatermark = log.highWatermark;
+      data.lastStableOffset = log.highWatermark;
+    }
+  }
+  const anyError = responses.some((t) => t.partitions.some((p) => p.errorCode !== ErrorCode.NONE));
+  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, waitable: anyError ? [] : waitable };
+}
+
+export async function handleFetch(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<Response> {
+  const first = await readOnce(b, ctx, req);
+  const maxWaitMs = Math.min(Math.max(req.maxWaitMs, 0), b.config.fetchMaxWaitMsMax);
+  if (first.bytes >= Math.max(req.minBytes, 1) || maxWaitMs === 0 || first.waitable.length === 0 || !b.running) return first.response;
+  const abort = new AbortController();
+  const waits = first.waitable.map((w) => b.partitionLog(w.topic, w.partition)?.waitForData(w.offset, maxWaitMs, abort.signal));
+  try {
+    await Promise.race(waits.filter((w) => w !== undefined));
+  } finally {
+    abort.abort();
+  }
+  return (await readOnce(b, ctx, req)).response;
+}

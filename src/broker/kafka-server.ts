@@ -1,0 +1,244 @@
+// The Kafka listener: TCP connections, framing, pipelining. Requests on one connection are decoded
+// and started in arrival order (so a partition's appends keep their order), may complete out of
+// order, and are answered strictly in order. In-flight work per connection is bounded: past the
+// limit the broker stops reading that socket until responses drain.
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../util/index.ts';
+import {
+  FrameDecoder,
+  decodeRequest,
+  encodeResponseFrame,
+  encodeApiVersionsUnsupported,
+  ProtocolError,
+  UnsupportedVersionError,
+  API_KEYS,
+} from '../protocol/kafka/index.ts';
+
+export interface RequestContext {
+  apiKey: number;
+  apiVersion: number;
+  correlationId: number;
+  clientId: string | null;
+  connectionId: number;
+  remote: string;
+}
+
+/** Returns the response body, or null when the request gets no response (Produce acks=0). */
+export type RequestHandler = (ctx: RequestContext, body: unknown) => unknown | Promise<unknown>;
+
+export interface KafkaServerOptions {
+  host: string;
+  port: number;
+  maxFrameBytes: number;
+  maxInflightPerConnection: number;
+  maxConnections: number;
+  logger: Logger;
+  handler: RequestHandler;
+  /** The versions this broker serves, by API key; outside them a request closes the connection. */
+  supported: ReadonlyMap<number, readonly [number, number]>;
+}
+
+interface Slot {
+  ready: boolean;
+  chunks: Buffer[];
+}
+
+class Connection {
+  private readonly decoder: FrameDecoder;
+  private readonly queue: Slot[] = [];
+  private paused = false;
+  private closed = false;
+  readonly id: number;
+  readonly remote: string;
+  private readonly socket: Socket;
+  private readonly options: KafkaServerOptions;
+  private lastClientId: string | null = null;
+
+  constructor(socket: Socket, id: number, options: KafkaServerOptions) {
+    this.socket = socket;
+    this.id = id;
+    this.options = options;
+    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.decoder = new FrameDecoder(options.maxFrameBytes);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.maybeResume());
+    socket.on('error', (err) => options.logger.debug('connection error', { connection: this.id, remote: this.remote, err }));
+    socket.on('close', () => {
+      this.closed = true;
+      this.queue.length = 0;
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      this.reject('bad frame', err);
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closed) return;
+      this.onFrame(frame);
+    }
+  }
+
+  private onFrame(frame: Buffer): void {
+    let decoded: ReturnType<typeof decodeRequest>;
+    try {
+      decoded = decodeRequest(frame);
+    } catch (err) {
+      if (err instanceof UnsupportedVersionError && err.apiKey === API_KEYS.ApiVersions) {
+        this.answerUnsupportedApiVersions(err.correlationId);
+        return;
+      }
+      this.reject('undecodable request', err);
+      return;
+    }
+    const { header, body } = decoded;
+    this.lastClientId = header.clientId;
+    const range = this.options.supported.get(header.apiKey);
+    if (range === undefined || header.apiVersion < range[0] || header.apiVersion > range[1]) {
+      if (header.apiKey === API_KEYS.ApiVersions) {
+        this.answerUnsupportedApiVersions(header.correlationId);
+        return;
+      }
+      this.reject(`unsupported api key ${header.apiKey} version ${header.apiVersion}`, undefined);
+      return;
+    }
+    const ctx: RequestContext = { ...header, connectionId: this.id, remote: this.remote };
+    const slot: Slot = { ready: false, chunks: [] };
+    this.queue.push(slot);
+    let result: unknown;
+    try {
+      result = this.options.handler(ctx, body);
+    } catch (err) {
+      this.fail(ctx, err);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (resBody) => this.complete(slot, ctx, resBody),
+        (err) => this.fail(ctx, err),
+      );
+    } else {
+      this.complete(slot, ctx, result);
+    }
+    if (this.queue.length >= this.options.maxInflightPerConnection && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  private answerUnsupportedApiVersions(correlationId: number): void {
+    const range = this.options.supported.get(API_KEYS.ApiVersions) ?? [0, 0];
+    const slot: Slot = { ready: true, chunks: encodeApiVersionsUnsupported(correlationId, range) };
+    this.queue.push(slot);
+    this.flush();
+  }
+
+  private complete(slot: Slot, ctx: RequestContext, body: unknown): void {
+    if (this.closed) return;
+    if (body !== null && body !== undefined) {
+      try {
+        slot.chunks = encodeResponseFrame(ctx.apiKey, ctx.apiVersion, ctx.correlationId, body);
+      } catch (err) {
+        this.fail(ctx, err);
+        return;
+      }
+    }
+    slot.ready = true;
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.closed) return;
+    let wrote = false;
+    while (this.queue.length > 0 && this.queue[0].ready) {
+      const slot = this.queue.shift() as Slot;
+      if (slot.chunks.length === 0) continue;
+      if (!wrote) this.socket.cork();
+      wrote = true;
+      for (const c of slot.chunks) this.socket.write(c);
+    }
+    if (wrote) this.socket.uncork();
+    this.maybeResume();
+  }
+
+  private maybeResume(): void {
+    if (!this.paused || this.closed) return;
+    if (this.queue.length < this.options.maxInflightPerConnection && !this.socket.writableNeedDrain) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** A handler bug: log it and close the connection; the client reconnects and retries. */
+  private fail(ctx: RequestContext, err: unknown): void {
+    this.options.logger.error('request failed', { api: ctx.apiKey, version: ctx.apiVersion, client: ctx.clientId, remote: this.remote, err });
+    this.close();
+  }
+
+  /** Malformed input from the client: log it, naming the client, and close the connection. */
+  private reject(reason: string, err: unknown): void {
+    const detail = err instanceof ProtocolError || err instanceof Error ? err.message : undefined;
+    this.options.logger.warn(`closing connection: ${reason}`, { remote: this.remote, client: this.lastClientId, detail });
+    this.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.length = 0;
+    this.socket.destroy();
+  }
+}
+
+export class KafkaServer {
+  private readonly server: Server;
+  private readonly connections = new Set<Connection>();
+  private readonly options: KafkaServerOptions;
+  private nextConnectionId = 1;
+
+  constructor(options: KafkaServerOptions) {
+    this.options = options;
+    this.server = createServer((socket) => this.onConnection(socket));
+  }
+
+  private onConnection(socket: Socket): void {
+    if (this.connections.size >= this.options.maxConnections) {
+      this.options.logger.warn('closing connection: max.connections reached', { remote: `${socket.remoteAddress}:${socket.remotePort}`, limit: this.options.maxConnections });
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(socket, this.nextConnectionId++, this.options);
+    this.connections.add(conn);
+    socket.on('close', () => this.connections.delete(conn));
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        const addr = this.server.address();
+        if (addr === null || typeof addr === 'string') return reject(new Error('listener has no address'));
+        resolve({ host: addr.address, port: addr.port });
+      });
+    });
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Stops accepting, closes every connection. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const c of this.connections) c.close();
+    this.connections.clear();
+    await closed;
+  }
+}

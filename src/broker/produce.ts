@@ -1,0 +1,110 @@
+// Produce: validate each partition's single RecordBatch, apply idempotence, append, and answer once
+// the appends are durable (flush.mode=sync: fsynced). Everything up to the append runs
+// synchronously, so appends keep the order in which requests arrived on the connection.
+import { HoldfastError } from '../util/index.ts';
+import { splitBatches, validateProducedBatch, RecordError, isTransactional } from '../record/index.ts';
+import { ErrorCode, type ProduceRequest, type ProduceResponse } from '../protocol/kafka/index.ts';
+import type { BrokerContext } from './context.ts';
+import type { RequestContext } from './kafka-server.ts';
+import { PRODUCE_MIN_SERVED } from './versions.ts';
+
+type PartitionResponse = ProduceResponse['responses'][number]['partitionResponses'][number];
+
+/** Decompressed bytes one produced batch may inflate to while validating. */
+const MAX_DECOMPRESSED_FACTOR = 16;
+const MAX_DECOMPRESSED_FLOOR_BYTES = 64 * 1024 * 1024;
+
+function partitionError(index: number, errorCode: number, errorMessage: string | null): PartitionResponse {
+  return { index, errorCode, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, recordErrors: [], errorMessage };
+}
+
+/**
+ * The log keeps the appended buffer (write queue, tail cache). A view is fine when the request
+ * frame's memory is about the batch's size; a batch sharing a larger socket buffer is copied so it
+ * does not pin that buffer.
+ */
+function ownedBatch(records: Buffer, pos: number, size: number): Buffer {
+  if (records.buffer.byteLength <= size * 2 + 4096) return records.subarray(pos, pos + size);
+  const copy = Buffer.allocUnsafeSlow(size);
+  records.copy(copy, 0, pos, pos + size);
+  return copy;
+}
+
+interface Pending {
+  response: PartitionResponse;
+  durable: Promise<void> | null;
+}
+
+function appendOne(b: BrokerContext, topic: string, index: number, records: Buffer | null): Pending {
+  if (topic.startsWith('__')) return { response: partitionError(index, ErrorCode.INVALID_TOPIC_EXCEPTION, `topic ${topic} is internal: clients may not produce to it`), durable: null };
+  const log = b.partitionLog(topic, index);
+  if (log === undefined) return { response: partitionError(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic-partition ${topic}-${index}`), durable: null };
+  if (log.state !== 'online') return { response: partitionError(index, ErrorCode.KAFKA_STORAGE_ERROR, `partition ${topic}-${index} is ${log.state}: ${log.offlineReason ?? ''}`), durable: null };
+  if (records === null || records.length === 0) return { response: partitionError(index, ErrorCode.CORRUPT_MESSAGE, 'no records'), durable: null };
+  const cfg = b.topicConfig(topic);
+  try {
+    const batches = splitBatches(records, 2);
+    if (batches.length !== 1) {
+      return { response: partitionError(index, ErrorCode.INVALID_RECORD, `a produce request must carry exactly one record batch per partition, got ${batches.length}`), durable: null };
+    }
+    const { pos, size } = batches[0];
+    const { header } = validateProducedBatch(records, pos, size, {
+      maxBatchBytes: cfg.maxMessageBytes,
+      maxDecompressedBytes: Math.max(MAX_DECOMPRESSED_FLOOR_BYTES, cfg.maxMessageBytes * MAX_DECOMPRESSED_FACTOR),
+      validateRecords: true,
+    });
+    if (isTransactional(header.attributes)) {
+      return { response: partitionError(index, ErrorCode.INVALID_TXN_STATE, 'transactional batches are not supported yet'), durable: null };
+    }
+    const check = log.producers.check(header);
+    if (check.kind === 'duplicate') {
+      // An exact retry: success with the offsets the original append got (Kafka's rule) — once the
+      // original is durable: it may still be waiting for its fsync.
+      return { response: { ...partitionError(index, ErrorCode.NONE, null), baseOffset: check.baseOffset, logStartOffset: log.logStartOffset }, durable: check.lastOffset < log.highWatermark ? null : log.flush() };
+    }
+    if (check.kind === 'error') return { response: partitionError(index, check.errorCode, check.message), durable: null };
+    const batch = ownedBatch(records, pos, size);
+    const appendTimeMs = cfg.logAppendTime ? b.clock.nowMs() : undefined;
+    const appended = log.append(batch, { leaderEpoch: 0, logAppendTimeMs: appendTimeMs });
+    return {
+      response: { ...partitionError(index, ErrorCode.NONE, null), baseOffset: appended.baseOffset, logAppendTimeMs: appendTimeMs ?? -1, logStartOffset: log.logStartOffset },
+      durable: appended.durable,
+    };
+  } catch (err) {
+    if (err instanceof RecordError) return { response: partitionError(index, err.kafkaErrorCode ?? ErrorCode.CORRUPT_MESSAGE, err.message), durable: null };
+    if (err instanceof HoldfastError && err.kafkaErrorCode !== undefined) return { response: partitionError(index, err.kafkaErrorCode, err.message), durable: null };
+    throw err;
+  }
+}
+
+export function handleProduce(b: BrokerContext, ctx: RequestContext, req: ProduceRequest): ProduceResponse | Promise<ProduceResponse> | null {
+  const tooOld = ctx.apiVersion < PRODUCE_MIN_SERVED;
+  const badAcks = req.acks !== 0 && req.acks !== 1 && req.acks !== -1;
+  const pending: Pending[] = [];
+  const responses = req.topicData.map((t) => ({
+    name: t.name,
+    partitionResponses: t.partitionData.map((p) => {
+      let one: Pending;
+      if (tooOld) one = { response: partitionError(p.index, ErrorCode.UNSUPPORTED_VERSION, 'produce v0-2 (message format v0/v1) is not supported'), durable: null };
+      else if (badAcks) one = { response: partitionError(p.index, ErrorCode.INVALID_REQUIRED_ACKS, `acks must be -1, 0 or 1, got ${req.acks}`), durable: null };
+      else if (req.transactionalId) one = { response: partitionError(p.index, ErrorCode.INVALID_TXN_STATE, 'transactions are not supported yet'), durable: null };
+      else one = appendOne(b, t.name, p.index, p.records);
+      pending.push(one);
+      return one.response;
+    }),
+  }));
+  const response: ProduceResponse = { responses, throttleTimeMs: 0 };
+  if (req.acks === 0 && !badAcks) return null;
+  const waits = pending.filter((p) => p.durable !== null);
+  if (waits.length === 0) return response;
+  return Promise.all(
+    waits.map((p) =>
+      (p.durable as Promise<void>).catch((err: unknown) => {
+        // The append is not durable: report failure; the broker is stopping (a failed fsync is fatal).
+        p.response.errorCode = ErrorCode.KAFKA_STORAGE_ERROR;
+        p.response.baseOffset = -1;
+        p.response.errorMessage = err instanceof Error ? err.message : String(err);
+      }),
+    ),
+  ).then(() => response);
+}

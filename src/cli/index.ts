@@ -1,0 +1,4 @@
+// cli: the `holdfast` command line.
+export { main } from './main.ts';
+export { serve, loadServeConfig } from './serve.ts';
+export { groups } from './groups.ts';

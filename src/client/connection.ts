@@ -1,0 +1,171 @@
+// One connection to a Kafka-protocol broker: ApiVersions negotiation on connect, pipelined
+// requests matched by correlation id, a timeout per request, and typed errors.
+import { connect, type Socket } from 'node:net';
+import { HoldfastError } from '../util/index.ts';
+import { API_KEYS, FrameDecoder, decodeResponse, encodeRequestFrame, errorName, kafkaErrors } from '../protocol/kafka/index.ts';
+
+export interface ConnectionOptions {
+  host: string;
+  port: number;
+  /** Sent as client_id in every request header. @default 'holdfast' */
+  clientId?: string;
+  /** How long connecting may take. @default 10000 */
+  connectTimeoutMs?: number;
+  /** How long a request may wait for its response. @default 30000 */
+  requestTimeoutMs?: number;
+  /** Largest response frame accepted. @default 268435456 */
+  maxResponseBytes?: number;
+}
+
+/** A Kafka error code returned by the broker, as a typed error with a stable code. */
+export class KafkaProtocolError extends HoldfastError {
+  override name = 'KafkaProtocolError';
+  constructor(errorCode: number, context: string) {
+    const info = kafkaErrors[errorCode];
+    super(errorName(errorCode), `${context}: ${errorName(errorCode)}${info?.message ? ` (${info.message})` : ''}`, { retriable: info?.retriable ?? false, kafkaErrorCode: errorCode });
+  }
+}
+
+export class ConnectionError extends HoldfastError {
+  override name = 'ConnectionError';
+  constructor(message: string, cause?: unknown) {
+    super('CONNECTION_ERROR', message, { retriable: true, cause });
+  }
+}
+
+interface Pending {
+  apiKey: number;
+  apiVersion: number;
+  resolve: (body: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class KafkaConnection {
+  private readonly socket: Socket;
+  private readonly pending = new Map<number, Pending>();
+  private readonly decoder: FrameDecoder;
+  private readonly clientId: string;
+  private readonly requestTimeoutMs: number;
+  private nextCorrelationId = 1;
+  private failure: Error | null = null;
+  private versions = new Map<number, readonly [number, number]>();
+  readonly host: string;
+  readonly port: number;
+
+  private constructor(socket: Socket, options: ConnectionOptions) {
+    this.socket = socket;
+    this.host = options.host;
+    this.port = options.port;
+    this.clientId = options.clientId ?? 'holdfast';
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30000;
+    this.decoder = new FrameDecoder(options.maxResponseBytes ?? 268435456);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.fail(new ConnectionError(`connection to ${this.host}:${this.port} failed: ${err.message}`, err)));
+    socket.on('close', () => this.fail(new ConnectionError(`connection to ${this.host}:${this.port} closed`)));
+  }
+
+  /** Connects and negotiates API versions. */
+  static async open(options: ConnectionOptions): Promise<KafkaConnection> {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host: options.host, port: options.port });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new ConnectionError(`connecting to ${options.host}:${options.port} timed out after ${options.connectTimeoutMs ?? 10000} ms`));
+      }, options.connectTimeoutMs ?? 10000);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+      s.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new ConnectionError(`cannot connect to ${options.host}:${options.port}: ${err.message}`, err));
+      });
+    });
+    const conn = new KafkaConnection(socket, options);
+    try {
+      const res = await conn.request<{ errorCode: number; apiKeys: Array<{ apiKey: number; minVersion: number; maxVersion: number }> }>(API_KEYS.ApiVersions, 0, {});
+      if (res.errorCode !== 0) throw new KafkaProtocolError(res.errorCode, 'ApiVersions');
+      conn.versions = new Map(res.apiKeys.map((k) => [k.apiKey, [k.minVersion, k.maxVersion] as const]));
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+    return conn;
+  }
+
+  /** The highest version both sides speak within [min, max]; throws when there is none. */
+  version(apiKey: number, min: number, max: number): number {
+    const range = this.versions.get(apiKey);
+    if (range === undefined || range[1] < min || range[0] > max) {
+      throw new HoldfastError('UNSUPPORTED_VERSION', `broker ${this.host}:${this.port} does not support api key ${apiKey} in versions ${min}-${max}`, { kafkaErrorCode: 35 });
+    }
+    return Math.min(range[1], max);
+  }
+
+  request<T = unknown>(apiKey: number, apiVersion: number, body: unknown): Promise<T> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    const correlationId = this.nextCorrelationId;
+    this.nextCorrelationId = (this.nextCorrelationId + 1) & 0x7fffffff;
+    const promise = new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(correlationId);
+        reject(new HoldfastError('REQUEST_TIMED_OUT', `request (api ${apiKey} v${apiVersion}) to ${this.host}:${this.port} got no response in ${this.requestTimeoutMs} ms`, { retriable: true, kafkaErrorCode: 7 }));
+        // The connection's state is unknown now: close it so later requests use a fresh one.
+        this.close();
+      }, this.requestTimeoutMs);
+      this.pending.set(correlationId, { apiKey, apiVersion, resolve: resolve as (b: unknown) => void, reject, timer });
+    });
+    for (const chunk of encodeRequestFrame(apiKey, apiVersion, correlationId, this.clientId, body)) this.socket.write(chunk);
+    return promise;
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      this.fail(new ConnectionError(`bad frame from ${this.host}:${this.port}: ${(err as Error).message}`, err));
+      this.socket.destroy();
+      return;
+    }
+    for (const frame of frames) {
+      const correlationId = frame.length >= 4 ? frame.readInt32BE(0) : -1;
+      const p = this.pending.get(correlationId);
+      if (p === undefined) continue;
+      this.pending.delete(correlationId);
+      clearTimeout(p.timer);
+      try {
+        p.resolve(decodeResponse(p.apiKey, p.apiVersion, frame).body);
+      } catch (err) {
+        p.reject(err as Error);
+      }
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.failure === null) this.failure = err;
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+  }
+
+  get closed(): boolean {
+    return this.failure !== null;
+  }
+
+  close(): void {
+    this.fail(new ConnectionError(`connection to ${this.host}:${this.port} closed by the client`));
+    this.socket.destroy();
+  }
+}
+
+/** Parses 'host:port' (IPv6 as '[::1]:9092'). */
+export function parseBroker(address: string): { host: string; port: number } {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address.trim());
+  if (m === null) throw new HoldfastError('INVALID_BROKER_ADDRESS', `broker address "${address}" is not host:port`);
+  return { host: m[1], port: Number(m[2]) };
+}

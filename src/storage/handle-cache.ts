@@ -1,0 +1,103 @@
+// A bounded LRU of open file handles shared by the logs of one LogManager, so that 10,000
+// partitions with many segments do not hold 10,000s of descriptors. Handles are opened lazily,
+// pinned while an operation uses them, and closed when evicted or when their file goes away.
+import { assert } from '../util/index.ts';
+import type { FileHandle, FileSystem } from './fs.ts';
+
+export const DEFAULT_MAX_OPEN_FILES = 1024;
+
+type HandleMode = 'read' | 'readwrite' | 'create';
+
+interface Entry {
+  key: string;
+  opening: Promise<FileHandle>;
+  pins: number;
+  doomed: boolean;
+}
+
+export class FileHandleCache {
+  private readonly fs: FileSystem;
+  readonly maxOpenFiles: number;
+  // Map order is recency order: the first entry is the least recently used.
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(fs: FileSystem, maxOpenFiles = DEFAULT_MAX_OPEN_FILES) {
+    assert(Number.isSafeInteger(maxOpenFiles) && maxOpenFiles >= 1, `maxOpenFiles ${maxOpenFiles} must be >= 1`);
+    this.fs = fs;
+    this.maxOpenFiles = maxOpenFiles;
+  }
+
+  get openCount(): number {
+    return this.entries.size;
+  }
+
+  /** Runs `fn` with an open handle for `path`. 'create' opens with O_CREAT and caches as read-write. */
+  async use<T>(path: string, mode: HandleMode, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
+    const entry = this.acquire(path, mode);
+    entry.pins++;
+    try {
+      const handle = await entry.opening;
+      return await fn(handle);
+    } finally {
+      entry.pins--;
+      if (entry.doomed && entry.pins === 0) void this.closeEntry(entry);
+      this.evictBeyondLimit();
+    }
+  }
+
+  private acquire(path: string, mode: HandleMode): Entry {
+    const key = `${mode === 'read' ? 'r' : 'w'}:${path}`;
+    const existing = this.entries.get(key);
+    if (existing !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, existing);
+      return existing;
+    }
+    const entry: Entry = { key, opening: this.fs.open(path, mode), pins: 0, doomed: false };
+    // A failed open must not stay cached: the next use retries it.
+    entry.opening.catch(() => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+    });
+    this.entries.set(key, entry);
+    return entry;
+  }
+
+  private evictBeyondLimit(): void {
+    if (this.entries.size <= this.maxOpenFiles) return;
+    for (const entry of this.entries.values()) {
+      if (this.entries.size <= this.maxOpenFiles) break;
+      if (entry.pins > 0) continue;
+      this.entries.delete(entry.key);
+      void this.closeEntry(entry);
+    }
+  }
+
+  private async closeEntry(entry: Entry): Promise<void> {
+    try {
+      const handle = await entry.opening;
+      await handle.close();
+    } catch {
+      // Nothing to do: the data that matters was fsynced before anyone relied on it.
+    }
+  }
+
+  /** Closes the handles of `path` (now, or when their current users finish). */
+  async close(path: string): Promise<void> {
+    const closing: Promise<void>[] = [];
+    for (const key of [`r:${path}`, `w:${path}`]) {
+      const entry = this.entries.get(key);
+      if (entry === undefined) continue;
+      this.entries.delete(key);
+      entry.doomed = true;
+      if (entry.pins === 0) closing.push(this.closeEntry(entry));
+    }
+    await Promise.all(closing);
+  }
+
+  /** Closes every handle whose path starts with `prefix`. */
+  async closeUnder(prefix: string): Promise<void> {
+    const paths = new Set<string>();
+    for (const key of this.entries.keys()) if (key.slice(2).startsWith(prefix)) paths.add(key.slice(2));
+    await Promise.all([...paths].map((p) => this.close(p)));
+  }
+}

@@ -1,0 +1,59 @@
+// storage: the durable segmented log. FileSystem seam (real and simulated), partition logs with
+// group-committed fsync, recovery, sparse indexes, checkpoints, producer (idempotence) state.
+export {
+  type FileHandle,
+  type FileSystem,
+  type OpenMode,
+  type FsError,
+  type Timers,
+  realTimers,
+  errorCode,
+  isNotFound,
+  joinPath,
+} from './fs.ts';
+export { NodeFileSystem } from './node-fs.ts';
+export { SimFileSystem, type SimFault, type SimFaultRates, type SimOp, type SimErrorCode } from './sim-fs.ts';
+export { writeFileAtomic, readFileIfExists } from './atomic-file.ts';
+export {
+  encodeOffsetCheckpoint,
+  parseOffsetCheckpoint,
+  encodeEpochCheckpoint,
+  parseEpochCheckpoint,
+  CheckpointFormatError,
+  type OffsetCheckpointEntry,
+  type EpochEntry,
+} from './checkpoint.ts';
+export { type LogConfig, DEFAULT_LOG_CONFIG, validateLogConfig } from './config.ts';
+export { OffsetOutOfRangeError, LogUnavailableError, InvalidBatchError, BatchTooLargeError } from './errors.ts';
+export { FileHandleCache, DEFAULT_MAX_OPEN_FILES } from './handle-cache.ts';
+export { LeaderEpochCache } from './leader-epoch.ts';
+export {
+  PartitionLog,
+  type PartitionLogOptions,
+  type AppendResult,
+  type ReadResult,
+  type LogState,
+  DEFAULT_TAIL_CACHE_BYTES,
+  DEFAULT_MAX_PENDING_BYTES,
+  DEFAULT_MAX_WAITERS,
+} from './log.ts';
+export {
+  LogManager,
+  type LogManagerOptions,
+  parsePartitionDirName,
+  RECOVERY_POINT_CHECKPOINT_FILE,
+  LOG_START_OFFSET_CHECKPOINT_FILE,
+  CLEAN_SHUTDOWN_FILE,
+} from './log-manager.ts';
+export { LEADER_EPOCH_FILE, PARTITION_META_FILE, PRODUCER_SNAPSHOT_FILE } from './log-loader.ts';
+export {
+  ProducerStateManager,
+  type ProducerEntry,
+  type ProducerBatch,
+  type ProducerBatchHeader,
+  type ProducerCheck,
+  incrementSequence,
+  PRODUCER_BATCHES_RETAINED,
+  DEFAULT_MAX_PRODUCERS,
+} from './producer-state.ts';
+export { segmentFileName, parseSegmentFileName } from './segment.ts';

@@ -1,0 +1,77 @@
+// The most recently appended batches of a log, kept in memory (bounded by bytes) so that
+// consumers tailing the log are served without file I/O. Entries are contiguous by offset.
+import { assert } from '../util/index.ts';
+
+interface CachedBatch {
+  baseOffset: number;
+  lastOffset: number;
+  bytes: Buffer;
+}
+
+export class TailCache {
+  readonly maxBytes: number;
+  private entries: CachedBatch[] = [];
+  private head = 0;
+  private totalBytes = 0;
+
+  constructor(maxBytes: number) {
+    assert(Number.isSafeInteger(maxBytes) && maxBytes >= 0, `tail cache size ${maxBytes} invalid`);
+    this.maxBytes = maxBytes;
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  get firstOffset(): number | undefined {
+    return this.head < this.entries.length ? this.entries[this.head].baseOffset : undefined;
+  }
+
+  add(baseOffset: number, lastOffset: number, bytes: Buffer): void {
+    if (this.maxBytes === 0 || bytes.length > this.maxBytes) {
+      this.clear();
+      return;
+    }
+    const last = this.entries.at(-1);
+    if (last !== undefined && this.head < this.entries.length && last.lastOffset + 1 !== baseOffset) this.clear();
+    this.entries.push({ baseOffset, lastOffset, bytes });
+    this.totalBytes += bytes.length;
+    while (this.totalBytes > this.maxBytes) this.totalBytes -= this.entries[this.head++].bytes.length;
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /**
+   * Whole batches from the one containing `fetchOffset`, below `maxOffset`, up to `maxBytes` (at
+   * least one). Undefined when `fetchOffset` is not cached.
+   */
+  collect(fetchOffset: number, maxBytes: number, maxOffset: number): Buffer[] | undefined {
+    const first = this.firstOffset;
+    if (first === undefined || fetchOffset < first || fetchOffset > this.entries[this.entries.length - 1].lastOffset) return undefined;
+    let lo = this.head;
+    let hi = this.entries.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.entries[mid].lastOffset < fetchOffset) lo = mid + 1;
+      else hi = mid;
+    }
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for (let i = lo; i < this.entries.length; i++) {
+      const e = this.entries[i];
+      if (e.lastOffset >= maxOffset) break;
+      if (chunks.length > 0 && bytes + e.bytes.length > maxBytes) break;
+      chunks.push(e.bytes);
+      bytes += e.bytes.length;
+    }
+    return chunks;
+  }
+
+  clear(): void {
+    this.entries = [];
+    this.head = 0;
+    this.totalBytes = 0;
+  }
+}
