@@ -86,6 +86,16 @@ class Connection {
   }
 
   private onFrame(frame: Buffer): void {
+    // ApiVersions in a version this broker does not serve is answered without parsing the body
+    // (which may be in a format we do not know), so the client can step down — Kafka's rule.
+    if (frame.length >= 8 && frame.readInt16BE(0) === API_KEYS.ApiVersions) {
+      const range = this.options.supported.get(API_KEYS.ApiVersions);
+      const version = frame.readInt16BE(2);
+      if (range === undefined || version < range[0] || version > range[1]) {
+        this.answerUnsupportedApiVersions(frame.readInt32BE(4));
+        return;
+      }
+    }
     let decoded: ReturnType<typeof decodeRequest>;
     try {
       decoded = decodeRequest(frame);

@@ -1,0 +1,209 @@
+// The Kafka listener at the wire level: framing exceptions, version handling, pipelining order,
+// fetch rules, idempotence and produce validation, each with Kafka's error codes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { buildBatch } from '../../src/record/index.ts';
+import { encodeRequestFrame, FrameDecoder, ErrorCode } from '../../src/protocol/kafka/index.ts';
+import { embeddedBroker, type EmbeddedBroker } from '../helpers/broker.ts';
+import { TestKafkaClient } from '../helpers/kafka-client.ts';
+
+let b: EmbeddedBroker;
+let c: TestKafkaClient;
+
+before(async () => {
+  b = await embeddedBroker({ 'num.partitions': 1 });
+  c = await TestKafkaClient.connect(b.bootstrap);
+});
+after(async () => {
+  c.close();
+  await b.close();
+});
+
+function createTopic(name: string, partitions = 1, configs: Array<{ name: string; value: string }> = []) {
+  return c.request(19, 3, { topics: [{ name, numPartitions: partitions, replicationFactor: 1, assignments: [], configs }], timeoutMs: 5000, validateOnly: false });
+}
+
+function produce(topic: string, records: Buffer, partition = 0, version = 7, acks = -1) {
+  return c.request(0, version, { transactionalId: null, acks, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: partition, records }] }] });
+}
+
+function fetchReq(topic: string, offset: number, maxBytes = 1 << 20, maxWaitMs = 0) {
+  return { replicaId: -1, maxWaitMs, minBytes: 1, maxBytes, isolationLevel: 1, sessionId: 0, sessionEpoch: -1, topics: [{ topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: offset, logStartOffset: -1, partitionMaxBytes: maxBytes }] }], forgottenTopicsData: [], rackId: '' };
+}
+
+/** Sends raw frames on a fresh socket and collects response frames (correlation ids in arrival order). */
+async function raw(frames: Buffer[], expect: number): Promise<Buffer[]> {
+  const [host, port] = b.bootstrap.split(':');
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port: Number(port) }, () => {
+      for (const f of frames) s.write(f);
+    });
+    const decoder = new FrameDecoder(1 << 26);
+    const got: Buffer[] = [];
+    s.on('data', (d: Buffer) => {
+      got.push(...decoder.push(d));
+      if (got.length >= expect) {
+        s.destroy();
+        resolve(got);
+      }
+    });
+    s.on('error', reject);
+    s.on('close', () => resolve(got));
+  });
+}
+
+test('an ApiVersions version the broker does not serve gets a v0 body with UNSUPPORTED_VERSION and the ApiVersions range', async () => {
+  for (const version of [4, 99]) {
+    const frame = Buffer.concat(encodeRequestFrame(18, 0, 77, 'x', {}));
+    frame.writeInt16BE(version, 6); // patch the request's api_version
+    const [res] = await raw([frame], 1);
+    assert.equal(res.readInt32BE(0), 77, 'correlation id, response header v0');
+    assert.equal(res.readInt16BE(4), 35, 'UNSUPPORTED_VERSION');
+    assert.equal(res.readInt32BE(6), 1, 'one api key entry');
+    assert.deepEqual([res.readInt16BE(10), res.readInt16BE(12), res.readInt16BE(14)], [18, 0, 3]);
+  }
+});
+
+test('ApiVersions v3 (flexible request) is answered with response header v0 and advertises min version 0 everywhere', async () => {
+  const [res] = await raw([Buffer.concat(encodeRequestFrame(18, 3, 5, 'x', { clientSoftwareName: 'test', clientSoftwareVersion: '1' }))], 1);
+  assert.equal(res.readInt32BE(0), 5);
+  assert.equal(res.readInt16BE(4), 0, 'error code directly after the v0 header');
+  const parsed = await c.request(18, 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
+  assert.ok(parsed.apiKeys.length >= 20);
+  for (const k of parsed.apiKeys) assert.equal(k.minVersion, 0, `api ${k.apiKey} must advertise min version 0`);
+});
+
+test('pipelined requests are answered in order even when an earlier one long-polls', async () => {
+  await createTopic('pipeline');
+  const frames = [
+    Buffer.concat(encodeRequestFrame(1, 11, 1, 'x', fetchReq('pipeline', 0, 1 << 20, 300))),
+    Buffer.concat(encodeRequestFrame(18, 2, 2, 'x', {})),
+    Buffer.concat(encodeRequestFrame(3, 6, 3, 'x', { topics: null, allowAutoTopicCreation: false })),
+  ];
+  const res = await raw(frames, 3);
+  assert.deepEqual(res.map((r) => r.readInt32BE(0)), [1, 2, 3]);
+});
+
+test('versions advertised but not served answer UNSUPPORTED_VERSION in the body', async () => {
+  await createTopic('old-versions');
+  const p = await produce('old-versions', buildBatch({ records: [{ value: 'x' }] }), 0, 2);
+  assert.equal(p.responses[0].partitionResponses[0].errorCode, ErrorCode.UNSUPPORTED_VERSION);
+  const f = await c.request(1, 3, { replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1000, topics: [{ topic: 'old-versions', partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1000 }] }] });
+  assert.equal(f.responses[0].partitions[0].errorCode, ErrorCode.UNSUPPORTED_VERSION);
+});
+
+test('an api version above the advertised range closes the connection (as Kafka does)', async () => {
+  const frame = Buffer.concat(encodeRequestFrame(3, 6, 9, 'x', { topics: null, allowAutoTopicCreation: false }));
+  frame.writeInt16BE(12, 6);
+  const res = await raw([frame], 1);
+  assert.equal(res.length, 0);
+});
+
+test('fetch returns whole batches from the one containing the offset, LSO = HWM, no aborted transactions, preferred replica -1', async () => {
+  await createTopic('fetch-rules');
+  await produce('fetch-rules', buildBatch({ records: [{ value: 'a' }, { value: 'b' }, { value: 'c' }] }));
+  await produce('fetch-rules', buildBatch({ records: [{ value: 'd' }] }));
+  const res = await c.request(1, 11, fetchReq('fetch-rules', 1));
+  const p = res.responses[0].partitions[0];
+  assert.equal(p.errorCode, 0);
+  assert.equal(p.highWatermark, 4);
+  assert.equal(p.lastStableOffset, 4);
+  assert.deepEqual(p.abortedTransactions, []);
+  assert.equal(p.preferredReadReplica, -1);
+  assert.equal(p.records.readBigInt64BE(0), 0n, 'starts with the batch containing offset 1');
+  const past = await c.request(1, 11, fetchReq('fetch-rules', 5));
+  assert.equal(past.responses[0].partitions[0].errorCode, ErrorCode.OFFSET_OUT_OF_RANGE);
+  const atEnd = await c.request(1, 11, fetchReq('fetch-rules', 4, 1 << 20, 200));
+  assert.equal(atEnd.responses[0].partitions[0].errorCode, 0, 'a long-poll at the end answers by max_wait');
+  assert.equal(atEnd.responses[0].partitions[0].records?.length ?? 0, 0);
+});
+
+test('idempotence: an exact retry gets the original offsets, a gap OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch INVALID_PRODUCER_EPOCH', async () => {
+  await createTopic('idem');
+  const init = await c.request(22, 1, { transactionalId: null, transactionTimeoutMs: 60000 });
+  assert.equal(init.errorCode, 0);
+  const pid = init.producerId;
+  const batch = (seq: number, epoch = init.producerEpoch, n = 2) => buildBatch({ records: Array.from({ length: n }, (_, i) => ({ value: `v${seq + i}` })), producerId: pid, producerEpoch: epoch, baseSequence: seq });
+  const first = await produce('idem', batch(0));
+  assert.equal(first.responses[0].partitionResponses[0].baseOffset, 0);
+  await produce('idem', batch(2));
+  const retry = await produce('idem', batch(0));
+  assert.equal(retry.responses[0].partitionResponses[0].errorCode, 0);
+  assert.equal(retry.responses[0].partitionResponses[0].baseOffset, 0, 'duplicate answered with the original offset');
+  const gap = await produce('idem', batch(10));
+  assert.equal(gap.responses[0].partitionResponses[0].errorCode, ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
+  const bumped = await produce('idem', batch(0, init.producerEpoch + 1));
+  assert.equal(bumped.responses[0].partitionResponses[0].errorCode, 0, 'a new epoch starts at sequence 0');
+  const stale = await produce('idem', batch(4, init.producerEpoch));
+  assert.equal(stale.responses[0].partitionResponses[0].errorCode, ErrorCode.INVALID_PRODUCER_EPOCH);
+  const list = await c.request(2, 2, { replicaId: -1, isolationLevel: 0, topics: [{ name: 'idem', partitions: [{ partitionIndex: 0, timestamp: -1 }] }] });
+  assert.equal(list.topics[0].partitions[0].offset, 6, 'nothing was appended twice');
+  const again = await c.request(22, 1, { transactionalId: null, transactionTimeoutMs: 60000 });
+  assert.notEqual(again.producerId, pid, 'every InitProducerId gets a fresh producer id');
+});
+
+test('produce validation answers with Kafka error codes', async () => {
+  await createTopic('valid', 1, [{ name: 'max.message.bytes', value: '2000' }]);
+  const good = buildBatch({ records: [{ value: 'ok' }] });
+  const badCrc = Buffer.from(good);
+  badCrc[badCrc.length - 1] ^= 1;
+  const nonZeroBase = Buffer.from(good);
+  nonZeroBase.writeBigInt64BE(5n, 0);
+  const huge = buildBatch({ records: [{ value: Buffer.alloc(3000, 1) }] });
+  const cases: Array<[string, Buffer, number]> = [
+    ['bad CRC', badCrc, ErrorCode.CORRUPT_MESSAGE],
+    ['base offset not 0', nonZeroBase, ErrorCode.INVALID_RECORD],
+    ['over max.message.bytes', huge, ErrorCode.MESSAGE_TOO_LARGE],
+    ['two batches', Buffer.concat([good, good]), ErrorCode.INVALID_RECORD],
+    ['truncated', good.subarray(0, good.length - 3), ErrorCode.CORRUPT_MESSAGE],
+  ];
+  for (const [what, records, code] of cases) {
+    const res = await produce('valid', records);
+    assert.equal(res.responses[0].partitionResponses[0].errorCode, code, what);
+  }
+  const unknown = await produce('no-such-topic', good);
+  assert.equal(unknown.responses[0].partitionResponses[0].errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  const badPartition = await produce('valid', good, 7);
+  assert.equal(badPartition.responses[0].partitionResponses[0].errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  const internal = await produce('__consumer_offsets', good);
+  assert.equal(internal.responses[0].partitionResponses[0].errorCode, ErrorCode.INVALID_TOPIC_EXCEPTION);
+  const acks = await produce('valid', good, 0, 7, 2);
+  assert.equal(acks.responses[0].partitionResponses[0].errorCode, ErrorCode.INVALID_REQUIRED_ACKS);
+  const list = await c.request(2, 2, { replicaId: -1, isolationLevel: 0, topics: [{ name: 'valid', partitions: [{ partitionIndex: 0, timestamp: -1 }] }] });
+  assert.equal(list.topics[0].partitions[0].offset, 0, 'no rejected batch was stored');
+});
+
+test('topic administration errors: invalid name, bad partitions, existing topic, bad config, bad replication factor', async () => {
+  const res = await c.request(19, 3, {
+    topics: [
+      { name: 'bad/name', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] },
+      { name: 'zero-parts', numPartitions: 0, replicationFactor: 1, assignments: [], configs: [] },
+      { name: 'valid', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] },
+      { name: 'bad-config', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [{ name: 'flush.mode', value: 'maybe' }] },
+      { name: 'rf3', numPartitions: 1, replicationFactor: 3, assignments: [], configs: [] },
+    ],
+    timeoutMs: 5000,
+    validateOnly: false,
+  });
+  assert.deepEqual(res.topics.map((t: { errorCode: number }) => t.errorCode), [
+    ErrorCode.INVALID_TOPIC_EXCEPTION,
+    ErrorCode.INVALID_PARTITIONS,
+    ErrorCode.TOPIC_ALREADY_EXISTS,
+    ErrorCode.INVALID_CONFIG,
+    ErrorCode.INVALID_REPLICATION_FACTOR,
+  ]);
+  assert.match(res.topics[3].errorMessage, /flush.mode=maybe is not one of sync, async/);
+  const del = await c.request(20, 1, { topicNames: ['nope', '__consumer_offsets'], timeoutMs: 5000 });
+  assert.deepEqual(del.responses.map((r: { errorCode: number }) => r.errorCode), [ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.INVALID_TOPIC_EXCEPTION]);
+});
+
+test('DescribeConfigs returns the real topic and broker entries', async () => {
+  await createTopic('described', 1, [{ name: 'retention.ms', value: '1234' }]);
+  const res = await c.request(32, 2, { resources: [{ resourceType: 2, resourceName: 'described', configurationKeys: null }, { resourceType: 4, resourceName: '1', configurationKeys: null }], includeSynonyms: false });
+  const topic = new Map(res.results[0].configs.map((e: { name: string; value: string }) => [e.name, e]));
+  for (const key of ['cleanup.policy', 'retention.ms', 'retention.bytes', 'segment.bytes', 'segment.ms', 'flush.mode', 'max.message.bytes']) assert.ok(topic.has(key), key);
+  assert.equal((topic.get('retention.ms') as { value: string }).value, '1234');
+  assert.equal((topic.get('flush.mode') as { value: string }).value, 'sync');
+  assert.ok(res.results[1].configs.some((e: { name: string }) => e.name === 'node.id'));
+});
