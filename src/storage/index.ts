@@ -45,7 +45,7 @@ export {
   LOG_START_OFFSET_CHECKPOINT_FILE,
   CLEAN_SHUTDOWN_FILE,
 } from './log-manager.ts';
-export { LEADER_EPOCH_FILE, PARTITION_META_FILE, PRODUCER_SNAPSHOT_FILE } from './log-loader.ts';
+export { LEADER_EPOCH_FILE, PARTITION_META_FILE, PRODUCER_SNAPSHOT_FILE, DEFAULT_CLEAN_OPEN_SCAN_BYTES } from './log-loader.ts';
 export {
   ProducerStateManager,
   type ProducerEntry,

@@ -5,10 +5,14 @@
 //     the file is truncated there, fsynced, and what was dropped is logged;
 //   - anywhere else (a sealed segment, or data below the recovery point, which was fsynced) a bad
 //     batch is corruption: the partition goes offline with a CorruptionError and nothing is deleted.
-// Producer state comes from the snapshot plus a header replay after it; the leader epoch cache from
-// its checkpoint, or from batch headers when the checkpoint is missing.
+// After a clean shutdown nothing is rescanned: sealed segments' index files are sanity-checked and
+// used, and only the active segment's tail after its last index entry is validated (a small active
+// segment is simply scanned whole — cheaper than reading its two index files).
+// Producer state and leader epochs come from the scan when every segment was scanned; otherwise from
+// the producer snapshot plus a header replay after it, and from the epoch checkpoint (or, when that
+// is missing, from batch headers).
 import { CorruptionError, type Clock, type Logger } from '../util/index.ts';
-import { BATCH_HEADER_BYTES, readBatchHeader } from '../record/index.ts';
+import { BATCH_HEADER_BYTES, type BatchHeader, readBatchHeader } from '../record/index.ts';
 import { readFileIfExists, TEMP_SUFFIX, writeFileAtomic } from './atomic-file.ts';
 import { encodeEpochCheckpoint, parseEpochCheckpoint } from './checkpoint.ts';
 import type { LogConfig } from './config.ts';
@@ -24,6 +28,8 @@ export const PARTITION_META_FILE = 'partition.meta';
 export const PRODUCER_SNAPSHOT_FILE = 'producer-state.snapshot';
 const KNOWN_FILES = new Set([LEADER_EPOCH_FILE, PARTITION_META_FILE, PRODUCER_SNAPSHOT_FILE]);
 const SCAN_WINDOW_BYTES = 1024 * 1024;
+/** On a clean open, an active segment up to this size is scanned instead of loading its indexes. */
+export const DEFAULT_CLEAN_OPEN_SCAN_BYTES = 64 * 1024;
 
 export interface LoadContext {
   fs: FileSystem;
@@ -38,6 +44,8 @@ export interface LoadContext {
   cleanShutdown: boolean;
   /** Log start offset from the checkpoint, if known. */
   logStartOffset: number | undefined;
+  /** Active segments up to this size are scanned whole on a clean open. */
+  cleanOpenScanBytes?: number;
   /** Set by the loader when it rebuilt derived data. */
   rebuilt?: boolean;
 }
@@ -56,6 +64,15 @@ export async function loadLog(ctx: LoadContext): Promise<LoadedLog> {
   const segments = bases.map((b) => new Segment(ctx.dir, b));
   const rp = ctx.recoveryPoint ?? 0;
   const trustIndexes = ctx.cleanShutdown && ctx.recoveryPoint !== undefined;
+  // While every segment from the first one on is scanned, producer state and leader epochs are
+  // rebuilt from the scan itself: the snapshot and the epoch checkpoint are not needed.
+  ctx.producers.clear();
+  let producersFromScan = true; // and epochs
+  const scannedEpochs = new LeaderEpochCache();
+  const replay = (h: BatchHeader): void => {
+    if (h.producerId >= 0) ctx.producers.update(h, h.baseOffset, h.baseOffset + h.lastOffsetDelta);
+    scannedEpochs.assign(h.partitionLeaderEpoch, h.baseOffset);
+  };
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i];
     const isLast = i === segments.length - 1;
@@ -63,15 +80,24 @@ export async function loadLog(ctx: LoadContext): Promise<LoadedLog> {
       throw new CorruptionError(`${seg.logPath}: segment starts at offset ${seg.baseOffset} but the previous segment ends at ${segments[i - 1].nextOffset}`);
     }
     const nextBase = isLast ? undefined : segments[i + 1].baseOffset;
-    const scan = !trustIndexes && (isLast || (nextBase as number) > rp);
-    if (scan) await scanSegment(ctx, seg, isLast, rp);
-    else await loadSegment(ctx, seg, nextBase, rp);
+    const fileBytes = await ctx.fs.fileSize(seg.logPath);
+    // A small active segment is cheaper to scan (one read, every CRC checked) than its two index files.
+    const scan = trustIndexes ? isLast && fileBytes <= (ctx.cleanOpenScanBytes ?? DEFAULT_CLEAN_OPEN_SCAN_BYTES) : isLast || (nextBase as number) > rp;
+    if (scan) {
+      await scanSegment(ctx, seg, fileBytes, isLast, rp, producersFromScan ? replay : undefined);
+    } else {
+      producersFromScan = false;
+      await loadSegment(ctx, seg, fileBytes, nextBase, rp);
+    }
   }
   const last = segments[segments.length - 1];
   const logEndOffset = last.nextOffset;
   const logStartOffset = Math.min(Math.max(ctx.logStartOffset ?? 0, segments[0].baseOffset), logEndOffset);
-  const epochs = await loadEpochs(ctx, segments, logEndOffset);
-  await loadProducers(ctx, segments, logEndOffset);
+  let epochs = scannedEpochs;
+  if (!producersFromScan) {
+    epochs = await loadEpochs(ctx, segments, logEndOffset);
+    await loadProducers(ctx, segments, logEndOffset);
+  }
   if (!trustIndexes) {
     // After a kill -9 what recovery read may still sit only in the page cache — the last segment's
     // bytes and even the directory entries of recently created segments. Make both durable before
@@ -129,10 +155,9 @@ function describe(seg: Segment, problem: WalkProblem): string {
 }
 
 /** Full validating scan of a segment from position 0; rebuilds its indexes; handles a torn tail. */
-async function scanSegment(ctx: LoadContext, seg: Segment, isLast: boolean, rp: number): Promise<void> {
+async function scanSegment(ctx: LoadContext, seg: Segment, fileBytes: number, isLast: boolean, rp: number, onBatch?: (h: BatchHeader) => void): Promise<void> {
   seg.resetIndexes();
   const mode = isLast ? 'readwrite' : 'read';
-  const fileBytes = await ctx.fs.fileSize(seg.logPath);
   const walk = await ctx.handles.use(seg.logPath, mode, (h) =>
     walkBatches(h, {
       start: 0,
@@ -143,6 +168,7 @@ async function scanSegment(ctx: LoadContext, seg: Segment, isLast: boolean, rp: 
       visit: (header, position, size) => {
         seg.recordBatch(position, header.baseOffset, header.baseOffset + header.lastOffsetDelta, size, header.maxTimestamp, ctx.config.indexIntervalBytes);
         if (seg.rollStartMs === undefined) seg.rollStartMs = clampRollStart(header.maxTimestamp, ctx.clock);
+        onBatch?.(header);
       },
     }),
   );
@@ -171,14 +197,13 @@ async function handleBadBatch(ctx: LoadContext, seg: Segment, isLast: boolean, r
 }
 
 /** Loads a segment's index files when they pass the sanity checks; otherwise rebuilds by scanning. */
-async function loadSegment(ctx: LoadContext, seg: Segment, nextBase: number | undefined, rp: number): Promise<void> {
+async function loadSegment(ctx: LoadContext, seg: Segment, fileBytes: number, nextBase: number | undefined, rp: number): Promise<void> {
   const isLast = nextBase === undefined;
-  const fileBytes = await ctx.fs.fileSize(seg.logPath);
   const problem = await loadIndexFiles(ctx, seg, fileBytes, nextBase);
   if (problem !== null) {
     ctx.logger.warn('rebuilding segment index', { file: seg.logPath, reason: problem });
     ctx.rebuilt = true;
-    await scanSegment(ctx, seg, isLast, rp);
+    await scanSegment(ctx, seg, fileBytes, isLast, rp);
     return;
   }
   seg.size = fileBytes;
@@ -310,7 +335,7 @@ export async function replayHeaders(
   ctx: Pick<LoadContext, 'handles'>,
   segments: Segment[],
   fromOffset: number,
-  visit: (header: ReturnType<typeof readBatchHeader>) => void,
+  visit: (header: BatchHeader) => void,
 ): Promise<void> {
   for (const seg of segments) {
     if (seg.nextOffset <= fromOffset || seg.size === 0) continue;

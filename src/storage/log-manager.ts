@@ -37,6 +37,8 @@ export interface LogManagerOptions {
   maxPendingBytes?: number;
   /** Logs opened in parallel at start. @default 32 */
   openConcurrency?: number;
+  /** See PartitionLogOptions.cleanOpenScanBytes. @default 64 KiB */
+  cleanOpenScanBytes?: number;
 }
 
 /** `<topic>-<partition>`; topic names may contain '-' and '.', so the partition follows the last '-'. */
@@ -159,6 +161,7 @@ export class LogManager {
       handles: this.handles,
       tailCacheBytes: this.options.tailCacheBytes,
       maxPendingBytes: this.options.maxPendingBytes,
+      cleanOpenScanBytes: this.options.cleanOpenScanBytes,
     });
   }
 

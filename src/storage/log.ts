@@ -64,6 +64,8 @@ export interface PartitionLogOptions {
   maxProducers?: number;
   /** @default 10,000 */
   maxWaiters?: number;
+  /** On a clean open, an active segment up to this size is scanned whole (one read, every CRC) instead of loading its index files. @default 64 KiB */
+  cleanOpenScanBytes?: number;
 }
 
 export interface AppendResult {
@@ -140,7 +142,6 @@ export class PartitionLog {
   private readonly onFatal: (err: Error) => void;
   private readonly timers: Timers;
   private readonly handles: FileHandleCache;
-  private readonly ownsHandles: boolean;
   private readonly cache: TailCache;
   readonly maxPendingBytes: number;
   private readonly maxWaiters: number;
@@ -186,7 +187,6 @@ export class PartitionLog {
     this.logger = options.logger.child({ topic: options.topic, partition: options.partition });
     this.onFatal = options.onFatal;
     this.timers = options.timers ?? realTimers;
-    this.ownsHandles = options.handles === undefined;
     this.handles = options.handles ?? new FileHandleCache(options.fs, 16);
     this.cache = new TailCache(options.tailCacheBytes ?? DEFAULT_TAIL_CACHE_BYTES);
     this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
@@ -211,6 +211,7 @@ export class PartitionLog {
         recoveryPoint: options.recoveryPoint,
         cleanShutdown: options.cleanShutdown ?? false,
         logStartOffset: options.logStartOffset,
+        cleanOpenScanBytes: options.cleanOpenScanBytes,
       });
       log.segments = loaded.segments;
       log.epochs = loaded.epochs;
@@ -876,8 +877,13 @@ export class PartitionLog {
       this.cancelFlushTimer?.();
       this.cancelFlushTimer = undefined;
       this.releaseWaiters();
-      await this.handles.closeUnder(this.dir + '/');
+      await this.releaseFiles();
     }
+  }
+
+  /** Closes this log's cached segment handles (O(segments), not a scan of the shared pool). */
+  private async releaseFiles(): Promise<void> {
+    await Promise.all(this.segments.map((seg) => this.handles.close(seg.logPath)));
   }
 
   /** Removes the partition directory: rename to `<dir>.<id>-delete` (durable), then delete it. */
@@ -887,6 +893,7 @@ export class PartitionLog {
     this.rejectAllPending(new LogUnavailableError(`log ${this.name} was deleted`));
     this.releaseWaiters();
     await this.whenWriterIdle();
+    await this.releaseFiles();
     await this.handles.closeUnder(this.dir + '/');
     const parent = dirname(this.dir);
     const doomed = joinPath(parent, `${basename(this.dir)}.${this.clock.nowMs().toString(36)}${(this.deleteCounter++).toString(36)}-delete`);
@@ -898,11 +905,6 @@ export class PartitionLog {
       this.stateValue = 'offline';
       this.reason = 'deleted';
     }
-  }
-
-  /** Releases a private handle pool (tests); logs opened by a LogManager share its pool. */
-  get ownsHandlePool(): boolean {
-    return this.ownsHandles;
   }
 }
 

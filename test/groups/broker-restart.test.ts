@@ -13,7 +13,7 @@ import { join as joinPath } from 'node:path';
 import { Rng } from '../../src/util/index.ts';
 import { removeDir, spawnBroker, tempDir, type BrokerProcess } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
-import { API, commit, fetchOffsets, sleep, timeout, waitFor } from './wire.ts';
+import { API, commit, fetchOffsets, heartbeat, join, sleep, soloMember, timeout, waitFor } from './wire.ts';
 
 const require = createRequire(import.meta.url);
 const { Kafka, logLevel } = require('kafkajs');
@@ -27,6 +27,8 @@ const COMMIT_PIPELINE = 8;
 /** The simple committer commits every partition of this topic at once: enough records to make the offsets log compact itself (at 10,000 records) before the crash. */
 const LEDGER = 'ledger';
 const LEDGER_PARTITIONS = 32;
+/** A wire-level member that is Stable at the crash and never comes back. */
+const GHOST_GROUP = 'restart-ghost';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -116,6 +118,11 @@ test('SIGKILL mid-consumption: acknowledged commits survive exactly and the grou
     await Promise.allSettled(inflight);
   })();
 
+  // ---- a member that will never return after the crash -----------------------------------------
+  const ghostClient = await TestKafkaClient.connect(bootstrap);
+  const ghost = await soloMember(ghostClient, GHOST_GROUP, { [TOPIC]: [0, 1, 2, 3] }, { sessionTimeoutMs: 3000, rebalanceTimeoutMs: 3000 });
+  const ghostBeat = setInterval(() => void heartbeat(ghostClient, { groupId: GHOST_GROUP, generationId: ghost.generationId, memberId: ghost.memberId }).catch(() => {}), 200);
+
   // ---- (b) kafkajs consumers with auto-commit --------------------------------------------------
   const processed = new Set<number>();
   const kjsAckedCommit = new Array<number>(PARTITIONS).fill(-1);
@@ -160,6 +167,8 @@ test('SIGKILL mid-consumption: acknowledged commits survive exactly and the grou
     await sleep(rng.int(0, 300));
     killed = true;
     await broker.kill('SIGKILL');
+    clearInterval(ghostBeat);
+    ghostClient.close();
     const processedAtKill = processed.size;
     await commitLoop;
     committer.close();
@@ -190,6 +199,18 @@ test('SIGKILL mid-consumption: acknowledged commits survive exactly and the grou
       }
       assert.ok(kjsAckedCommit.some((o) => o > 0), 'kafkajs committed before the crash');
 
+      // Group metadata survived too: the ghost is restored as a member, then its session expires.
+      const describeGhost = async () => (await check.request(API.DescribeGroups, 4, { groups: [GHOST_GROUP], includeAuthorizedOperations: false })).groups[0];
+      const restored = await describeGhost();
+      assert.equal(restored.protocolType, 'consumer', `the ghost group is restored; ${context()}`);
+      assert.equal(restored.groupState, 'Stable', 'the ghost group is restored Stable (its 3 s session has not run out yet)');
+      assert.deepEqual(restored.members.map((m: { memberId: string }) => m.memberId), [ghost.memberId], 'the restored member is the one from before the crash');
+      assert.ok(await waitFor(async () => (await describeGhost()).groupState === 'Empty', 15_000), 'a restored member that never returns expires');
+      const rejoined = await join(check, { groupId: GHOST_GROUP, version: 3, sessionTimeoutMs: 1000 });
+      assert.equal(rejoined.errorCode, 0);
+      assert.ok(rejoined.generationId > ghost.generationId, `the generation continues after the restart (${rejoined.generationId} > ${ghost.generationId})`);
+      await check.request(API.LeaveGroup, 1, { groupId: GHOST_GROUP, memberId: rejoined.memberId });
+
       // The group resumes: every acknowledged message is processed, including ones produced after the restart.
       await sleep(1000);
       producing = false;
@@ -217,6 +238,8 @@ test('SIGKILL mid-consumption: acknowledged commits survive exactly and the grou
   } finally {
     producing = false;
     killed = true;
+    clearInterval(ghostBeat);
+    ghostClient.close();
     await trickle.catch(() => {});
     for (const { consumer } of consumers) await Promise.race([consumer.disconnect().catch(() => {}), timeout(10_000)]);
     await producer.disconnect().catch(() => {});

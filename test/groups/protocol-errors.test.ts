@@ -287,7 +287,7 @@ test('UNKNOWN_MEMBER_ID for requests from a member the group does not know', asy
   assert.equal(await heartbeat(c, { groupId, generationId: m.generationId, memberId: m.memberId }), ErrorCode.NONE, 'the real member is unaffected');
 });
 
-test('static membership: a new instance with the same group.instance.id fences the old member id', async () => {
+test('static membership: a new instance with the same group.instance.id (and a new subscription) fences the old member id', async () => {
   const oldC = await client();
   const newC = await client();
   const groupId = 'static-group';
@@ -298,9 +298,11 @@ test('static membership: a new instance with the same group.instance.id fences t
   assert.equal(s.errorCode, ErrorCode.NONE);
   assertAll(await commit(oldC, { groupId, generationId: first.generationId, memberId: first.memberId, groupInstanceId: inst, offsets: [{ topic: 't', partition: 0, offset: 3 }] }), ErrorCode.NONE, 'commit by the static member');
 
-  const second = await join(newC, { groupId, groupInstanceId: inst });
+  // A changed subscription: the group rebalances (the unchanged case is the no-rebalance test below).
+  const second = await join(newC, { groupId, groupInstanceId: inst, protocols: [{ name: 'range', metadata: subscription(['t', 'u']) }] });
   assert.equal(second.errorCode, ErrorCode.NONE);
   assert.notEqual(second.memberId, first.memberId, 'the replacement gets a new member id');
+  assert.equal(second.generationId, first.generationId + 1, 'a new generation');
   assert.equal(second.leader, second.memberId, 'the replacement takes over leadership');
 
   const old = { groupId, generationId: first.generationId, memberId: first.memberId, groupInstanceId: inst };
@@ -354,6 +356,68 @@ test('static membership: a static leader that does not rejoin stays a member but
   assert.equal(await heartbeat(sc, { groupId, generationId: a.generationId, memberId: a.memberId, groupInstanceId: inst }), ErrorCode.ILLEGAL_GENERATION, 'the stale static member learns it must rejoin');
 });
 
+test('static membership: a restarted static member with unchanged protocols takes its place in a Stable group without a rebalance, durably', async () => {
+  const dataDir = tempDir();
+  let own = await embeddedBroker({ 'group.initial.rebalance.delay.ms': 0 }, dataDir);
+  const cs: TestKafkaClient[] = [];
+  const connect = async (): Promise<TestKafkaClient> => {
+    const c = await TestKafkaClient.connect(own.bootstrap);
+    cs.push(c);
+    return c;
+  };
+  try {
+    await own.broker.createTopic('t', 4, {});
+    const groupId = 'static-no-rebalance';
+    const inst = 'keeper';
+    const sc = await connect();
+    const dc = await connect();
+    // A static member and a dynamic one, Stable, the static one leading.
+    const s1 = await join(sc, { groupId, groupInstanceId: inst });
+    assert.equal((await sync(sc, { groupId, generationId: s1.generationId, memberId: s1.memberId, groupInstanceId: inst, assignments: [{ memberId: s1.memberId, assignment: assignment({ t: [0, 1, 2, 3] }) }] })).errorCode, ErrorCode.NONE);
+    const idD = (await join(dc, { groupId })).memberId;
+    const pendingD = join(dc, { groupId, memberId: idD });
+    assert.ok(await waitFor(async () => (await heartbeat(sc, { groupId, generationId: s1.generationId, memberId: s1.memberId, groupInstanceId: inst })) === ErrorCode.REBALANCE_IN_PROGRESS, 5000));
+    const [s2, d2] = await Promise.all([join(sc, { groupId, memberId: s1.memberId, groupInstanceId: inst }), pendingD]);
+    assert.equal(s2.leader, s1.memberId);
+    const gen = s2.generationId;
+    const mine = assignment({ t: [0, 1] });
+    const syncD = sync(dc, { groupId, generationId: gen, memberId: idD });
+    assert.equal((await sync(sc, { groupId, generationId: gen, memberId: s1.memberId, groupInstanceId: inst, assignments: [{ memberId: s1.memberId, assignment: mine }, { memberId: idD, assignment: assignment({ t: [2, 3] }) }] })).errorCode, ErrorCode.NONE);
+    assert.equal((await syncD).errorCode, ErrorCode.NONE);
+    assert.equal(d2.generationId, gen);
+
+    // The static instance restarts: same instance id, no member id, same protocols.
+    const restarted = await connect();
+    const again = await join(restarted, { groupId, groupInstanceId: inst });
+    assert.equal(again.errorCode, ErrorCode.NONE);
+    assert.notEqual(again.memberId, s1.memberId, 'a new member id');
+    assert.equal(again.generationId, gen, 'answered at once, in the current generation');
+    assert.equal(again.leader, s1.memberId, 'the answer names the old leader id, so the restarted leader does not reassign');
+    assert.deepEqual(again.members, []);
+    assert.equal(await heartbeat(dc, { groupId, generationId: gen, memberId: idD }), ErrorCode.NONE, 'the other member is not disturbed');
+    const s3 = await sync(restarted, { groupId, generationId: gen, memberId: again.memberId, groupInstanceId: inst });
+    assert.equal(s3.errorCode, ErrorCode.NONE);
+    assert.deepEqual(s3.assignment, mine, 'the restarted instance gets its previous assignment');
+    assert.equal(await heartbeat(sc, { groupId, generationId: gen, memberId: s1.memberId, groupInstanceId: inst }), ErrorCode.FENCED_INSTANCE_ID, 'the old id is fenced');
+    const d = await describe(dc, groupId);
+    assert.equal(d.groupState, 'Stable');
+    assert.deepEqual(d.members.map((m) => m.memberId).sort(), [idD, again.memberId].sort());
+
+    // The replacement is durable: after a restart the new id is the member.
+    for (const c of cs.splice(0)) c.close();
+    await own.close();
+    own = await embeddedBroker({ 'group.initial.rebalance.delay.ms': 0 }, dataDir);
+    const after1 = await connect();
+    assert.equal(await heartbeat(after1, { groupId, generationId: gen, memberId: again.memberId, groupInstanceId: inst }), ErrorCode.NONE, 'the new id is a member after a restart');
+    assert.equal(await heartbeat(after1, { groupId, generationId: gen, memberId: s1.memberId, groupInstanceId: inst }), ErrorCode.FENCED_INSTANCE_ID, 'the old id stays fenced after a restart');
+
+  } finally {
+    for (const c of cs) c.close();
+    await own.close();
+    removeDir(dataDir);
+  }
+});
+
 test('heartbeat and sync during PreparingRebalance get REBALANCE_IN_PROGRESS; commits then are accepted, during CompletingRebalance refused', async () => {
   const a = await client();
   const c2 = await client();
@@ -362,6 +426,10 @@ test('heartbeat and sync during PreparingRebalance get REBALANCE_IN_PROGRESS; co
   const idB = (await join(c2, { groupId })).memberId;
   const pendingB = join(c2, { groupId, memberId: idB });
   assert.ok(await waitFor(async () => (await describe(a, groupId)).groupState === 'PreparingRebalance', 5000));
+  const preparing = await describe(a, groupId);
+  assert.equal(preparing.protocolData, '', 'no protocol is reported while rebalancing');
+  assert.equal(preparing.members.length, 2);
+  for (const dm of preparing.members) assert.deepEqual([dm.memberMetadata.length, dm.memberAssignment.length], [0, 0], 'no metadata or assignment while rebalancing (Kafka summaryNoMetadata)');
   assert.equal(await heartbeat(a, { groupId, generationId: m.generationId, memberId: m.memberId }), ErrorCode.REBALANCE_IN_PROGRESS, 'heartbeat while preparing');
   assert.equal((await sync(a, { groupId, generationId: m.generationId, memberId: m.memberId })).errorCode, ErrorCode.REBALANCE_IN_PROGRESS, 'sync while preparing');
   assertAll(await commit(a, { groupId, generationId: m.generationId, memberId: m.memberId, offsets: [{ topic: 't', partition: 0, offset: 10 }] }), ErrorCode.NONE, 'commit while preparing (the old generation still owns its partitions)');
@@ -389,6 +457,53 @@ test('heartbeat and sync during PreparingRebalance get REBALANCE_IN_PROGRESS; co
   assert.equal(sB.errorCode, ErrorCode.NONE, 'the follower waiting in SyncGroup gets its assignment');
   assert.deepEqual(decodeAssignment(sB.assignment), { t: [2, 3] });
   assertAll(await commit(c2, { groupId, generationId: jb.generationId, memberId: idB, offsets: [{ topic: 't', partition: 2, offset: 1 }] }), ErrorCode.NONE, 'commit once Stable');
+});
+
+test('the join barrier ends at the rebalance timeout: a member that heartbeats but never rejoins is removed', async () => {
+  const a = await client();
+  const c2 = await client();
+  const groupId = 'barrier-timeout';
+  const opts = { groupId, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 1000 };
+  const m = await soloMember(a, groupId, { t: [0] }, opts);
+  const idB = (await join(c2, opts)).memberId;
+  const pendingB = join(c2, { ...opts, memberId: idB });
+  // A keeps its session alive but ignores the rebalance.
+  let keepBeating = true;
+  const beats: number[] = [];
+  const beater = (async () => {
+    while (keepBeating) {
+      beats.push(await heartbeat(a, { groupId, generationId: m.generationId, memberId: m.memberId }));
+      await sleep(100);
+    }
+  })();
+  const jb = await pendingB;
+  keepBeating = false;
+  await beater;
+  assert.equal(jb.errorCode, ErrorCode.NONE);
+  assert.equal(jb.leader, idB, 'the member that rejoined leads');
+  assert.deepEqual(jb.members.map((x) => x.memberId), [idB], 'the member that did not rejoin is gone');
+  assert.ok(beats.includes(ErrorCode.REBALANCE_IN_PROGRESS), 'the ignoring member was told to rejoin');
+  assert.equal(await heartbeat(a, { groupId, generationId: m.generationId, memberId: m.memberId }), ErrorCode.UNKNOWN_MEMBER_ID);
+});
+
+test('a leader that never sends SyncGroup: the waiting members are told to rejoin and the leader is removed', async () => {
+  const groupId = 'leader-never-syncs';
+  const cs = [await client(), await client()];
+  const opts = { groupId, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 1000 };
+  const ids = [(await join(cs[0], opts)).memberId, (await join(cs[1], opts)).memberId];
+  const first = await join(cs[0], { ...opts, memberId: ids[0] });
+  const pending = join(cs[1], { ...opts, memberId: ids[1] });
+  assert.ok(await waitFor(async () => (await heartbeat(cs[0], { groupId, generationId: first.generationId, memberId: ids[0] })) === ErrorCode.REBALANCE_IN_PROGRESS, 5000));
+  const [ja, jb] = await Promise.all([join(cs[0], { ...opts, memberId: ids[0] }), pending]);
+  assert.equal(ja.leader, ids[0]);
+  assert.equal(jb.errorCode, ErrorCode.NONE);
+  // The follower syncs and waits; the leader never does.
+  const s = await sync(cs[1], { groupId, generationId: jb.generationId, memberId: ids[1] });
+  assert.equal(s.errorCode, ErrorCode.REBALANCE_IN_PROGRESS, 'the waiting follower is released to rejoin');
+  const again = await join(cs[1], { ...opts, memberId: ids[1] });
+  assert.equal(again.errorCode, ErrorCode.NONE);
+  assert.deepEqual(again.members.map((x) => x.memberId), [ids[1]], 'the silent leader was removed');
+  assert.equal(again.leader, ids[1]);
 });
 
 test('simple commits (generation -1): accepted for an empty group, UNKNOWN_MEMBER_ID for a group with members', async () => {
@@ -668,8 +783,9 @@ test('offsets retention: offsets of a group empty longer than offsets.retention.
     clock.advance(61_000);
     const expired = await waitFor(async () => (await fetchOffsets(c, 'idle', [{ name: 't', partitions: [0] }])).offsets.get('t/0')?.offset === -1, 10_000);
     assert.ok(expired, 'the empty group offsets expired');
-    const listed = await c.request(API.ListGroups, 2, {});
-    assert.ok(!listed.groups.some((x: { groupId: string }) => x.groupId === 'idle'), 'an expired empty group is gone');
+    // The group itself goes right after its offsets (one more durable write).
+    const listed = async (): Promise<boolean> => (await c.request(API.ListGroups, 2, {})).groups.some((x: { groupId: string }) => x.groupId === 'idle');
+    assert.ok(await waitFor(async () => !(await listed()), 5000), 'an expired empty group is gone');
     assert.equal(await heartbeat(c, { groupId: 'live', generationId: live.generationId, memberId: live.memberId }), ErrorCode.NONE);
     assert.equal((await fetchOffsets(c, 'live', [{ name: 't', partitions: [1] }])).offsets.get('t/1')?.offset, 6, 'a group with members keeps its offsets');
   } finally {

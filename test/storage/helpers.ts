@@ -208,3 +208,12 @@ export class ManualTimers implements Timers {
 export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/** Setup only: a FileSystem whose fsyncs are no-ops (fast fixture creation; never for assertions on durability). */
+export class NoSyncFileSystem extends CountingFileSystem {
+  override async open(path: string, mode: OpenMode): Promise<FileHandle> {
+    const h = await super.open(path, mode);
+    return { ...h, sync: async () => {} };
+  }
+  override async fsyncDir(): Promise<void> {}
+}

@@ -186,6 +186,7 @@ class World {
       timers: this.timers,
       tailCacheBytes: this.tailCacheBytes,
       maxOpenFiles: this.rng.pick([2, 64]),
+      cleanOpenScanBytes: this.rng.pick([0, 1000, 64 * 1024]), // both clean-open paths
     });
     this.fatalCalls = 0;
     let log = this.manager.getLog(TOPIC, 0);
@@ -511,7 +512,9 @@ class World {
     this.observeLso();
     await this.readAll();
     this.verifyProducers();
+    const firstBase = log.segmentBaseOffsets()[0];
     for (const b of this.model.batches) {
+      if (b.baseOffset < firstBase) continue; // deleted by retention: the cache may have forgotten it
       assert.equal(log.leaderEpochs.epochForOffset(b.baseOffset), b.leaderEpoch, `leader epoch of offset ${b.baseOffset}`);
     }
     // Producers resume from what survived (as a client would after OUT_OF_ORDER / a new epoch).

@@ -145,6 +145,9 @@ export class GroupCoordinator {
       if (old !== undefined) {
         // KIP-345: the new instance replaces the old member; the old id is fenced from now on.
         const previous = group.members.get(old);
+        if (previous !== undefined && group.state === 'Stable' && req.protocolType === group.protocolType && this.sameProtocols(previous, req)) {
+          return this.replaceStaticMember(group, previous, memberId, req);
+        }
         if (previous !== undefined) {
           this.clearMemberTimers(previous);
           previous.awaitingJoin?.(joinError(ErrorCode.FENCED_INSTANCE_ID, old));
@@ -165,6 +168,45 @@ export class GroupCoordinator {
       return joinError(ErrorCode.MEMBER_ID_REQUIRED, memberId);
     }
     return this.addMemberAndRebalance(group, req, memberId);
+  }
+
+  /**
+   * KIP-345, Kafka's updateStaticMemberAndRebalance in a Stable group: a restarted static member
+   * with unchanged protocols takes over its old member id's place and assignment without a
+   * rebalance; the old id is fenced from now on. The group is stored before the answer, so the
+   * new id survives a restart.
+   */
+  private async replaceStaticMember(group: Group, previous: Member, memberId: string, req: JoinRequest): Promise<JoinResult> {
+    const oldId = previous.memberId;
+    // Answer with the leader as it was: a restarted leader must not run an assignment that a
+    // Stable group would ignore, so it must not see itself named as the leader.
+    const leader = group.leaderId ?? '';
+    this.clearMemberTimers(previous);
+    group.members.delete(oldId);
+    const member: Member = {
+      ...previous,
+      memberId,
+      clientId: req.clientId,
+      clientHost: req.clientHost,
+      sessionTimeoutMs: req.sessionTimeoutMs,
+      rebalanceTimeoutMs: req.rebalanceTimeoutMs,
+      awaitingJoin: null,
+      awaitingSync: null,
+      sessionTimer: null,
+      joinedThisRebalance: false,
+    };
+    group.members.set(memberId, member);
+    group.staticMembers.set(req.groupInstanceId ?? '', memberId);
+    if (group.leaderId === oldId) group.leaderId = memberId;
+    this.scheduleSessionExpiry(group, member);
+    this.logger.info('static member replaced without a rebalance', { group: group.groupId, instance: req.groupInstanceId, old: oldId, new: memberId });
+    try {
+      await this.store.storeGroup(group.groupId, this.snapshot(group));
+    } catch (err) {
+      this.logger.error('storing group metadata failed', { group: group.groupId, err });
+      return joinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, memberId);
+    }
+    return { errorCode: ErrorCode.NONE, generationId: group.generationId, protocolType: group.protocolType, protocolName: group.protocolName, leader, memberId, members: [] };
   }
 
   private joinKnownMember(group: Group, req: JoinRequest): Promise<JoinResult> | JoinResult {
@@ -607,7 +649,8 @@ export class GroupCoordinator {
         groupInstanceId: m.groupInstanceId,
         clientId: m.clientId,
         clientHost: m.clientHost,
-        metadata: g.metadataFor(m),
+        // Kafka's GroupMetadata.summary: metadata and assignment only for a Stable group.
+        metadata: g.state === 'Stable' ? g.metadataFor(m) : Buffer.alloc(0),
         assignment: g.state === 'Stable' ? m.assignment : Buffer.alloc(0),
       })),
     };

@@ -1,0 +1,1041 @@
+// Producer: the client's write path. Records accumulate in per-partition batches (lingerMs,
+// batchBytes); every ready partition of a leader goes out in one Produce request; each partition
+// has at most one request in flight, so its batches reach the log in send order. With idempotence
+// (the default) every batch carries producer id, epoch and sequence numbers, and a retry re-sends
+// the exact same bytes: the broker recognises an exact retry and answers with the original offsets,
+// so retries never duplicate (KAFKA-PROTOCOL.md §2.4, RELIABILITY.md §1).
+//
+// Every send() settles: it resolves with the offset the record was stored at, or rejects with a
+// typed error (`code`, `retriable`) — at the latest when its delivery timeout has passed and the
+// attempt in flight, if any, has ended.
+import { connect, type Socket } from 'node:net';
+import { assert, ConfigError, HoldfastError } from '../util/index.ts';
+import { BATCH_HEADER_BYTES, buildBatch, buildBatchAsync, compressionCodecOf, type CompressionName, type RecordInput } from '../record/index.ts';
+import { API_KEYS, ErrorCode, encodeRequestFrame, kafkaErrors, type InitProducerIdResponse, type ProduceResponse } from '../protocol/kafka/index.ts';
+import { ClientCluster, type TopicMetadata } from './cluster.ts';
+import { KafkaProtocolError, type KafkaConnection } from './connection.ts';
+import { createDefaultPartitioner, type Partitioner } from './partitioner.ts';
+
+/** One record to send. Strings are encoded as UTF-8. */
+export interface ProducerMessage {
+  topic: string;
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: Record<string, Buffer | string>;
+  /** Send to this partition instead of asking the partitioner. */
+  partition?: number;
+  /** CreateTime in ms since the epoch. @default the time of the send() call */
+  timestamp?: number;
+}
+
+/** Where an acknowledged record was stored. */
+export interface RecordMetadata {
+  topic: string;
+  partition: number;
+  /** The record's offset; -1 when a legacy broker answered DUPLICATE_SEQUENCE_NUMBER without offsets. */
+  offset: number;
+}
+
+export interface ProducerOptions {
+  /** Bootstrap brokers, 'host:port'. */
+  brokers: string[];
+  /** Sent as client_id. @default 'holdfast-producer' */
+  clientId?: string;
+  /**
+   * Acknowledgement required from the broker: -1 (all in-sync replicas, after the topic's flush
+   * policy) or 1 (the leader only). Idempotence requires -1. For acks=0 use sendOneway().
+   * @default -1
+   */
+  acks?: -1 | 1;
+  /** Producer id + epoch + sequence numbers, so retries are written exactly once. @default true */
+  idempotent?: boolean;
+  /** Batch compression: 'none', 'gzip', 'snappy', 'lz4' or 'zstd'. @default 'none' */
+  compression?: CompressionName;
+  /** How long a batch waits for more records before it is sent. @default 5 */
+  lingerMs?: number;
+  /**
+   * Largest batch (uncompressed, estimated from an upper bound per record). A batch is sent as soon
+   * as it is full. A record larger than this travels in a batch of its own. Fits the broker's
+   * default max.message.bytes (1048588). @default 1048576
+   */
+  batchBytes?: number;
+  /** Bytes of records accepted but not yet settled; beyond it send() waits. @default 33554432 */
+  maxBufferedBytes?: number;
+  /** How long send() waits for buffer space before it rejects with BUFFER_FULL. @default 60000 */
+  maxBlockMs?: number;
+  /**
+   * Time from acceptance into the buffer until a record fails with DELIVERY_TIMEOUT (retries, metadata
+   * and leader waits included). An attempt in flight at that moment is let finish first (it ends
+   * within requestTimeoutMs). @default 120000
+   */
+  deliveryTimeoutMs?: number;
+  /** How long a request may wait for its response (also the Produce timeout sent to the broker). @default 30000 */
+  requestTimeoutMs?: number;
+  /** @default 10000 */
+  connectTimeoutMs?: number;
+  /** First retry delay; it doubles per attempt, with jitter (between half and all of it). @default 100 */
+  retryBackoffMs?: number;
+  /** Cap on the retry delay. @default 1000 */
+  retryBackoffMaxMs?: number;
+  /** Ask the broker to create unknown topics (Metadata allow_auto_topic_creation). @default true */
+  allowAutoTopicCreation?: boolean;
+  /** Topic metadata older than this is refreshed, so added partitions are used. @default 300000 */
+  metadataMaxAgeMs?: number;
+  /** Chooses partitions for records without an explicit one. @default createDefaultPartitioner() */
+  partitioner?: Partitioner;
+}
+
+/** Stable codes of the errors the producer itself raises (broker errors keep Kafka's names). */
+export const ProducerErrorCode = {
+  /** send() after close() began. Not retriable. */
+  CLIENT_CLOSED: 'CLIENT_CLOSED',
+  /** No buffer space within maxBlockMs. Retriable. */
+  BUFFER_FULL: 'BUFFER_FULL',
+  /** Not acknowledged within deliveryTimeoutMs; `cause` is the last error. The record may or may not be in the log. Retriable. */
+  DELIVERY_TIMEOUT: 'DELIVERY_TIMEOUT',
+  /** The message is malformed (names the field). Not retriable. */
+  INVALID_MESSAGE: 'INVALID_MESSAGE',
+  /** The record can never fit the buffer (maxBufferedBytes). Not retriable. */
+  MESSAGE_TOO_LARGE: 'MESSAGE_TOO_LARGE',
+  /** message.partition is not a partition of the topic. Not retriable. */
+  INVALID_PARTITION: 'INVALID_PARTITION',
+  /** The topic name is not a legal Kafka topic name. Not retriable. */
+  INVALID_TOPIC_EXCEPTION: 'INVALID_TOPIC_EXCEPTION',
+} as const;
+export type ProducerErrorCodeValue = (typeof ProducerErrorCode)[keyof typeof ProducerErrorCode];
+
+/** An error raised by the producer itself; broker answers surface as KafkaProtocolError. */
+export class ProducerError extends HoldfastError {
+  override name = 'ProducerError';
+  constructor(code: ProducerErrorCodeValue, message: string, options: { retriable?: boolean; kafkaErrorCode?: number; cause?: unknown } = {}) {
+    super(code, message, options);
+  }
+}
+
+/** Largest Produce request assembled from several partitions' batches (one batch may exceed it alone). */
+const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+const INT32_MAX = 0x7fffffff;
+const SEQUENCE_MODULUS = 2 ** 31;
+/** Upper bound of a record's framing: length, attributes, timestamp and offset deltas, key/value lengths, header count. */
+const RECORD_OVERHEAD_MAX_BYTES = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+const HEADER_OVERHEAD_MAX_BYTES = 10;
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+/** Errors after which the partition's leader or the topic may have changed: refresh metadata. */
+const METADATA_ERRORS = new Set<number>([
+  ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  ErrorCode.LEADER_NOT_AVAILABLE,
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.FENCED_LEADER_EPOCH,
+  ErrorCode.UNKNOWN_LEADER_EPOCH,
+]);
+/**
+ * Errors that mean the broker refused the batch before appending it. After any other error the
+ * batch may be in the log (e.g. NOT_ENOUGH_REPLICAS_AFTER_APPEND, KAFKA_STORAGE_ERROR after a failed
+ * fsync), so its sequence numbers must never be reused.
+ */
+const REFUSED_BEFORE_APPEND = new Set<number>([
+  ErrorCode.CORRUPT_MESSAGE,
+  ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  ErrorCode.LEADER_NOT_AVAILABLE,
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.MESSAGE_TOO_LARGE,
+  ErrorCode.INVALID_TOPIC_EXCEPTION,
+  ErrorCode.RECORD_LIST_TOO_LARGE,
+  ErrorCode.NOT_ENOUGH_REPLICAS,
+  ErrorCode.INVALID_REQUIRED_ACKS,
+  ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+  ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+  ErrorCode.INVALID_TIMESTAMP,
+  ErrorCode.UNSUPPORTED_VERSION,
+  ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT,
+  ErrorCode.INVALID_TXN_STATE,
+  ErrorCode.FENCED_LEADER_EPOCH,
+  ErrorCode.UNKNOWN_LEADER_EPOCH,
+  ErrorCode.INVALID_RECORD,
+]);
+/** Errors that mean the broker's idempotence state and ours disagree: fail the batch, new producer id. */
+const SEQUENCE_ERRORS = new Set<number>([ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.UNKNOWN_PRODUCER_ID]);
+
+interface ResolvedOptions {
+  clientId: string;
+  acks: -1 | 1;
+  idempotent: boolean;
+  compression: CompressionName;
+  lingerMs: number;
+  batchBytes: number;
+  maxBufferedBytes: number;
+  maxBlockMs: number;
+  deliveryTimeoutMs: number;
+  requestTimeoutMs: number;
+  connectTimeoutMs: number;
+  retryBackoffMs: number;
+  retryBackoffMaxMs: number;
+  allowAutoTopicCreation: boolean;
+  metadataMaxAgeMs: number;
+}
+
+/** A record accepted by send(): converted to bytes once, sized, and waiting to settle. */
+interface PendingRecord {
+  readonly topic: string;
+  readonly input: RecordInput;
+  readonly keyBytes: Buffer | null;
+  readonly partition: number | undefined;
+  readonly bytes: number;
+  /** flush() generation this record belongs to. */
+  readonly generation: number;
+  deadlineMs: number;
+  settled: boolean;
+  readonly resolve: (metadata: RecordMetadata) => void;
+  readonly reject: (err: Error) => void;
+}
+
+interface Batch {
+  readonly records: PendingRecord[];
+  bytes: number;
+  readonly createdMs: number;
+  /** Deadline of the oldest record (records are appended in acceptance order). */
+  readonly deadlineMs: number;
+  /** No more records may join: it is full, or it has been sent. */
+  sealed: boolean;
+  /** Bytes of the first attempt; every retry sends exactly these. */
+  encoded: Buffer | null;
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+  attempts: number;
+  retryAtMs: number;
+  lastError: Error | null;
+  /** An attempt ended without a broker answer: the batch may be in the log. */
+  ambiguous: boolean;
+}
+
+interface PartitionState {
+  readonly topic: TopicState;
+  readonly partition: number;
+  readonly queue: Batch[];
+  inFlight: boolean;
+  /** Sequence numbering of this partition, valid for one producer id and epoch. */
+  sequenceProducerId: number;
+  sequenceEpoch: number;
+  nextSequence: number;
+}
+
+interface TopicState {
+  readonly name: string;
+  /** -1 until metadata is known. */
+  numPartitions: number;
+  /** Leader node per partition; null while unknown (never fetched, or invalidated after an error). */
+  leaders: number[] | null;
+  readonly partitions: PartitionState[];
+  /** Records waiting for the topic's metadata, in acceptance order. */
+  readonly waiting: PendingRecord[];
+  loading: boolean;
+  fetchedAtMs: number;
+  retryAtMs: number;
+  attempts: number;
+  lastError: Error | null;
+}
+
+interface BufferWaiter {
+  readonly record: PendingRecord;
+  readonly timer: NodeJS.Timeout;
+}
+
+function nowMs(): number {
+  return performance.now();
+}
+
+function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < min) throw new ConfigError(`producer option ${name} must be an integer >= ${min}, got ${String(value)}`);
+  return v;
+}
+
+function resolveOptions(o: ProducerOptions): ResolvedOptions {
+  if (!Array.isArray(o.brokers) || o.brokers.length === 0) throw new ConfigError('producer option brokers needs at least one host:port');
+  const acks = o.acks ?? -1;
+  if (acks !== -1 && acks !== 1) throw new ConfigError(`producer option acks must be -1 or 1 (use sendOneway() for acks=0), got ${String(acks)}`);
+  const idempotent = o.idempotent ?? true;
+  if (idempotent && acks !== -1) throw new ConfigError('producer option acks must be -1 when idempotent is true');
+  const compression = o.compression ?? 'none';
+  try {
+    compressionCodecOf(compression);
+  } catch (err) {
+    throw new ConfigError(`producer option compression: ${(err as Error).message}`);
+  }
+  const resolved: ResolvedOptions = {
+    clientId: o.clientId ?? 'holdfast-producer',
+    acks,
+    idempotent,
+    compression,
+    lingerMs: positiveInt('lingerMs', o.lingerMs, 5, 0),
+    batchBytes: positiveInt('batchBytes', o.batchBytes, 1048576, BATCH_HEADER_BYTES + RECORD_OVERHEAD_MAX_BYTES),
+    maxBufferedBytes: positiveInt('maxBufferedBytes', o.maxBufferedBytes, 33554432),
+    maxBlockMs: positiveInt('maxBlockMs', o.maxBlockMs, 60000, 0),
+    deliveryTimeoutMs: positiveInt('deliveryTimeoutMs', o.deliveryTimeoutMs, 120000),
+    requestTimeoutMs: positiveInt('requestTimeoutMs', o.requestTimeoutMs, 30000),
+    connectTimeoutMs: positiveInt('connectTimeoutMs', o.connectTimeoutMs, 10000),
+    retryBackoffMs: positiveInt('retryBackoffMs', o.retryBackoffMs, 100),
+    retryBackoffMaxMs: positiveInt('retryBackoffMaxMs', o.retryBackoffMaxMs, 1000),
+    allowAutoTopicCreation: o.allowAutoTopicCreation ?? true,
+    metadataMaxAgeMs: positiveInt('metadataMaxAgeMs', o.metadataMaxAgeMs, 300000),
+  };
+  if (resolved.requestTimeoutMs > INT32_MAX) throw new ConfigError(`producer option requestTimeoutMs ${resolved.requestTimeoutMs} exceeds ${INT32_MAX}`);
+  if (resolved.retryBackoffMaxMs < resolved.retryBackoffMs) throw new ConfigError(`producer option retryBackoffMaxMs ${resolved.retryBackoffMaxMs} is below retryBackoffMs ${resolved.retryBackoffMs}`);
+  return resolved;
+}
+
+function invalidMessage(what: string): ProducerError {
+  return new ProducerError(ProducerErrorCode.INVALID_MESSAGE, `invalid message: ${what}`);
+}
+
+function toBytes(field: string, value: unknown, nullable: boolean): Buffer | null {
+  if (Buffer.isBuffer(value)) return value;
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (nullable && (value === null || value === undefined)) return null;
+  throw invalidMessage(`${field} must be a Buffer or a string${nullable ? ' or null' : ''}, got ${value === null ? 'null' : typeof value}`);
+}
+
+interface PreparedMessage {
+  topic: string;
+  input: RecordInput;
+  keyBytes: Buffer | null;
+  partition: number | undefined;
+  bytes: number;
+}
+
+/** Validates a message and converts it to bytes; throws a typed error naming the bad field. */
+function prepareMessage(message: ProducerMessage): PreparedMessage {
+  if (message === null || typeof message !== 'object') throw invalidMessage('a message must be an object');
+  const { topic, partition, timestamp } = message;
+  if (typeof topic !== 'string' || !TOPIC_NAME.test(topic) || topic === '.' || topic === '..') {
+    throw new ProducerError(ProducerErrorCode.INVALID_TOPIC_EXCEPTION, `topic ${JSON.stringify(topic)} is not a legal topic name (1-249 of [a-zA-Z0-9._-])`, { kafkaErrorCode: ErrorCode.INVALID_TOPIC_EXCEPTION });
+  }
+  if (!('value' in message)) throw invalidMessage('value is required (use null for a tombstone)');
+  const key = toBytes('key', message.key, true);
+  const value = toBytes('value', message.value, true);
+  if (partition !== undefined && (!Number.isSafeInteger(partition) || partition < 0 || partition > INT32_MAX)) throw invalidMessage(`partition ${String(partition)} is not a non-negative int32`);
+  if (timestamp !== undefined && (!Number.isSafeInteger(timestamp) || timestamp < 0)) throw invalidMessage(`timestamp ${String(timestamp)} is not a non-negative integer of ms`);
+  let bytes = RECORD_OVERHEAD_MAX_BYTES + (key?.length ?? 0) + (value?.length ?? 0);
+  const headers: Array<{ key: string; value: Buffer | null }> = [];
+  if (message.headers !== undefined) {
+    if (message.headers === null || typeof message.headers !== 'object') throw invalidMessage('headers must be an object of Buffer or string values');
+    for (const [name, raw] of Object.entries(message.headers)) {
+      const headerValue = toBytes(`headers[${JSON.stringify(name)}]`, raw, false);
+      headers.push({ key: name, value: headerValue });
+      bytes += HEADER_OVERHEAD_MAX_BYTES + Buffer.byteLength(name, 'utf8') + (headerValue?.length ?? 0);
+    }
+  }
+  return { topic, input: { key, value, headers, timestamp: timestamp ?? Date.now() }, keyBytes: key, partition, bytes };
+}
+
+/**
+ * A Kafka producer. `send()` resolves once the broker has acknowledged the record (acks=-1 by
+ * default), `sendAsync()` reports through a callback, `sendOneway()` writes with acks=0.
+ *
+ * Idempotence (on by default): the producer gets a producer id with InitProducerId and numbers
+ * every partition's records. A batch is retried with the same bytes (same sequence numbers) on
+ * retriable errors, connection loss and timeouts, so the broker writes it once. When a batch fails
+ * for good after an attempt whose outcome is unknown, or the broker answers
+ * OUT_OF_ORDER_SEQUENCE_NUMBER / INVALID_PRODUCER_EPOCH / UNKNOWN_PRODUCER_ID, the batch's records
+ * reject and the producer takes a new producer id for later batches, so the gap can never make
+ * later records fail or be mistaken for duplicates. A batch the broker refused before appending it
+ * on every attempt (e.g. MESSAGE_TOO_LARGE) just gives its sequence numbers back.
+ *
+ * Ordering: per partition, records are written in the order send() was called; a partition has at
+ * most one Produce request in flight, and requests to different partitions are pipelined.
+ */
+export class Producer {
+  private readonly options: ResolvedOptions;
+  private readonly cluster: ClientCluster;
+  private readonly partitioner: Partitioner;
+  private readonly topics = new Map<string, TopicState>();
+  /** Partitions with queued batches. */
+  private readonly active = new Set<PartitionState>();
+  private readonly bufferWaiters: BufferWaiter[] = [];
+  private bufferedBytes = 0;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private closing: Promise<void> | null = null;
+  // flush(): records count per generation; a flush waits until no generation <= its own remains.
+  private generation = 0;
+  private readonly unsettled = new Map<number, number>();
+  private readonly flushWaiters: Array<{ generation: number; resolve: () => void }> = [];
+  // Idempotence.
+  private producerId = -1;
+  private producerEpoch = -1;
+  private producerIdLoading = false;
+  private producerIdRetryAtMs = 0;
+  private producerIdAttempts = 0;
+  private producerIdError: Error | null = null;
+  // Scheduling.
+  private drainScheduled = false;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeAtMs = Infinity;
+  private readonly oneway: OnewayWriter;
+
+  constructor(options: ProducerOptions) {
+    this.options = resolveOptions(options);
+    this.cluster = new ClientCluster({
+      brokers: options.brokers,
+      clientId: this.options.clientId,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+    });
+    this.partitioner = options.partitioner ?? createDefaultPartitioner({ stickyBytes: this.options.batchBytes });
+    this.oneway = new OnewayWriter(this.options.clientId, this.options.connectTimeoutMs);
+  }
+
+  /** Bytes of records accepted and not yet settled (for monitoring backpressure). */
+  get bufferedByteCount(): number {
+    return this.bufferedBytes;
+  }
+
+  /** The producer id batches are numbered under now, or -1 (not idempotent, or not known yet). */
+  get currentProducerId(): number {
+    return this.producerId;
+  }
+
+  /** Sends one record; resolves once the broker acknowledged it, with where it was stored. */
+  send(message: ProducerMessage): Promise<RecordMetadata> {
+    if (this.state !== 'open') return Promise.reject(closedError());
+    let prepared: PreparedMessage;
+    try {
+      prepared = prepareMessage(message);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (prepared.bytes > this.options.maxBufferedBytes) {
+      return Promise.reject(
+        new ProducerError(ProducerErrorCode.MESSAGE_TOO_LARGE, `record of ~${prepared.bytes} bytes for topic ${prepared.topic} exceeds maxBufferedBytes ${this.options.maxBufferedBytes}`, { kafkaErrorCode: ErrorCode.MESSAGE_TOO_LARGE }),
+      );
+    }
+    return new Promise<RecordMetadata>((resolve, reject) => {
+      const record: PendingRecord = { ...prepared, generation: this.generation, deadlineMs: Infinity, settled: false, resolve, reject };
+      this.unsettled.set(record.generation, (this.unsettled.get(record.generation) ?? 0) + 1);
+      this.admit(record);
+    });
+  }
+
+  /** Like send(), reporting to `callback(err, metadata)` exactly once instead of returning a promise. */
+  sendAsync(message: ProducerMessage, callback: (err: Error | null, metadata?: RecordMetadata) => void): void {
+    this.send(message).then(
+      (metadata) => callback(null, metadata),
+      (err: Error) => callback(err),
+    );
+  }
+
+  /**
+   * Writes one record with acks=0 and no idempotence: resolves once the request is written to the
+   * socket. The broker sends no answer, so a record refused or lost on the way is lost silently,
+   * and there is no ordering guarantee relative to send(). Only for callers who accept loss.
+   */
+  async sendOneway(message: ProducerMessage): Promise<{ topic: string; partition: number }> {
+    if (this.state !== 'open') throw closedError();
+    const prepared = prepareMessage(message);
+    const metadata = await this.cluster.topic(prepared.topic, this.options.allowAutoTopicCreation);
+    const numPartitions = metadata.partitions.length;
+    const partition = prepared.partition ?? this.partitioner({ topic: prepared.topic, key: prepared.keyBytes, numPartitions, recordBytes: prepared.bytes });
+    if (!Number.isSafeInteger(partition) || partition < 0 || partition >= numPartitions) throw invalidPartition(prepared.topic, partition, numPartitions);
+    const leader = metadata.partitions[partition].leader;
+    if (leader < 0) throw new KafkaProtocolError(ErrorCode.LEADER_NOT_AVAILABLE, `sendOneway ${prepared.topic}-${partition}`);
+    const conn = await this.cluster.connectionTo(leader);
+    const version = conn.version(API_KEYS.Produce, 3, 9);
+    const records = buildBatch({ records: [prepared.input], compression: this.options.compression });
+    const body = { transactionalId: null, acks: 0, timeoutMs: this.options.requestTimeoutMs, topicData: [{ name: prepared.topic, partitionData: [{ index: partition, records }] }] };
+    await this.oneway.write(conn.host, conn.port, version, body);
+    return { topic: prepared.topic, partition };
+  }
+
+  /** Sends every lingering batch now; resolves when every record sent before the call has settled. */
+  flush(): Promise<void> {
+    const generation = this.generation++;
+    if (this.oldestUnsettledGeneration() > generation) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.flushWaiters.push({ generation, resolve });
+      this.scheduleDrain();
+    });
+  }
+
+  /**
+   * Stops accepting records (send() rejects with CLIENT_CLOSED from now on), sends what is pending
+   * and waits until every record settled — at most about deliveryTimeoutMs + requestTimeoutMs —
+   * then closes the connections. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.state = 'closing';
+    this.closing = (async () => {
+      await this.flush();
+      this.state = 'closed';
+      if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+      this.wakeTimer = null;
+      this.oneway.close();
+      await this.cluster.close();
+    })();
+    return this.closing;
+  }
+
+  // ---- buffer and backpressure ----
+
+  /** Accepts a record into the buffer, or queues it (FIFO, so send order holds) until space frees. */
+  private admit(record: PendingRecord): void {
+    if (this.bufferWaiters.length === 0 && this.bufferedBytes + record.bytes <= this.options.maxBufferedBytes) {
+      this.accept(record);
+      return;
+    }
+    const timer = setTimeout(() => {
+      const at = this.bufferWaiters.findIndex((w) => w.record === record);
+      if (at < 0) return;
+      this.bufferWaiters.splice(at, 1);
+      this.settle(record, new ProducerError(ProducerErrorCode.BUFFER_FULL, `no buffer space for a ~${record.bytes}-byte record to ${record.topic} within maxBlockMs ${this.options.maxBlockMs} (maxBufferedBytes ${this.options.maxBufferedBytes})`, { retriable: true }));
+      this.admitWaiters();
+    }, this.options.maxBlockMs);
+    this.bufferWaiters.push({ record, timer });
+  }
+
+  private admitWaiters(): void {
+    while (this.bufferWaiters.length > 0) {
+      const head = this.bufferWaiters[0];
+      if (this.bufferedBytes + head.record.bytes > this.options.maxBufferedBytes) return;
+      this.bufferWaiters.shift();
+      clearTimeout(head.timer);
+      this.accept(head.record);
+    }
+  }
+
+  private accept(record: PendingRecord): void {
+    this.bufferedBytes += record.bytes;
+    record.deadlineMs = nowMs() + this.options.deliveryTimeoutMs;
+    const topic = this.topicState(record.topic);
+    if (topic.waiting.length > 0 || topic.numPartitions < 0) {
+      topic.waiting.push(record);
+      this.scheduleDrain();
+      return;
+    }
+    this.place(topic, record);
+  }
+
+  /** Settles a record once: resolves with `result` or rejects with it; frees its buffer space. */
+  private settle(record: PendingRecord, result: RecordMetadata | Error, buffered = false): void {
+    assert(!record.settled, 'a record settles once');
+    record.settled = true;
+    if (buffered) {
+      this.bufferedBytes -= record.bytes;
+      assert(this.bufferedBytes >= 0, `buffered bytes went negative: ${this.bufferedBytes}`);
+    }
+    if (result instanceof Error) record.reject(result);
+    else record.resolve(result);
+    const left = (this.unsettled.get(record.generation) ?? 0) - 1;
+    assert(left >= 0, `generation ${record.generation} settled more records than it had`);
+    if (left === 0) {
+      this.unsettled.delete(record.generation);
+      this.notifyFlushWaiters();
+    } else {
+      this.unsettled.set(record.generation, left);
+    }
+    if (buffered) this.admitWaiters();
+  }
+
+  private oldestUnsettledGeneration(): number {
+    for (const generation of this.unsettled.keys()) return generation; // insertion order = ascending
+    return Infinity;
+  }
+
+  private notifyFlushWaiters(): void {
+    const oldest = this.oldestUnsettledGeneration();
+    for (let i = this.flushWaiters.length - 1; i >= 0; i--) {
+      if (this.flushWaiters[i].generation < oldest) this.flushWaiters.splice(i, 1)[0].resolve();
+    }
+  }
+
+  // ---- topics, partitions, batches ----
+
+  private topicState(name: string): TopicState {
+    let topic = this.topics.get(name);
+    if (topic === undefined) {
+      topic = { name, numPartitions: -1, leaders: null, partitions: [], waiting: [], loading: false, fetchedAtMs: -Infinity, retryAtMs: 0, attempts: 0, lastError: null };
+      this.topics.set(name, topic);
+    }
+    return topic;
+  }
+
+  /** Puts an accepted record into its partition's open batch (metadata is known). */
+  private place(topic: TopicState, record: PendingRecord): void {
+    assert(topic.numPartitions > 0, `topic ${topic.name} has no known partitions`);
+    const partition = record.partition ?? this.partitioner({ topic: topic.name, key: record.keyBytes, numPartitions: topic.numPartitions, recordBytes: record.bytes });
+    if (!Number.isSafeInteger(partition) || partition < 0 || partition >= topic.numPartitions) {
+      this.settle(record, invalidPartition(topic.name, partition, topic.numPartitions), true);
+      return;
+    }
+    const tp = topic.partitions[partition];
+    let batch = tp.queue.at(-1);
+    if (batch === undefined || batch.sealed || batch.bytes + record.bytes > this.options.batchBytes) {
+      if (batch !== undefined) batch.sealed = true;
+      const created = nowMs();
+      batch = {
+        records: [],
+        bytes: BATCH_HEADER_BYTES,
+        createdMs: created,
+        deadlineMs: record.deadlineMs,
+        sealed: false,
+        encoded: null,
+        producerId: -1,
+        producerEpoch: -1,
+        baseSequence: -1,
+        attempts: 0,
+        retryAtMs: 0,
+        lastError: null,
+        ambiguous: false,
+      };
+      tp.queue.push(batch);
+      this.active.add(tp);
+      this.wakeAt(created + this.options.lingerMs);
+    }
+    batch.records.push(record);
+    batch.bytes += record.bytes;
+    if (batch.bytes >= this.options.batchBytes) batch.sealed = true; // nothing more can fit
+    if (batch.sealed || tp.queue.length > 1) this.scheduleDrain();
+  }
+
+  private applyMetadata(topic: TopicState, metadata: TopicMetadata): void {
+    const count = metadata.partitions.length;
+    if (count === 0) throw new KafkaProtocolError(ErrorCode.LEADER_NOT_AVAILABLE, `topic ${topic.name} has no partitions`);
+    for (let i = 0; i < count; i++) assert(metadata.partitions[i].partition === i, `metadata of ${topic.name} lists partition ${metadata.partitions[i].partition} at index ${i}`);
+    while (topic.partitions.length < count) {
+      topic.partitions.push({ topic, partition: topic.partitions.length, queue: [], inFlight: false, sequenceProducerId: -1, sequenceEpoch: -1, nextSequence: 0 });
+    }
+    topic.numPartitions = count;
+    topic.leaders = metadata.partitions.map((p) => p.leader);
+    topic.fetchedAtMs = nowMs();
+    topic.attempts = 0;
+    topic.lastError = null;
+    while (topic.waiting.length > 0) this.place(topic, topic.waiting.shift() as PendingRecord);
+  }
+
+  /** Fetches a topic's metadata in the background; retries with backoff when it fails. */
+  private loadMetadata(topic: TopicState): void {
+    if (topic.loading || this.state === 'closed') return;
+    topic.loading = true;
+    void (async () => {
+      try {
+        this.cluster.invalidate(topic.name);
+        this.applyMetadata(topic, await this.cluster.topic(topic.name, this.options.allowAutoTopicCreation));
+      } catch (err) {
+        topic.lastError = err as Error;
+        topic.attempts++;
+        topic.retryAtMs = nowMs() + this.backoffMs(topic.attempts);
+      } finally {
+        topic.loading = false;
+        this.scheduleDrain();
+      }
+    })();
+  }
+
+  // ---- idempotence ----
+
+  private loadProducerId(): void {
+    if (this.producerIdLoading || this.state === 'closed') return;
+    this.producerIdLoading = true;
+    void (async () => {
+      try {
+        const conn = await this.cluster.anyConnection();
+        const version = conn.version(API_KEYS.InitProducerId, 0, 4);
+        const res = await conn.request<InitProducerIdResponse>(API_KEYS.InitProducerId, version, { transactionalId: null, transactionTimeoutMs: INT32_MAX, producerId: -1, producerEpoch: -1 });
+        if (res.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(res.errorCode, 'InitProducerId');
+        assert(res.producerId >= 0 && res.producerEpoch >= 0, `InitProducerId returned producer id ${res.producerId} epoch ${res.producerEpoch}`);
+        this.producerId = res.producerId;
+        this.producerEpoch = res.producerEpoch;
+        this.producerIdAttempts = 0;
+        this.producerIdError = null;
+      } catch (err) {
+        this.producerIdError = err as Error;
+        this.producerIdAttempts++;
+        this.producerIdRetryAtMs = nowMs() + this.backoffMs(this.producerIdAttempts);
+      } finally {
+        this.producerIdLoading = false;
+        this.scheduleDrain();
+      }
+    })();
+  }
+
+  /** Later batches get a new producer id (their sequences restart at 0) — after a batch with a doubtful fate. */
+  private resetProducerId(failedProducerId: number): void {
+    if (!this.options.idempotent || failedProducerId !== this.producerId) return;
+    this.producerId = -1;
+    this.producerEpoch = -1;
+  }
+
+  /** Numbers a batch the first time it goes out: its sequence range is fixed from then on. */
+  private assignSequence(tp: PartitionState, batch: Batch): void {
+    if (!this.options.idempotent) return;
+    assert(this.producerId >= 0, 'a producer id is known before batches are numbered');
+    if (tp.sequenceProducerId !== this.producerId || tp.sequenceEpoch !== this.producerEpoch) {
+      tp.sequenceProducerId = this.producerId;
+      tp.sequenceEpoch = this.producerEpoch;
+      tp.nextSequence = 0;
+    }
+    batch.producerId = this.producerId;
+    batch.producerEpoch = this.producerEpoch;
+    batch.baseSequence = tp.nextSequence;
+    tp.nextSequence = (tp.nextSequence + batch.records.length) % SEQUENCE_MODULUS;
+  }
+
+  // ---- sending ----
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled || this.state === 'closed') return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
+  }
+
+  private wakeAt(atMs: number): void {
+    if (atMs >= this.wakeAtMs || this.state === 'closed') return;
+    if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.wakeAtMs = atMs;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.wakeAtMs = Infinity;
+      this.drain();
+    }, Math.max(0, Math.ceil(atMs - nowMs())));
+  }
+
+  /** One pass: expire what is overdue, fetch missing metadata / producer id, send every ready partition. */
+  private drain(): void {
+    if (this.state === 'closed') return;
+    const now = nowMs();
+    let nextWakeMs = Infinity;
+    for (const topic of this.topics.values()) nextWakeMs = Math.min(nextWakeMs, this.tendTopic(topic, now));
+    const byLeader = new Map<number, PartitionState[]>();
+    for (const tp of this.active) {
+      const { wakeMs, leader } = this.readiness(tp, now);
+      nextWakeMs = Math.min(nextWakeMs, wakeMs);
+      if (leader < 0) continue;
+      const group = byLeader.get(leader);
+      if (group === undefined) byLeader.set(leader, [tp]);
+      else group.push(tp);
+    }
+    for (const [leader, group] of byLeader) {
+      for (const chunk of requestChunks(group)) this.sendRequest(leader, chunk);
+    }
+    if (nextWakeMs < Infinity) this.wakeAt(nextWakeMs);
+  }
+
+  /** Expires overdue records waiting for metadata and starts metadata fetches; returns when to look again. */
+  private tendTopic(topic: TopicState, now: number): number {
+    while (topic.waiting.length > 0 && topic.waiting[0].deadlineMs <= now) {
+      const record = topic.waiting.shift() as PendingRecord;
+      this.settle(record, deliveryTimeout(`metadata of topic ${topic.name}`, record.topic, this.options.deliveryTimeoutMs, topic.lastError), true);
+    }
+    const waitingDeadlineMs = topic.waiting[0]?.deadlineMs ?? Infinity;
+    const hasWork = topic.waiting.length > 0 || topic.partitions.some((tp) => tp.queue.length > 0);
+    const stale = topic.leaders === null || now - topic.fetchedAtMs > this.options.metadataMaxAgeMs;
+    if (!hasWork || !stale) return waitingDeadlineMs;
+    return Math.min(waitingDeadlineMs, this.ensureMetadata(topic, now));
+  }
+
+  /** Starts a metadata fetch unless one runs or the backoff holds; returns when to look again. */
+  private ensureMetadata(topic: TopicState, now: number): number {
+    if (topic.loading) return Infinity; // its end schedules a drain
+    if (now < topic.retryAtMs) return topic.retryAtMs;
+    this.loadMetadata(topic);
+    return Infinity;
+  }
+
+  /** Starts InitProducerId unless it runs or the backoff holds; returns when to look again. */
+  private ensureProducerId(now: number): number {
+    if (this.producerIdLoading) return Infinity; // its end schedules a drain
+    if (now < this.producerIdRetryAtMs) return this.producerIdRetryAtMs;
+    this.loadProducerId();
+    return Infinity;
+  }
+
+  /** Whether a partition's head batch can go now: its leader (or -1) and when to look again. */
+  private readiness(tp: PartitionState, now: number): { leader: number; wakeMs: number } {
+    const notNow = (wakeMs: number): { leader: number; wakeMs: number } => ({ leader: -1, wakeMs });
+    if (tp.inFlight) return notNow(Infinity);
+    this.expireHead(tp, now);
+    const head = tp.queue[0];
+    if (head === undefined) {
+      this.active.delete(tp);
+      return notNow(Infinity);
+    }
+    const flushing = this.flushWaiters.length > 0 || this.state !== 'open';
+    const lingerUntilMs = head.createdMs + this.options.lingerMs;
+    if (!head.sealed && tp.queue.length === 1 && !flushing && now < lingerUntilMs) return notNow(Math.min(lingerUntilMs, head.deadlineMs));
+    if (now < head.retryAtMs) return notNow(Math.min(head.retryAtMs, head.deadlineMs));
+    if (this.options.idempotent && head.encoded === null && this.producerId < 0) {
+      return notNow(Math.min(this.ensureProducerId(now), head.deadlineMs));
+    }
+    const leader = tp.topic.leaders?.[tp.partition] ?? -1;
+    if (leader < 0) {
+      tp.topic.leaders = null; // unknown, or a partition without a leader: refresh
+      return notNow(Math.min(this.ensureMetadata(tp.topic, now), head.deadlineMs));
+    }
+    return { leader, wakeMs: Infinity };
+  }
+
+  /** Fails head batches whose delivery timeout passed while they were not in flight. */
+  private expireHead(tp: PartitionState, now: number): void {
+    while (tp.queue.length > 0 && tp.queue[0].deadlineMs <= now) {
+      const head = tp.queue[0];
+      const cause = head.lastError ?? tp.topic.lastError ?? (head.encoded === null ? this.producerIdError : null);
+      this.failHead(tp, head, deliveryTimeout(`${tp.topic.name}-${tp.partition}`, tp.topic.name, this.options.deliveryTimeoutMs, cause), head.ambiguous);
+    }
+  }
+
+  /** Sends the head batch of every partition in `group` to `leader` in one Produce request. */
+  private sendRequest(leader: number, group: PartitionState[]): void {
+    const batches = group.map((tp) => {
+      const head = tp.queue[0];
+      tp.inFlight = true;
+      head.sealed = true;
+      head.attempts++;
+      if (head.encoded === null) this.assignSequence(tp, head);
+      return head;
+    });
+    void (async () => {
+      let written = false;
+      try {
+        await this.encodeAll(group, batches);
+        if (!group.some((tp) => tp.inFlight)) return; // every batch failed to build
+        const conn = await this.cluster.connectionTo(leader);
+        const version = conn.version(API_KEYS.Produce, 3, 9);
+        written = true;
+        const res = await conn.request<ProduceResponse>(API_KEYS.Produce, version, this.produceBody(group, batches));
+        this.handleResponse(group, batches, res);
+      } catch (err) {
+        for (let i = 0; i < group.length; i++) if (group[i].inFlight) this.attemptFailed(group[i], batches[i], err as Error, written);
+      } finally {
+        this.scheduleDrain();
+      }
+    })();
+  }
+
+  /** Builds the bytes of batches sent for the first time; a batch that cannot be built fails alone. */
+  private async encodeAll(group: PartitionState[], batches: Batch[]): Promise<void> {
+    for (let i = 0; i < batches.length; i++) {
+      const batch = batches[i];
+      if (batch.encoded !== null) continue;
+      try {
+        const input = {
+          records: batch.records.map((r) => r.input),
+          compression: this.options.compression,
+          producerId: batch.producerId,
+          producerEpoch: batch.producerEpoch,
+          baseSequence: batch.baseSequence,
+        };
+        batch.encoded = this.options.compression === 'none' ? buildBatch(input) : await buildBatchAsync(input);
+      } catch (err) {
+        this.failHead(group[i], batch, err as Error, false); // never sent: nothing is doubtful
+      }
+    }
+  }
+
+  private produceBody(group: PartitionState[], batches: Batch[]): object {
+    const topics = new Map<string, Array<{ index: number; records: Buffer }>>();
+    for (let i = 0; i < group.length; i++) {
+      if (!group[i].inFlight) continue;
+      const name = group[i].topic.name;
+      const partitionData = topics.get(name) ?? [];
+      partitionData.push({ index: group[i].partition, records: batches[i].encoded as Buffer });
+      topics.set(name, partitionData);
+    }
+    return {
+      transactionalId: null,
+      acks: this.options.acks,
+      timeoutMs: this.options.requestTimeoutMs,
+      topicData: [...topics].map(([name, partitionData]) => ({ name, partitionData })),
+    };
+  }
+
+  private handleResponse(group: PartitionState[], batches: Batch[], res: ProduceResponse): void {
+    for (let i = 0; i < group.length; i++) {
+      const tp = group[i];
+      if (!tp.inFlight) continue;
+      const p = res.responses.find((t) => t.name === tp.topic.name)?.partitionResponses.find((x) => x.index === tp.partition);
+      if (p === undefined) {
+        this.attemptFailed(tp, batches[i], new HoldfastError('INVALID_RESPONSE', `Produce response lacks ${tp.topic.name}-${tp.partition}`, { retriable: true }), true);
+      } else if (p.errorCode === ErrorCode.NONE || p.errorCode === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) {
+        this.completeHead(tp, batches[i], p.baseOffset);
+      } else {
+        const detail = p.errorMessage ? ` — ${p.errorMessage}` : '';
+        this.brokerRefused(tp, batches[i], p.errorCode, new KafkaProtocolError(p.errorCode, `produce to ${tp.topic.name}-${tp.partition}${detail}`));
+      }
+    }
+  }
+
+  /** The broker answered with an error for this partition: retry, refresh metadata, or fail. */
+  private brokerRefused(tp: PartitionState, batch: Batch, errorCode: number, err: KafkaProtocolError): void {
+    if (!REFUSED_BEFORE_APPEND.has(errorCode)) batch.ambiguous = true;
+    if (METADATA_ERRORS.has(errorCode)) tp.topic.leaders = null;
+    if (SEQUENCE_ERRORS.has(errorCode)) {
+      this.failHead(tp, batch, err, true);
+      return;
+    }
+    if (kafkaErrors[errorCode]?.retriable === true) {
+      this.retryLater(tp, batch, err);
+      return;
+    }
+    this.failHead(tp, batch, err, batch.ambiguous);
+  }
+
+  /** An attempt ended without a usable answer (connection lost, timeout, no connection). */
+  private attemptFailed(tp: PartitionState, batch: Batch, err: Error, written: boolean): void {
+    if (written) batch.ambiguous = true;
+    if (err instanceof HoldfastError && err.retriable) {
+      if (written) tp.topic.leaders = null; // the leader may have moved; cheap to ask
+      this.retryLater(tp, batch, err);
+    } else {
+      this.failHead(tp, batch, err, batch.ambiguous);
+    }
+  }
+
+  private retryLater(tp: PartitionState, batch: Batch, err: Error): void {
+    assert(tp.queue[0] === batch && tp.inFlight, 'only the head batch in flight is retried');
+    batch.lastError = err;
+    const now = nowMs();
+    if (now >= batch.deadlineMs) {
+      this.failHead(tp, batch, deliveryTimeout(`${tp.topic.name}-${tp.partition}`, tp.topic.name, this.options.deliveryTimeoutMs, err), batch.ambiguous);
+      return;
+    }
+    batch.retryAtMs = now + this.backoffMs(batch.attempts);
+    tp.inFlight = false;
+  }
+
+  private completeHead(tp: PartitionState, batch: Batch, baseOffset: number): void {
+    assert(tp.queue[0] === batch && tp.inFlight, `only the head batch in flight of ${tp.topic.name}-${tp.partition} completes`);
+    tp.queue.shift();
+    tp.inFlight = false;
+    const known = baseOffset >= 0;
+    for (let i = 0; i < batch.records.length; i++) {
+      this.settle(batch.records[i], { topic: tp.topic.name, partition: tp.partition, offset: known ? baseOffset + i : -1 }, true);
+    }
+  }
+
+  /**
+   * Rejects every record of the head batch. `doubtful`: it may be in the log (an attempt's answer
+   * was lost), so the partition's sequence numbering cannot continue: take a new producer id.
+   * Otherwise a numbered batch gives its sequence numbers back.
+   */
+  private failHead(tp: PartitionState, batch: Batch, err: Error, doubtful: boolean): void {
+    assert(tp.queue[0] === batch, `only the head batch of ${tp.topic.name}-${tp.partition} fails`);
+    tp.queue.shift();
+    tp.inFlight = false;
+    if (this.options.idempotent && batch.baseSequence >= 0) {
+      if (doubtful) this.resetProducerId(batch.producerId);
+      else if (tp.sequenceProducerId === batch.producerId && tp.sequenceEpoch === batch.producerEpoch) tp.nextSequence = batch.baseSequence;
+    }
+    for (const record of batch.records) this.settle(record, err, true);
+  }
+
+  /** Exponential backoff with jitter: between half and all of min(max, initial * 2^(attempt-1)). */
+  private backoffMs(attempt: number): number {
+    const ceiling = Math.min(this.options.retryBackoffMaxMs, this.options.retryBackoffMs * 2 ** Math.min(30, Math.max(0, attempt - 1)));
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+}
+
+/** Splits one leader's ready partitions into requests of at most MAX_REQUEST_BYTES (at least one batch each). */
+function requestChunks(group: PartitionState[]): PartitionState[][] {
+  const chunks: PartitionState[][] = [];
+  let current: PartitionState[] = [];
+  let bytes = 0;
+  for (const tp of group) {
+    const size = tp.queue[0].encoded?.length ?? tp.queue[0].bytes;
+    if (current.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(tp);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+function closedError(): ProducerError {
+  return new ProducerError(ProducerErrorCode.CLIENT_CLOSED, 'the producer is closed (close() was called)');
+}
+
+function invalidPartition(topic: string, partition: number, numPartitions: number): ProducerError {
+  return new ProducerError(ProducerErrorCode.INVALID_PARTITION, `partition ${partition} is not a partition of topic ${topic} (it has ${numPartitions})`);
+}
+
+function deliveryTimeout(what: string, topic: string, deliveryTimeoutMs: number, cause: Error | null): ProducerError {
+  const why = cause === null ? 'no attempt finished' : `last error: ${cause.message}`;
+  return new ProducerError(ProducerErrorCode.DELIVERY_TIMEOUT, `record to ${topic} not acknowledged within deliveryTimeoutMs ${deliveryTimeoutMs} (waiting for ${what}; ${why})`, {
+    retriable: true,
+    kafkaErrorCode: ErrorCode.REQUEST_TIMED_OUT,
+    cause: cause ?? undefined,
+  });
+}
+
+/**
+ * acks=0 writes: a request with acks=0 gets no response, which KafkaConnection (one pending response
+ * per request) cannot express, so these go over their own plain sockets, one per broker.
+ */
+class OnewayWriter {
+  private readonly sockets = new Map<string, Promise<Socket>>();
+  private readonly clientId: string;
+  private readonly connectTimeoutMs: number;
+  private correlationId = 1;
+  private closed = false;
+
+  constructor(clientId: string, connectTimeoutMs: number) {
+    this.clientId = clientId;
+    this.connectTimeoutMs = connectTimeoutMs;
+  }
+
+  async write(host: string, port: number, version: number, body: object): Promise<void> {
+    const socket = await this.socket(host, port);
+    const correlationId = this.correlationId;
+    this.correlationId = (this.correlationId + 1) & INT32_MAX;
+    const chunks = encodeRequestFrame(API_KEYS.Produce, version, correlationId, this.clientId, body);
+    await new Promise<void>((resolve, reject) => {
+      socket.cork();
+      for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i]);
+      socket.write(chunks[chunks.length - 1], (err) => (err ? reject(new HoldfastError('CONNECTION_ERROR', `acks=0 write to ${host}:${port} failed: ${err.message}`, { retriable: true, cause: err })) : resolve()));
+      socket.uncork();
+    });
+  }
+
+  private socket(host: string, port: number): Promise<Socket> {
+    if (this.closed) return Promise.reject(closedError());
+    const key = `${host}:${port}`;
+    const existing = this.sockets.get(key);
+    if (existing !== undefined) return existing;
+    const opening = new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host, port });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new HoldfastError('CONNECTION_ERROR', `connecting to ${host}:${port} timed out after ${this.connectTimeoutMs} ms`, { retriable: true }));
+      }, this.connectTimeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        s.setNoDelay(true);
+        resolve(s);
+      });
+      s.on('error', (err) => {
+        clearTimeout(timer);
+        reject(new HoldfastError('CONNECTION_ERROR', `cannot connect to ${host}:${port}: ${err.message}`, { retriable: true, cause: err }));
+      });
+      s.on('data', () => {}); // acks=0: the broker answers nothing; ignore anything that arrives.
+      s.on('close', () => {
+        if (this.sockets.get(key) === opening) this.sockets.delete(key);
+      });
+    });
+    this.sockets.set(key, opening);
+    opening.catch(() => this.sockets.delete(key));
+    return opening;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of this.sockets.values()) void s.then((socket) => socket.end(() => socket.destroy()), () => {});
+    this.sockets.clear();
+  }
+}

@@ -1,0 +1,358 @@
+// Producer against a real embedded broker over real sockets: send / sendAsync / sendOneway / flush /
+// close, partitioning, record contents, compression, idempotence headers, typed errors and
+// backpressure. Everything is read back from the broker's log (Fetch), not taken on trust.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
+import { buildBatch, compressionOf, Compression, decodeBatches, type DecodedBatch, type CompressionName } from '../../src/record/index.ts';
+import { HoldfastError } from '../../src/util/index.ts';
+import { Producer, ProducerError, KafkaProtocolError, partitionForKey, type ProducerOptions, type RecordMetadata } from '../../src/client/index.ts';
+import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
+import { TestKafkaClient } from '../helpers/kafka-client.ts';
+import { fetchAll } from '../helpers/fetch-all.ts';
+
+let b: EmbeddedBroker;
+let client: TestKafkaClient;
+const producers: Producer[] = [];
+
+before(async () => {
+  b = await embeddedBroker();
+  client = await TestKafkaClient.connect(b.bootstrap);
+});
+
+after(async () => {
+  for (const p of producers) await p.close().catch(() => {});
+  client.close();
+  await b.close();
+  removeDir(b.dataDir);
+});
+
+function producer(options: Partial<ProducerOptions> = {}): Producer {
+  const p = new Producer({ brokers: [b.bootstrap], ...options });
+  producers.push(p);
+  return p;
+}
+
+async function topic(name: string, partitions = 1, configs: Record<string, string> = {}): Promise<string> {
+  await b.broker.createTopic(name, partitions, configs);
+  return name;
+}
+
+/** Every batch of a partition, headers included (fetchAll flattens them away). */
+async function batchesOf(name: string, partition: number): Promise<DecodedBatch[]> {
+  const out: DecodedBatch[] = [];
+  let offset = 0;
+  for (;;) {
+    const res = await client.request(1, 11, {
+      replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 8 << 20, isolationLevel: 1, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic: name, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: offset, logStartOffset: -1, partitionMaxBytes: 8 << 20 }] }],
+      forgottenTopicsData: [], rackId: '',
+    });
+    const p = res.responses[0].partitions[0];
+    assert.equal(p.errorCode, 0);
+    if (p.records === null || p.records.length === 0) return out;
+    for (const batch of decodeBatches(p.records)) {
+      if (batch.header.baseOffset < offset) continue;
+      out.push(batch);
+      offset = batch.header.baseOffset + batch.header.lastOffsetDelta + 1;
+    }
+    if (offset >= p.highWatermark) return out;
+  }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<HoldfastError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof HoldfastError, `expected a HoldfastError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected a rejection');
+}
+
+test('send() resolves with consecutive offsets, and the log holds the records in send order', async () => {
+  const name = await topic('send-order');
+  const p = producer();
+  const results = await Promise.all(Array.from({ length: 500 }, (_, i) => p.send({ topic: name, value: `v${i}` })));
+  assert.deepEqual(results.map((r) => r.offset), Array.from({ length: 500 }, (_, i) => i));
+  for (const r of results) assert.deepEqual([r.topic, r.partition], [name, 0]);
+  const { records } = await fetchAll(client, name, 0);
+  assert.deepEqual(records.map((r) => r.value?.toString()), Array.from({ length: 500 }, (_, i) => `v${i}`));
+});
+
+test('sendAsync() reports through the callback exactly once', async () => {
+  const name = await topic('send-async');
+  const p = producer();
+  const calls: Array<[Error | null, RecordMetadata | undefined]> = [];
+  await new Promise<void>((resolve) => {
+    p.sendAsync({ topic: name, value: 'a' }, (err, metadata) => {
+      calls.push([err, metadata]);
+      resolve();
+    });
+  });
+  const failed = await new Promise<Error | null>((resolve) => p.sendAsync({ topic: '', value: 'x' }, (err) => resolve(err)));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0][0], null);
+  assert.deepEqual(calls[0][1], { topic: name, partition: 0, offset: 0 });
+  assert.ok(failed instanceof ProducerError);
+  assert.equal(failed.code, 'INVALID_TOPIC_EXCEPTION');
+});
+
+test('keyed records land on the partition Kafka\'s default partitioner gives the key', async () => {
+  const name = await topic('keyed', 6);
+  const p = producer();
+  const keys = Array.from({ length: 600 }, (_, i) => `user-${i % 150}`);
+  const results = await Promise.all(keys.map((key, i) => p.send({ topic: name, key, value: String(i) })));
+  results.forEach((r, i) => assert.equal(r.partition, partitionForKey(keys[i], 6), `key ${keys[i]}`));
+  let total = 0;
+  for (let partition = 0; partition < 6; partition++) {
+    const { records } = await fetchAll(client, name, partition);
+    total += records.length;
+    for (const r of records) assert.equal(partitionForKey(r.key as Buffer, 6), partition);
+    // Per partition, send order is log order.
+    const sent = records.map((r) => Number(r.value?.toString()));
+    assert.deepEqual(sent, [...sent].sort((x, y) => x - y));
+  }
+  assert.equal(total, 600);
+});
+
+test('headers, null key, null value, explicit partition and timestamp round-trip', async () => {
+  const name = await topic('contents', 2);
+  const p = producer();
+  const binary = Buffer.from([0, 255, 1, 254]);
+  await p.send({ topic: name, partition: 1, key: null, value: 'no key', headers: { a: 'x', b: binary, empty: '' }, timestamp: 1_600_000_000_000 });
+  await p.send({ topic: name, partition: 1, key: binary, value: null });
+  await p.send({ topic: name, partition: 1, key: 'k', value: Buffer.alloc(0) });
+  const { records } = await fetchAll(client, name, 1);
+  assert.equal(records.length, 3);
+  assert.equal(records[0].key, null);
+  assert.equal(records[0].value?.toString(), 'no key');
+  assert.equal(records[0].timestamp, 1_600_000_000_000);
+  assert.deepEqual(records[0].headers.map((h) => [h.key, h.value]), [['a', Buffer.from('x')], ['b', binary], ['empty', Buffer.alloc(0)]]);
+  assert.deepEqual(records[1].key, binary);
+  assert.equal(records[1].value, null);
+  assert.deepEqual(records[1].headers, []);
+  assert.deepEqual(records[2].value, Buffer.alloc(0));
+  assert.equal((await fetchAll(client, name, 0)).records.length, 0);
+});
+
+test('every compression codec writes compressed batches that read back intact', async () => {
+  for (const codec of ['gzip', 'snappy', 'lz4', 'zstd'] as CompressionName[]) {
+    const name = await topic(`codec-${codec}`);
+    const p = producer({ compression: codec });
+    const values = Array.from({ length: 300 }, (_, i) => `${codec} record ${i} `.repeat(1 + (i % 5)));
+    await Promise.all(values.map((value, i) => p.send({ topic: name, key: String(i), value })));
+    const batches = await batchesOf(name, 0);
+    assert.ok(batches.length >= 1);
+    for (const batch of batches) assert.equal(compressionOf(batch.header.attributes), Compression[codec], codec);
+    assert.deepEqual(batches.flatMap((x) => x.records.map((r) => r.value?.toString())), values);
+  }
+});
+
+test('idempotent batches carry one producer id, epoch 0 and contiguous sequence numbers', async () => {
+  const name = await topic('idempotent');
+  const p = producer({ lingerMs: 0, batchBytes: 2000 });
+  for (let round = 0; round < 5; round++) await Promise.all(Array.from({ length: 40 }, (_, i) => p.send({ topic: name, value: `r${round}-${i}` })));
+  const batches = await batchesOf(name, 0);
+  assert.ok(batches.length >= 5, `expected several batches, got ${batches.length}`);
+  let sequence = 0;
+  for (const batch of batches) {
+    assert.equal(batch.header.producerId, p.currentProducerId);
+    assert.equal(batch.header.producerEpoch, 0);
+    assert.equal(batch.header.baseSequence, sequence);
+    assert.ok(batch.header.batchLength + 12 <= 2000, 'batches respect batchBytes');
+    sequence += batch.header.recordsCount;
+  }
+  assert.equal(sequence, 200);
+});
+
+test('records linger until flush(), which resolves after every earlier record settled', async () => {
+  const name = await topic('linger-flush');
+  const p = producer({ lingerMs: 60_000 });
+  let settled = 0;
+  const sends = Array.from({ length: 20 }, (_, i) => p.send({ topic: name, value: String(i) }).finally(() => settled++));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(settled, 0, 'nothing is sent before lingerMs or a flush');
+  await p.flush();
+  assert.equal(settled, 20);
+  assert.deepEqual((await Promise.all(sends)).map((r) => r.offset), Array.from({ length: 20 }, (_, i) => i));
+  await p.flush(); // nothing pending: resolves at once
+});
+
+test('close() sends what is pending first; afterwards every send rejects with CLIENT_CLOSED', async () => {
+  const name = await topic('close');
+  const p = producer({ lingerMs: 60_000 });
+  const pending = Array.from({ length: 10 }, (_, i) => p.send({ topic: name, value: String(i) }));
+  await p.close();
+  assert.equal((await Promise.all(pending)).length, 10);
+  assert.equal((await fetchAll(client, name, 0)).records.length, 10);
+  const err = await rejection(p.send({ topic: name, value: 'late' }));
+  assert.equal(err.code, 'CLIENT_CLOSED');
+  assert.equal(err.retriable, false);
+  const cbErr = await new Promise<Error | null>((resolve) => p.sendAsync({ topic: name, value: 'late' }, (e) => resolve(e)));
+  assert.equal((cbErr as HoldfastError).code, 'CLIENT_CLOSED');
+  assert.equal((await rejection(p.sendOneway({ topic: name, value: 'late' }))).code, 'CLIENT_CLOSED');
+  await p.close(); // idempotent
+});
+
+test('sendOneway() writes with acks=0 and no producer id', async () => {
+  const name = await topic('oneway');
+  const p = producer();
+  for (let i = 0; i < 5; i++) assert.deepEqual(await p.sendOneway({ topic: name, key: 'k', value: `one-${i}` }), { topic: name, partition: 0 });
+  let batches: DecodedBatch[] = [];
+  for (let tries = 0; tries < 100 && batches.length < 5; tries++) {
+    batches = await batchesOf(name, 0);
+    if (batches.length < 5) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.deepEqual(batches.map((x) => x.records[0].value?.toString()), ['one-0', 'one-1', 'one-2', 'one-3', 'one-4']);
+  for (const batch of batches) assert.equal(batch.header.producerId, -1);
+});
+
+test('a record above max.message.bytes rejects with MESSAGE_TOO_LARGE; the partition carries on', async () => {
+  const name = await topic('too-large', 1, { 'max.message.bytes': '2000' });
+  const p = producer();
+  await p.send({ topic: name, value: 'before' });
+  const pid = p.currentProducerId;
+  const err = await rejection(p.send({ topic: name, value: Buffer.alloc(5000, 1) }));
+  assert.ok(err instanceof KafkaProtocolError);
+  assert.equal(err.code, 'MESSAGE_TOO_LARGE');
+  assert.equal(err.kafkaErrorCode, 10);
+  assert.equal(err.retriable, false);
+  // The refused batch gave its sequence numbers back: same producer id, no gap.
+  assert.equal((await p.send({ topic: name, value: 'after' })).offset, 1);
+  assert.equal(p.currentProducerId, pid);
+  const batches = await batchesOf(name, 0);
+  assert.deepEqual(batches.map((x) => [x.header.producerId, x.header.baseSequence]), [[pid, 0], [pid, 1]]);
+});
+
+test('unknown topic with auto-creation off: DELIVERY_TIMEOUT caused by UNKNOWN_TOPIC_OR_PARTITION', async () => {
+  const p = producer({ allowAutoTopicCreation: false, deliveryTimeoutMs: 800 });
+  const err = await rejection(p.send({ topic: 'no-such-topic', value: 'x' }));
+  assert.equal(err.code, 'DELIVERY_TIMEOUT');
+  assert.equal(err.retriable, true);
+  assert.ok(err.cause instanceof HoldfastError);
+  assert.equal(err.cause.code, 'UNKNOWN_TOPIC_OR_PARTITION');
+  assert.equal(b.broker.registry.get('no-such-topic'), undefined, 'the topic was not auto-created');
+});
+
+test('an unreachable broker: DELIVERY_TIMEOUT caused by the connection error, and close() still returns', async () => {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve())); // nothing listens there now
+  const p = producer({ brokers: [`127.0.0.1:${port}`], deliveryTimeoutMs: 600 });
+  const err = await rejection(p.send({ topic: 'anything', value: 'x' }));
+  assert.equal(err.code, 'DELIVERY_TIMEOUT');
+  assert.ok(err.cause instanceof HoldfastError);
+  assert.equal(err.cause.code, 'CONNECTION_ERROR');
+  assert.equal(err.cause.retriable, true);
+  await p.close();
+});
+
+test('an unknown topic is auto-created by default', async () => {
+  const p = producer();
+  const r = await p.send({ topic: 'auto-created', value: 'x' });
+  assert.deepEqual(r, { topic: 'auto-created', partition: 0, offset: 0 });
+  assert.notEqual(b.broker.registry.get('auto-created'), undefined);
+});
+
+test('backpressure: buffered bytes stay under maxBufferedBytes and every send completes', async () => {
+  const name = await topic('backpressure', 3);
+  const maxBufferedBytes = 20_000;
+  const p = producer({ maxBufferedBytes, lingerMs: 1 });
+  let peak = 0;
+  const sample = (): void => {
+    peak = Math.max(peak, p.bufferedByteCount);
+  };
+  const sends: Array<Promise<RecordMetadata>> = [];
+  for (let i = 0; i < 1000; i++) {
+    sends.push(p.send({ topic: name, key: String(i), value: Buffer.alloc(500, i) }).finally(sample));
+    sample();
+  }
+  assert.ok(p.bufferedByteCount <= maxBufferedBytes);
+  const results = await Promise.all(sends);
+  assert.equal(results.length, 1000);
+  assert.ok(peak > 0 && peak <= maxBufferedBytes, `peak ${peak} within ${maxBufferedBytes}`);
+  assert.equal(p.bufferedByteCount, 0);
+  let total = 0;
+  for (let partition = 0; partition < 3; partition++) total += (await fetchAll(client, name, partition)).records.length;
+  assert.equal(total, 1000);
+});
+
+test('a full buffer makes send() wait maxBlockMs, then reject with BUFFER_FULL', async () => {
+  // An unknown topic with auto-creation off keeps records buffered until their delivery timeout.
+  const p = producer({ allowAutoTopicCreation: false, maxBufferedBytes: 2000, maxBlockMs: 200, deliveryTimeoutMs: 1500 });
+  const first = p.send({ topic: 'never-created', value: Buffer.alloc(800) });
+  const second = p.send({ topic: 'never-created', value: Buffer.alloc(800) });
+  const third = p.send({ topic: 'never-created', value: Buffer.alloc(800) });
+  const err = await rejection(third);
+  assert.equal(err.code, 'BUFFER_FULL');
+  assert.equal(err.retriable, true);
+  assert.equal((await rejection(first)).code, 'DELIVERY_TIMEOUT');
+  assert.equal((await rejection(second)).code, 'DELIVERY_TIMEOUT');
+  assert.equal(p.bufferedByteCount, 0);
+  // A record that can never fit fails at once.
+  assert.equal((await rejection(p.send({ topic: 'never-created', value: Buffer.alloc(3000) }))).code, 'MESSAGE_TOO_LARGE');
+});
+
+test('malformed messages and options reject with typed errors', async () => {
+  const name = await topic('invalid');
+  const p = producer();
+  assert.equal((await rejection(p.send({ topic: 'bad topic!', value: 'x' }))).code, 'INVALID_TOPIC_EXCEPTION');
+  assert.equal((await rejection(p.send({ topic: name, value: 42 as never }))).code, 'INVALID_MESSAGE');
+  assert.equal((await rejection(p.send({ topic: name, value: 'x', partition: -1 }))).code, 'INVALID_MESSAGE');
+  assert.equal((await rejection(p.send({ topic: name, value: 'x', headers: { h: 5 as never } }))).code, 'INVALID_MESSAGE');
+  assert.equal((await rejection(p.send({ topic: name, value: 'x', partition: 7 }))).code, 'INVALID_PARTITION');
+  assert.equal((await rejection(p.send({ topic: name, value: 'x', timestamp: 1.5 }))).code, 'INVALID_MESSAGE');
+  assert.throws(() => new Producer({ brokers: [b.bootstrap], acks: 1 }), { code: 'INVALID_CONFIG' });
+  assert.throws(() => new Producer({ brokers: [] }), { code: 'INVALID_CONFIG' });
+  assert.throws(() => new Producer({ brokers: [b.bootstrap], compression: 'brotli' as never }), { code: 'INVALID_CONFIG' });
+  assert.throws(() => new Producer({ brokers: [b.bootstrap], lingerMs: -1 }), { code: 'INVALID_CONFIG' });
+  // A valid record still goes through after all that.
+  assert.equal((await p.send({ topic: name, value: 'ok' })).offset, 0);
+});
+
+test('a fenced epoch rejects the batch with INVALID_PRODUCER_EPOCH, and a new producer id carries on', async () => {
+  const name = await topic('fenced');
+  const p = producer();
+  await p.send({ topic: name, value: 'first' });
+  const pid = p.currentProducerId;
+  assert.ok(pid >= 0);
+  // Someone else writes with the same producer id and a newer epoch: ours is now stale.
+  const res = await client.request(0, 7, {
+    transactionalId: null, acks: -1, timeoutMs: 5000,
+    topicData: [{ name, partitionData: [{ index: 0, records: buildBatch({ records: [{ value: 'intruder' }], producerId: pid, producerEpoch: 1, baseSequence: 0 }) }] }],
+  });
+  assert.equal(res.responses[0].partitionResponses[0].errorCode, 0);
+  const err = await rejection(p.send({ topic: name, value: 'fenced' }));
+  assert.equal(err.code, 'INVALID_PRODUCER_EPOCH');
+  assert.equal(err.retriable, false);
+  const after = await p.send({ topic: name, value: 'after' });
+  assert.notEqual(p.currentProducerId, pid);
+  const { records } = await fetchAll(client, name, 0);
+  assert.deepEqual(records.map((r) => r.value?.toString()), ['first', 'intruder', 'after']);
+  assert.equal(after.offset, 2);
+});
+
+test('non-idempotent acks=1 producer writes without a producer id', async () => {
+  const name = await topic('acks1');
+  const p = producer({ idempotent: false, acks: 1 });
+  await Promise.all(Array.from({ length: 50 }, (_, i) => p.send({ topic: name, value: String(i) })));
+  const batches = await batchesOf(name, 0);
+  for (const batch of batches) assert.deepEqual([batch.header.producerId, batch.header.baseSequence], [-1, -1]);
+  assert.equal(batches.reduce((n, x) => n + x.records.length, 0), 50);
+});
+
+test('throughput of send() with 100-byte records (printed, not asserted)', async (t) => {
+  const name = await topic('throughput', 3);
+  const p = producer();
+  const total = 50_000;
+  const value = Buffer.alloc(100, 7);
+  await p.send({ topic: name, value }); // connect and get the producer id first
+  const started = performance.now();
+  const results = await Promise.all(Array.from({ length: total }, (_, i) => p.send({ topic: name, key: String(i), value })));
+  const seconds = (performance.now() - started) / 1000;
+  assert.equal(results.length, total);
+  t.diagnostic(`${total} sends of 100-byte records in ${seconds.toFixed(2)} s = ${Math.round(total / seconds)} messages/s (acks=-1, idempotent, 3 partitions, flush.mode sync)`);
+});
