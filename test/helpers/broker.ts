@@ -23,7 +23,7 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-/** An in-process broker on a free port with a fresh data directory (removed on close). */
+/** An in-process broker on a free port with a fresh data directory (the caller removes it with removeDir). */
 export async function embeddedBroker(config: Record<string, unknown> = {}, dataDir = tempDir()): Promise<EmbeddedBroker> {
   const broker = await startBroker({
     dataDir,
