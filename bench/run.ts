@@ -5,7 +5,7 @@
 //   npm run bench -- [--seconds 5] [--partitions 4] [--connections 4] [--window 32] [--only 1024-sync]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { buildBatch, readBatchHeader } from '../src/record/index.ts';
+import { BATCH_HEADER_BYTES, batchSizeAt, buildBatch, readBatchHeader } from '../src/record/index.ts';
 import { spawnBroker, tempDir, removeDir } from '../test/helpers/broker.ts';
 import { TestKafkaClient } from '../test/helpers/kafka-client.ts';
 
@@ -90,9 +90,9 @@ async function fetchAllPartitions(client: TestKafkaClient, topic: string): Promi
       }
       bytes += raw.length;
       let pos = 0;
-      while (pos + 61 <= raw.length) {
+      while (pos + BATCH_HEADER_BYTES <= raw.length) {
+        const size = batchSizeAt(raw, pos);
         const h = readBatchHeader(raw, pos);
-        const size = 12 + h.batchLength;
         if (pos + size > raw.length) break;
         messages += h.recordsCount;
         offsets[part.partitionIndex] = h.baseOffset + h.lastOffsetDelta + 1;

@@ -1,7 +1,15 @@
 // Admin: topics, groups, committed offsets and consumer lag over the Kafka protocol. It talks to
 // the first broker that answers (Holdfast runs one node today; cluster routing comes with it).
 import { HoldfastError } from '../util/index.ts';
-import { API_KEYS } from '../protocol/kafka/index.ts';
+import {
+  API_KEYS,
+  type DescribeGroupsResponse,
+  type ListGroupsResponse,
+  type ListOffsetsResponse,
+  type MetadataResponse,
+  type OffsetFetchResponse,
+} from '../protocol/kafka/index.ts';
+import { decodeAssignment } from './assignor.ts';
 import { KafkaConnection, KafkaProtocolError, parseBroker } from './connection.ts';
 
 export interface AdminOptions {
@@ -33,29 +41,13 @@ export interface GroupDescription {
   members: Array<{ memberId: string; groupInstanceId: string | null; clientId: string; clientHost: string; assignment: Array<{ topic: string; partitions: number[] }> }>;
 }
 
-/** Decodes ConsumerProtocolAssignment (version int16, [topic string, [partition int32]], user data). */
-export function decodeConsumerAssignment(buf: Buffer): Array<{ topic: string; partitions: number[] }> {
-  const out: Array<{ topic: string; partitions: number[] }> = [];
-  if (buf.length < 6) return out;
+/** A member's assignment, when it is a consumer-protocol one; other protocols show nothing. */
+function consumerAssignment(buf: Buffer): Array<{ topic: string; partitions: number[] }> {
   try {
-    let pos = 2;
-    const topics = buf.readInt32BE(pos);
-    pos += 4;
-    for (let i = 0; i < topics && pos < buf.length; i++) {
-      const len = buf.readInt16BE(pos);
-      pos += 2;
-      const topic = buf.toString('utf8', pos, pos + len);
-      pos += len;
-      const count = buf.readInt32BE(pos);
-      pos += 4;
-      const partitions: number[] = [];
-      for (let j = 0; j < count && pos + 4 <= buf.length; j++, pos += 4) partitions.push(buf.readInt32BE(pos));
-      out.push({ topic, partitions });
-    }
+    return decodeAssignment(buf).assigned;
   } catch {
-    // Not a consumer-protocol assignment (another protocol type): nothing to show.
+    return [];
   }
-  return out;
 }
 
 export class Admin {
@@ -83,21 +75,21 @@ export class Admin {
 
   async listTopics(): Promise<Array<{ name: string; partitions: number; internal: boolean }>> {
     const c = await this.connection();
-    const res = await c.request<any>(API_KEYS.Metadata, c.version(API_KEYS.Metadata, 1, 6), { topics: null, allowAutoTopicCreation: false });
-    return res.topics.map((t: any) => ({ name: t.name, partitions: t.partitions.length, internal: t.isInternal }));
+    const res = await c.request<MetadataResponse>(API_KEYS.Metadata, c.version(API_KEYS.Metadata, 1, 6), { topics: null, allowAutoTopicCreation: false });
+    return res.topics.map((t) => ({ name: t.name ?? '', partitions: t.partitions.length, internal: t.isInternal ?? false }));
   }
 
   async listGroups(): Promise<Array<{ groupId: string; protocolType: string; state: string }>> {
     const c = await this.connection();
     const v = c.version(API_KEYS.ListGroups, 0, 2);
-    const res = await c.request<any>(API_KEYS.ListGroups, v, {});
+    const res = await c.request<ListGroupsResponse>(API_KEYS.ListGroups, v, {});
     if (res.errorCode !== 0) throw new KafkaProtocolError(res.errorCode, 'ListGroups');
-    return res.groups.map((g: any) => ({ groupId: g.groupId, protocolType: g.protocolType, state: g.groupState ?? '' }));
+    return res.groups.map((g) => ({ groupId: g.groupId, protocolType: g.protocolType, state: g.groupState ?? '' }));
   }
 
   async describeGroup(groupId: string): Promise<GroupDescription> {
     const c = await this.connection();
-    const res = await c.request<any>(API_KEYS.DescribeGroups, c.version(API_KEYS.DescribeGroups, 0, 4), { groups: [groupId], includeAuthorizedOperations: false });
+    const res = await c.request<DescribeGroupsResponse>(API_KEYS.DescribeGroups, c.version(API_KEYS.DescribeGroups, 0, 4), { groups: [groupId], includeAuthorizedOperations: false });
     const g = res.groups[0];
     if (g.errorCode !== 0) throw new KafkaProtocolError(g.errorCode, `DescribeGroups ${groupId}`);
     return {
@@ -105,12 +97,12 @@ export class Admin {
       state: g.groupState,
       protocolType: g.protocolType,
       protocol: g.protocolData,
-      members: g.members.map((m: any) => ({
+      members: g.members.map((m) => ({
         memberId: m.memberId,
         groupInstanceId: m.groupInstanceId ?? null,
         clientId: m.clientId,
         clientHost: m.clientHost,
-        assignment: g.protocolType === 'consumer' ? decodeConsumerAssignment(m.memberAssignment) : [],
+        assignment: g.protocolType === 'consumer' ? consumerAssignment(m.memberAssignment) : [],
       })),
     };
   }
@@ -118,10 +110,10 @@ export class Admin {
   /** Committed offset vs. high watermark for every partition the group has committed. */
   async groupLag(groupId: string): Promise<PartitionLag[]> {
     const c = await this.connection();
-    const fetched = await c.request<any>(API_KEYS.OffsetFetch, c.version(API_KEYS.OffsetFetch, 2, 5), { groupId, topics: null });
-    if (fetched.errorCode !== 0) throw new KafkaProtocolError(fetched.errorCode, `OffsetFetch ${groupId}`);
+    const fetched = await c.request<OffsetFetchResponse>(API_KEYS.OffsetFetch, c.version(API_KEYS.OffsetFetch, 2, 5), { groupId, topics: null });
+    if ((fetched.errorCode ?? 0) !== 0) throw new KafkaProtocolError(fetched.errorCode ?? -1, `OffsetFetch ${groupId}`);
     const committed: Array<{ topic: string; partition: number; offset: number; metadata: string | null }> = [];
-    for (const t of fetched.topics) for (const p of t.partitions) committed.push({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, metadata: p.metadata });
+    for (const t of fetched.topics ?? []) for (const p of t.partitions) committed.push({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, metadata: p.metadata });
     if (committed.length === 0) return [];
     const ends = await this.offsets(committed, -1);
     const starts = await this.offsets(committed, -2);
@@ -141,13 +133,13 @@ export class Admin {
     const c = await this.connection();
     const byTopic = new Map<string, number[]>();
     for (const p of partitions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);
-    const res = await c.request<any>(API_KEYS.ListOffsets, c.version(API_KEYS.ListOffsets, 1, 3), {
+    const res = await c.request<ListOffsetsResponse>(API_KEYS.ListOffsets, c.version(API_KEYS.ListOffsets, 1, 3), {
       replicaId: -1,
       isolationLevel: 0,
       topics: [...byTopic].map(([name, ps]) => ({ name, partitions: ps.map((partitionIndex) => ({ partitionIndex, timestamp, currentLeaderEpoch: -1 })) })),
     });
     const out = new Map<string, number>();
-    for (const t of res.topics) for (const p of t.partitions) if (p.errorCode === 0) out.set(`${t.name}\u0000${p.partitionIndex}`, p.offset);
+    for (const t of res.topics) for (const p of t.partitions) if (p.errorCode === 0) out.set(`${t.name}\u0000${p.partitionIndex}`, p.offset ?? -1);
     return out;
   }
 

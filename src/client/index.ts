@@ -1,6 +1,6 @@
 // client: talking to Holdfast (or any Kafka-protocol broker) from TypeScript.
 export { KafkaConnection, KafkaProtocolError, ConnectionError, parseBroker, type ConnectionOptions } from './connection.ts';
-export { Admin, decodeConsumerAssignment, type AdminOptions, type PartitionLag, type GroupDescription } from './admin.ts';
+export { Admin, type AdminOptions, type PartitionLag, type GroupDescription } from './admin.ts';
 export { ClientCluster, type ClusterOptions, type TopicMetadata } from './cluster.ts';
 export { Producer, ProducerError, ProducerErrorCode, type ProducerErrorCodeValue, type ProducerOptions, type ProducerMessage, type RecordMetadata } from './producer.ts';
 export { murmur2, toPositive, partitionForKey, createDefaultPartitioner, type Partitioner, type PartitionerInput, type DefaultPartitionerOptions } from './partitioner.ts';
