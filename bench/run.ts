@@ -1,13 +1,20 @@
 // `npm run bench`: produce and fetch throughput against a `holdfast serve` child process, with
 // 1 KiB and 100 B messages, flush.mode sync and async. The producer pipelines requests over several
 // connections (a window of requests in flight). Prints one JSON object per scenario on stdout.
+// Then the client scenarios (bench/client.ts): the Holdfast Producer and Consumer next to kafkajs,
+// both against one broker process per scenario.
 //
-//   npm run bench -- [--seconds 5] [--partitions 4] [--connections 4] [--window 32] [--only 1024-sync]
-import { readFileSync } from 'node:fs';
+//   npm run bench -- [--seconds 5] [--partitions 4] [--connections 4] [--window 16]
+//                    [--client-window 1000] [--kafkajs-batch 1000] [--only 1024-sync,client-1024]
+//
+// Scenarios: 1024-sync 1024-async 100-sync 100-async (raw protocol), client-1024 client-100.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BATCH_HEADER_BYTES, batchSizeAt, buildBatch, readBatchHeader } from '../src/record/index.ts';
 import { spawnBroker, tempDir, removeDir } from '../test/helpers/broker.ts';
 import { TestKafkaClient } from '../test/helpers/kafka-client.ts';
+import { CLIENT_SCENARIOS, runClientScenario, type ClientScenario } from './client.ts';
 
 const { values } = parseArgs({
   options: {
@@ -15,6 +22,9 @@ const { values } = parseArgs({
     partitions: { type: 'string', default: '4' },
     connections: { type: 'string', default: '4' },
     window: { type: 'string', default: '16' },
+    // Client scenarios: messages unacknowledged per producer, and messages per kafkajs send().
+    'client-window': { type: 'string', default: '1000' },
+    'kafkajs-batch': { type: 'string' }, // default: --client-window (one send() per round trip; see bench/client.ts)
     only: { type: 'string' },
   },
 });
@@ -22,6 +32,9 @@ const SECONDS = Number(values.seconds);
 const PARTITIONS = Number(values.partitions);
 const CONNECTIONS = Number(values.connections);
 const WINDOW = Number(values.window);
+const CLIENT_WINDOW = Number(values['client-window']);
+const KAFKAJS_BATCH = Number(values['kafkajs-batch'] ?? CLIENT_WINDOW);
+const ONLY = values.only?.split(',');
 
 interface Scenario {
   name: string;
@@ -130,7 +143,36 @@ async function run(s: Scenario): Promise<void> {
   }
 }
 
+async function runClient(s: ClientScenario): Promise<void> {
+  const dataDir = tempDir('holdfast-bench-');
+  const configDir = tempDir('holdfast-bench-config-');
+  // No initial rebalance delay, so the consumers' first join is answered at once.
+  const configFile = join(configDir, 'broker.yaml');
+  writeFileSync(configFile, 'group.initial.rebalance.delay.ms: 0\n');
+  const broker = await spawnBroker(dataDir, ['--config', configFile]);
+  try {
+    await runClientScenario(s, {
+      bootstrap: broker.bootstrap,
+      seconds: SECONDS,
+      partitions: PARTITIONS,
+      clientWindow: CLIENT_WINDOW,
+      kafkajsBatch: KAFKAJS_BATCH,
+      brokerCpuSeconds: () => cpuSecondsOf(broker.child.pid!),
+    });
+  } finally {
+    await broker.kill('SIGTERM');
+    removeDir(dataDir);
+    removeDir(configDir);
+  }
+}
+
+const known = [...SCENARIOS, ...CLIENT_SCENARIOS].map((s) => s.name);
+for (const name of ONLY ?? []) if (!known.includes(name)) throw new Error(`--only ${name}: unknown scenario; known: ${known.join(', ')}`);
 for (const s of SCENARIOS) {
-  if (values.only && !values.only.split(',').includes(s.name)) continue;
+  if (ONLY && !ONLY.includes(s.name)) continue;
   await run(s);
+}
+for (const s of CLIENT_SCENARIOS) {
+  if (ONLY && !ONLY.includes(s.name)) continue;
+  await runClient(s);
 }

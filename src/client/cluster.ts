@@ -25,6 +25,8 @@ export class ClientCluster {
   private readonly connections = new Map<string, Promise<KafkaConnection>>();
   private brokers = new Map<number, { host: string; port: number }>();
   private topics = new Map<string, TopicMetadata>();
+  /** The error the last Metadata answer gave for a topic it did not describe. */
+  private topicErrors = new Map<string, number>();
   private coordinators = new Map<string, number>();
   private closed = false;
 
@@ -90,8 +92,10 @@ export class ClientCluster {
       const name = t.name ?? '';
       if (t.errorCode !== ErrorCode.NONE) {
         this.topics.delete(name);
+        this.topicErrors.set(name, t.errorCode);
         continue;
       }
+      this.topicErrors.delete(name);
       this.topics.set(name, {
         name,
         partitions: t.partitions.map((p) => ({ partition: p.partitionIndex, leader: p.leaderId, errorCode: p.errorCode })).sort((a, b) => a.partition - b.partition),
@@ -99,14 +103,18 @@ export class ClientCluster {
     }
   }
 
-  /** Metadata of a topic, refreshed when unknown; throws UNKNOWN_TOPIC_OR_PARTITION when it does not exist. */
+  /**
+   * Metadata of a topic, refreshed when unknown; throws the broker's error for it otherwise
+   * (UNKNOWN_TOPIC_OR_PARTITION when it does not exist, INVALID_TOPIC_EXCEPTION for a bad name,
+   * LEADER_NOT_AVAILABLE while it is being created, …).
+   */
   async topic(name: string, allowAutoTopicCreation = false): Promise<TopicMetadata> {
     let t = this.topics.get(name);
     if (t === undefined) {
       await this.refreshMetadata([name], allowAutoTopicCreation);
       t = this.topics.get(name);
     }
-    if (t === undefined) throw new KafkaProtocolError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name}`);
+    if (t === undefined) throw new KafkaProtocolError(this.topicErrors.get(name) ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic ${name}`);
     return t;
   }
 

@@ -20,9 +20,10 @@ export interface ConnectionOptions {
 /** A Kafka error code returned by the broker, as a typed error with a stable code. */
 export class KafkaProtocolError extends HoldfastError {
   override name = 'KafkaProtocolError';
-  constructor(errorCode: number, context: string) {
+  /** `options.retriable` overrides Kafka's classification where the context decides (e.g. a topic that must already exist). */
+  constructor(errorCode: number, context: string, options: { retriable?: boolean } = {}) {
     const info = kafkaErrors[errorCode];
-    super(errorName(errorCode), `${context}: ${errorName(errorCode)}${info?.message ? ` (${info.message})` : ''}`, { retriable: info?.retriable ?? false, kafkaErrorCode: errorCode });
+    super(errorName(errorCode), `${context}: ${errorName(errorCode)}${info?.message ? ` (${info.message})` : ''}`, { retriable: options.retriable ?? info?.retriable ?? false, kafkaErrorCode: errorCode });
   }
 }
 
