@@ -31,11 +31,7 @@
 //          kafkajs: after each fetched batch). A warm-up read of the warm-up topic comes first.
 //          `seconds` runs from the first message to the N-th; `startupSeconds` is the time from
 //          starting the consumer to its first message (group join and offset lookup), reported
-//          apart so it does not blur the throughput. The Holdfast consumer keeps one Fetch in
-//          flight per broker, for the partitions whose buffers have room; when that Fetch holds
-//          only caught-up partitions it waits maxWaitMs (500) while the others' buffers drain, so
-//          partitions that end at very different offsets (e.g. two topics of different sizes)
-//          make it far slower than here.
+//          apart so it does not blur the throughput.
 //
 // Each measurement prints one JSON line (with broker and bench-process CPU per message); a last
 // line per scenario gives the holdfast/kafkajs ratios of msgPerSec.

@@ -328,6 +328,13 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private readonly o: Resolved;
   private readonly log: Logger;
   private readonly dataCluster: ClientCluster;
+  /**
+   * A second set of connections for fetches: a broker answers a connection's requests in order, so
+   * a long-poll Fetch parked for caught-up partitions would hold back a Fetch for partitions whose
+   * buffers have just drained. Each leader gets one Fetch in flight per slot, for disjoint
+   * partitions.
+   */
+  private readonly fetchClusters: ClientCluster[];
   private readonly groupCluster: ClientCluster;
   private readonly member: GroupMember;
   private readonly stopController = new AbortController();
@@ -361,7 +368,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private autoCommitTimer: NodeJS.Timeout | null = null;
 
   private readonly fetchWake = new Wakeup();
-  private readonly fetchesInFlight = new Map<number, Promise<void>>();
+  /** Fetches in flight by `${leader}/${slot}`. */
+  private readonly fetchesInFlight = new Map<string, Promise<void>>();
   private bufferedBytes = 0;
   private reservedBytes = 0;
 
@@ -371,6 +379,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     this.log = this.o.logger.child({ group: this.o.groupId });
     const cluster = { brokers: this.o.brokers, clientId: this.o.clientId, connectTimeoutMs: this.o.connectTimeoutMs };
     this.dataCluster = new ClientCluster({ ...cluster, requestTimeoutMs: this.o.requestTimeoutMs });
+    this.fetchClusters = [this.dataCluster, new ClientCluster({ ...cluster, requestTimeoutMs: this.o.requestTimeoutMs })];
     // JoinGroup waits at the coordinator for the whole rebalance; heartbeats time out on their own.
     this.groupCluster = new ClientCluster({ ...cluster, requestTimeoutMs: Math.max(this.o.requestTimeoutMs, this.o.rebalanceTimeoutMs + 5000) });
     this.member = new GroupMember({
@@ -497,7 +506,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     if (this.state === 'idle') {
       this.state = 'closed';
       this.stopController.abort();
-      await Promise.all([this.dataCluster.close(), this.groupCluster.close()]);
+      await Promise.all([...this.fetchClusters.map((c) => c.close()), this.groupCluster.close()]);
       return;
     }
     this.stop();
@@ -531,7 +540,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       this.stop();
       await fetching;
       await this.member.leave(Date.now() + Math.min(this.o.sessionTimeoutMs, this.o.requestTimeoutMs));
-      await Promise.all([this.dataCluster.close(), this.groupCluster.close()]);
+      await Promise.all([...this.fetchClusters.map((c) => c.close()), this.groupCluster.close()]);
       this.state = 'closed';
       this.log.info('consumer closed', { error: this.fatal?.message });
       this.markFinished();
@@ -934,7 +943,10 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     return ps.fetchOffset >= 0 && !ps.fetching && this.current(ps) && !this.isPaused(ps) && ps.bufferBytes < this.o.maxPartitionFetchBytes && nowMs >= ps.retryAtMs;
   }
 
-  /** One long-poll Fetch in flight per leader, for that leader's fetchable partitions. */
+  /**
+   * Long-poll Fetches: per leader, one in flight per fetch slot (connection), each for that
+   * leader's fetchable partitions not already being fetched.
+   */
   private async fetchLoop(): Promise<void> {
     while (!this.stopController.signal.aborted) {
       const nowMs = Date.now();
@@ -942,20 +954,26 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       for (const ps of this.partitions.values()) {
         if (!this.fetchable(ps, nowMs)) continue;
         const leader = await this.leaderOf(ps);
-        if (leader === null || this.fetchesInFlight.has(leader)) continue;
+        if (leader === null) continue;
         byLeader.set(leader, [...(byLeader.get(leader) ?? []), ps]);
       }
-      // The prefetch budget left is shared by this round's fetches.
-      const shareBytes = Math.floor((this.o.maxPrefetchBytes - this.bufferedBytes - this.reservedBytes) / Math.max(byLeader.size, 1));
+      const rounds: Array<{ leader: number; slot: number; states: PartitionState[] }> = [];
       for (const [leader, states] of byLeader) {
+        const slot = this.fetchClusters.findIndex((_, i) => !this.fetchesInFlight.has(`${leader}/${i}`));
+        if (slot >= 0) rounds.push({ leader, slot, states });
+      }
+      // The prefetch budget left is shared by this round's fetches.
+      const shareBytes = Math.floor((this.o.maxPrefetchBytes - this.bufferedBytes - this.reservedBytes) / Math.max(rounds.length, 1));
+      for (const { leader, slot, states } of rounds) {
         if (shareBytes <= 0) break;
-        const fetching = this.fetchFrom(leader, states, shareBytes)
+        const key = `${leader}/${slot}`;
+        const fetching = this.fetchFrom(this.fetchClusters[slot], leader, states, shareBytes)
           .catch((err) => this.fail(err))
           .finally(() => {
-            this.fetchesInFlight.delete(leader);
+            this.fetchesInFlight.delete(key);
             this.fetchWake.notify();
           });
-        this.fetchesInFlight.set(leader, fetching);
+        this.fetchesInFlight.set(key, fetching);
       }
       await this.fetchWake.wait(Math.max(this.o.retryBackoffMs, 10));
     }
@@ -979,12 +997,12 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     ps.retryAtMs = Date.now() + backoffMs(this.o.retryBackoffMs, ps.fetchErrors++);
   }
 
-  private async fetchFrom(leader: number, states: PartitionState[], budget: number): Promise<void> {
+  private async fetchFrom(cluster: ClientCluster, leader: number, states: PartitionState[], budget: number): Promise<void> {
     const requested = states.map((ps) => ({ ps, epoch: ps.epoch, fetchOffset: ps.fetchOffset }));
     for (const ps of states) ps.fetching = true;
     this.reservedBytes += budget;
     try {
-      const conn = await this.dataCluster.connectionTo(leader);
+      const conn = await cluster.connectionTo(leader);
       const byTopic = new Map<string, typeof requested>();
       for (const r of requested) byTopic.set(r.ps.topic, [...(byTopic.get(r.ps.topic) ?? []), r]);
       const res = await conn.request<FetchResponse>(API_KEYS.Fetch, conn.version(API_KEYS.Fetch, 4, 11), {

@@ -1,0 +1,50 @@
+// A caught-up partition must not hold back a busy one: while a long-poll Fetch waits for new data of
+// an empty partition, a partition whose buffer has drained is fetched again at once (the consumer
+// fetches on two connections per broker). Compared as a ratio with the same data on a topic with
+// one partition, in one run; with a 3 s long-poll, each stall would cost 3 s.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Consumer } from '../../src/client/index.ts';
+import { embeddedBroker, removeDir } from '../helpers/broker.ts';
+import { TestKafkaClient } from '../helpers/kafka-client.ts';
+import { produce } from './consumer-helpers.ts';
+
+const N = 5000;
+const MAX_WAIT_MS = 3000;
+
+async function timeToConsume(bootstrap: string, topic: string, group: string): Promise<number> {
+  let n = 0;
+  let first = 0;
+  let done: (t: number) => void = () => undefined;
+  const all = new Promise<number>((r) => (done = r));
+  // Small per-partition buffers, so partition 0 is refilled many times during the run.
+  const c = new Consumer({ brokers: [bootstrap], groupId: group, topics: [topic], autoOffsetReset: 'earliest', maxWaitMs: MAX_WAIT_MS, maxPartitionFetchBytes: 64 * 1024 });
+  const running = c.run(() => {
+    if (n++ === 0) first = performance.now();
+    if (n === N) done(performance.now());
+  });
+  const end = await all;
+  await c.close();
+  await running;
+  return end - first;
+}
+
+test('a long-poll on a caught-up partition does not stall another partition of the same broker', { timeout: 120_000 }, async () => {
+  const b = await embeddedBroker({ 'group.initial.rebalance.delay.ms': 0 });
+  const wire = await TestKafkaClient.connect(b.bootstrap);
+  try {
+    await b.broker.createTopic('uneven', 2, {});
+    await b.broker.createTopic('single', 1, {});
+    const records = Array.from({ length: N }, (_, i) => ({ value: Buffer.alloc(1024, i & 0xff) }));
+    await produce(wire, 'uneven', 0, records, 500); // partition 1 stays empty
+    await produce(wire, 'single', 0, records, 500);
+    const single = await timeToConsume(b.bootstrap, 'single', 'g-single');
+    const uneven = await timeToConsume(b.bootstrap, 'uneven', 'g-uneven');
+    // About 80 refills of 64 KiB; each stall would cost a whole long-poll (MAX_WAIT_MS).
+    assert.ok(uneven < single * 5 || uneven < MAX_WAIT_MS / 2, `uneven topic took ${uneven.toFixed(0)} ms vs ${single.toFixed(0)} ms for the same data on one partition`);
+  } finally {
+    wire.close();
+    await b.close();
+    removeDir(b.dataDir);
+  }
+});
