@@ -19,10 +19,13 @@ import { OffsetStore, OFFSETS_TOPIC } from './groups/offset-store.ts';
 import * as groupApi from './groups/api.ts';
 
 export interface BrokerDependencies {
+  /** File system seam; tests pass a SimFileSystem to simulate crashes. @default the real file system */
   fs?: FileSystem;
+  /** Clock seam for timers and timestamps. @default the system clock */
   clock?: Clock;
+  /** Where the broker logs (level from the config's log.level). @default a logger writing to stderr */
   logger?: Logger;
-  /** Called once when storage fails (a failed fsync or write). Default: the broker stops itself. */
+  /** Called once when storage fails (a failed fsync or write). @default the broker stops itself */
   onFatal?: (err: Error) => void;
 }
 
@@ -312,7 +315,7 @@ export interface StartBrokerOptions extends BrokerDependencies {
   port?: number;
   /** Interface to bind. @default '127.0.0.1' */
   host?: string;
-  /** Any other broker config key (YAML names like 'num.partitions' or field names). */
+  /** Any other broker config key (YAML names like 'num.partitions' or field names; see the README). @default {} */
   config?: Record<string, unknown>;
 }
 

@@ -8,7 +8,7 @@ export class Progress {
   private readonly label: string;
   private readonly total: number | null;
   private readonly started = performance.now();
-  private lastDraw = 0;
+  private lastDraw = Number.NEGATIVE_INFINITY;
   private drawn = false;
   readonly enabled: boolean;
 

@@ -5,7 +5,9 @@ import { HoldfastError } from '../util/index.ts';
 import { API_KEYS, FrameDecoder, decodeResponse, encodeRequestFrame, errorName, kafkaErrors } from '../protocol/kafka/index.ts';
 
 export interface ConnectionOptions {
+  /** Broker host name or address. */
   host: string;
+  /** Broker port. */
   port: number;
   /** Sent as client_id in every request header. @default 'holdfast' */
   clientId?: string;

@@ -57,7 +57,7 @@ export interface ConsumerOptions {
   assignors?: AssignorName[];
   /** Partitions whose handlers may run at the same time (each partition runs one message at a time). @default 1 */
   concurrency?: number;
-  /** Retry policy for a handler that throws. */
+  /** Retry policy for a handler that throws. @default { retries: 5, initialMs: 100, maxMs: 10000 } */
   retry?: RetryPolicy;
   /** The coordinator drops the member after this long without a heartbeat. @default 30000 */
   sessionTimeoutMs?: number;

@@ -14,6 +14,7 @@ export type ReadPosition = 'earliest' | 'latest' | { offset: number } | { timest
 export interface TopicReaderOptions {
   /** Bootstrap brokers, 'host:port'. */
   brokers: string[];
+  /** The topic to read; it must exist (UNKNOWN_TOPIC_OR_PARTITION otherwise). */
   topic: string;
   /** Partitions to read. @default every partition of the topic */
   partitions?: number[];
