@@ -107,21 +107,46 @@ export class KafkaConnection {
     return Math.min(range[1], max);
   }
 
-  request<T = unknown>(apiKey: number, apiVersion: number, body: unknown): Promise<T> {
+  /**
+   * Sends a request and resolves with its decoded response. Requests are pipelined; each has its own
+   * timeout (`options.timeoutMs`, default the connection's requestTimeoutMs), after which it rejects
+   * with REQUEST_TIMED_OUT and the connection is closed (its state is unknown from then on).
+   */
+  request<T = unknown>(apiKey: number, apiVersion: number, body: unknown, options: { timeoutMs?: number } = {}): Promise<T> {
     if (this.failure !== null) return Promise.reject(this.failure);
-    const correlationId = this.nextCorrelationId;
-    this.nextCorrelationId = (this.nextCorrelationId + 1) & 0x7fffffff;
+    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+    const correlationId = this.nextCorrelation();
     const promise = new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(correlationId);
-        reject(new HoldfastError('REQUEST_TIMED_OUT', `request (api ${apiKey} v${apiVersion}) to ${this.host}:${this.port} got no response in ${this.requestTimeoutMs} ms`, { retriable: true, kafkaErrorCode: 7 }));
-        // The connection's state is unknown now: close it so later requests use a fresh one.
+        reject(new HoldfastError('REQUEST_TIMED_OUT', `request (api ${apiKey} v${apiVersion}) to ${this.host}:${this.port} got no response in ${timeoutMs} ms`, { retriable: true, kafkaErrorCode: 7 }));
         this.close();
-      }, this.requestTimeoutMs);
+      }, timeoutMs);
       this.pending.set(correlationId, { apiKey, apiVersion, resolve: resolve as (b: unknown) => void, reject, timer });
     });
     for (const chunk of encodeRequestFrame(apiKey, apiVersion, correlationId, this.clientId, body)) this.socket.write(chunk);
     return promise;
+  }
+
+  /**
+   * Sends a request the broker does not answer (Produce with acks=0). Resolves once the frame is
+   * handed to the operating system; nothing tells whether the broker stored it.
+   */
+  send(apiKey: number, apiVersion: number, body: unknown): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    const chunks = encodeRequestFrame(apiKey, apiVersion, this.nextCorrelation(), this.clientId, body);
+    return new Promise<void>((resolve, reject) => {
+      this.socket.cork();
+      for (let i = 0; i < chunks.length - 1; i++) this.socket.write(chunks[i]);
+      this.socket.write(chunks[chunks.length - 1], (err) => (err ? reject(new ConnectionError(`write to ${this.host}:${this.port} failed: ${err.message}`, err)) : resolve()));
+      this.socket.uncork();
+    });
+  }
+
+  private nextCorrelation(): number {
+    const id = this.nextCorrelationId;
+    this.nextCorrelationId = (this.nextCorrelationId + 1) & 0x7fffffff;
+    return id;
   }
 
   private onData(chunk: Buffer): void {

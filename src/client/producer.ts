@@ -8,12 +8,11 @@
 // Every send() settles: it resolves with the offset the record was stored at, or rejects with a
 // typed error (`code`, `retriable`) — at the latest when its delivery timeout has passed and the
 // attempt in flight, if any, has ended.
-import { connect, type Socket } from 'node:net';
 import { assert, ConfigError, HoldfastError } from '../util/index.ts';
 import { BATCH_HEADER_BYTES, buildBatch, buildBatchAsync, compressionCodecOf, type CompressionName, type RecordInput } from '../record/index.ts';
-import { API_KEYS, ErrorCode, encodeRequestFrame, kafkaErrors, type InitProducerIdResponse, type ProduceResponse } from '../protocol/kafka/index.ts';
+import { API_KEYS, ErrorCode, kafkaErrors, type InitProducerIdResponse, type ProduceResponse } from '../protocol/kafka/index.ts';
 import { ClientCluster, type TopicMetadata } from './cluster.ts';
-import { KafkaProtocolError, type KafkaConnection } from './connection.ts';
+import { KafkaProtocolError } from './connection.ts';
 import { createDefaultPartitioner, type Partitioner } from './partitioner.ts';
 
 /** One record to send. Strings are encoded as UTF-8. */
@@ -371,7 +370,6 @@ export class Producer {
   private drainScheduled = false;
   private wakeTimer: NodeJS.Timeout | null = null;
   private wakeAtMs = Infinity;
-  private readonly oneway: OnewayWriter;
 
   constructor(options: ProducerOptions) {
     this.options = resolveOptions(options);
@@ -382,7 +380,6 @@ export class Producer {
       requestTimeoutMs: this.options.requestTimeoutMs,
     });
     this.partitioner = options.partitioner ?? createDefaultPartitioner({ stickyBytes: this.options.batchBytes });
-    this.oneway = new OnewayWriter(this.options.clientId, this.options.connectTimeoutMs);
   }
 
   /** Bytes of records accepted and not yet settled (for monitoring backpressure). */
@@ -442,7 +439,7 @@ export class Producer {
     const version = conn.version(API_KEYS.Produce, 3, 9);
     const records = buildBatch({ records: [prepared.input], compression: this.options.compression });
     const body = { transactionalId: null, acks: 0, timeoutMs: this.options.requestTimeoutMs, topicData: [{ name: prepared.topic, partitionData: [{ index: partition, records }] }] };
-    await this.oneway.write(conn.host, conn.port, version, body);
+    await conn.send(API_KEYS.Produce, version, body);
     return { topic: prepared.topic, partition };
   }
 
@@ -469,7 +466,6 @@ export class Producer {
       this.state = 'closed';
       if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
       this.wakeTimer = null;
-      this.oneway.close();
       await this.cluster.close();
     })();
     return this.closing;
@@ -978,64 +974,3 @@ function deliveryTimeout(what: string, topic: string, deliveryTimeoutMs: number,
  * acks=0 writes: a request with acks=0 gets no response, which KafkaConnection (one pending response
  * per request) cannot express, so these go over their own plain sockets, one per broker.
  */
-class OnewayWriter {
-  private readonly sockets = new Map<string, Promise<Socket>>();
-  private readonly clientId: string;
-  private readonly connectTimeoutMs: number;
-  private correlationId = 1;
-  private closed = false;
-
-  constructor(clientId: string, connectTimeoutMs: number) {
-    this.clientId = clientId;
-    this.connectTimeoutMs = connectTimeoutMs;
-  }
-
-  async write(host: string, port: number, version: number, body: object): Promise<void> {
-    const socket = await this.socket(host, port);
-    const correlationId = this.correlationId;
-    this.correlationId = (this.correlationId + 1) & INT32_MAX;
-    const chunks = encodeRequestFrame(API_KEYS.Produce, version, correlationId, this.clientId, body);
-    await new Promise<void>((resolve, reject) => {
-      socket.cork();
-      for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i]);
-      socket.write(chunks[chunks.length - 1], (err) => (err ? reject(new HoldfastError('CONNECTION_ERROR', `acks=0 write to ${host}:${port} failed: ${err.message}`, { retriable: true, cause: err })) : resolve()));
-      socket.uncork();
-    });
-  }
-
-  private socket(host: string, port: number): Promise<Socket> {
-    if (this.closed) return Promise.reject(closedError());
-    const key = `${host}:${port}`;
-    const existing = this.sockets.get(key);
-    if (existing !== undefined) return existing;
-    const opening = new Promise<Socket>((resolve, reject) => {
-      const s = connect({ host, port });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new HoldfastError('CONNECTION_ERROR', `connecting to ${host}:${port} timed out after ${this.connectTimeoutMs} ms`, { retriable: true }));
-      }, this.connectTimeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        s.setNoDelay(true);
-        resolve(s);
-      });
-      s.on('error', (err) => {
-        clearTimeout(timer);
-        reject(new HoldfastError('CONNECTION_ERROR', `cannot connect to ${host}:${port}: ${err.message}`, { retriable: true, cause: err }));
-      });
-      s.on('data', () => {}); // acks=0: the broker answers nothing; ignore anything that arrives.
-      s.on('close', () => {
-        if (this.sockets.get(key) === opening) this.sockets.delete(key);
-      });
-    });
-    this.sockets.set(key, opening);
-    opening.catch(() => this.sockets.delete(key));
-    return opening;
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const s of this.sockets.values()) void s.then((socket) => socket.end(() => socket.destroy()), () => {});
-    this.sockets.clear();
-  }
-}

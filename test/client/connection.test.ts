@@ -1,0 +1,56 @@
+// KafkaConnection: a per-request timeout (shorter than the connection's) rejects with
+// REQUEST_TIMED_OUT and closes the connection; send() writes a request that gets no answer
+// (Produce with acks=0) on the same connection as answered ones.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildBatch } from '../../src/record/index.ts';
+import { API_KEYS, type FetchResponse, type ProduceResponse } from '../../src/protocol/kafka/index.ts';
+import { KafkaConnection } from '../../src/client/index.ts';
+import { HoldfastError } from '../../src/util/index.ts';
+import { embeddedBroker, removeDir } from '../helpers/broker.ts';
+
+function fetchBody(topic: string, offset: number, maxWaitMs: number): object {
+  return {
+    replicaId: -1, maxWaitMs, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+    topics: [{ topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: offset, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }],
+    forgottenTopicsData: [], rackId: '',
+  };
+}
+
+test('a request with its own timeout fails with REQUEST_TIMED_OUT and closes the connection', { timeout: 30_000 }, async () => {
+  const b = await embeddedBroker();
+  try {
+    await b.broker.createTopic('quiet', 1, {});
+    const conn = await KafkaConnection.open({ host: '127.0.0.1', port: b.broker.port, requestTimeoutMs: 30_000 });
+    // The broker parks this long-poll for 10 s (no data); the request gives up after 100 ms.
+    const err = await conn.request(API_KEYS.Fetch, 11, fetchBody('quiet', 0, 10_000), { timeoutMs: 100 }).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof HoldfastError);
+    assert.equal(err.code, 'REQUEST_TIMED_OUT');
+    assert.equal(err.retriable, true);
+    assert.match(err.message, /no response in 100 ms/);
+    assert.equal(conn.closed, true);
+  } finally {
+    await b.close();
+    removeDir(b.dataDir);
+  }
+});
+
+test('send() writes an acks=0 Produce without waiting for an answer; answered requests still match up', { timeout: 30_000 }, async () => {
+  const b = await embeddedBroker();
+  try {
+    await b.broker.createTopic('oneway', 1, {});
+    const conn = await KafkaConnection.open({ host: '127.0.0.1', port: b.broker.port });
+    const produce = (acks: number, value: string): object => ({ transactionalId: null, acks, timeoutMs: 5000, topicData: [{ name: 'oneway', partitionData: [{ index: 0, records: buildBatch({ records: [{ value }] }) }] }] });
+    await conn.send(API_KEYS.Produce, 7, produce(0, 'a'));
+    await conn.send(API_KEYS.Produce, 7, produce(0, 'b'));
+    const answered = await conn.request<ProduceResponse>(API_KEYS.Produce, 7, produce(-1, 'c'));
+    assert.equal(answered.responses[0].partitionResponses[0].errorCode, 0);
+    assert.equal(answered.responses[0].partitionResponses[0].baseOffset, 2, 'the two acks=0 records came first');
+    const fetched = await conn.request<FetchResponse>(API_KEYS.Fetch, 11, fetchBody('oneway', 0, 0));
+    assert.equal(fetched.responses[0].partitions[0].highWatermark, 3);
+    conn.close();
+  } finally {
+    await b.close();
+    removeDir(b.dataDir);
+  }
+});
