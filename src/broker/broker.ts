@@ -25,7 +25,7 @@ export interface BrokerDependencies {
   clock?: Clock;
   /** Where the broker logs (level from the config's log.level). @default a logger writing to stderr */
   logger?: Logger;
-  /** Called once when storage fails (a failed fsync or write). @default the broker stops itself */
+  /** Called once when storage fails (a failed fsync or write), as the broker stops serving. @default none */
   onFatal?: (err: Error) => void;
 }
 
@@ -64,8 +64,8 @@ export class Broker implements BrokerContext {
     let broker: Broker | null = null;
     const onFatal = (err: Error): void => {
       logger.error('storage failure: stopping the broker', { err });
-      if (deps.onFatal) deps.onFatal(err);
-      else void broker?.fail();
+      void broker?.fail();
+      deps.onFatal?.(err);
     };
     const logs = await LogManager.open({
       fs,
@@ -150,7 +150,7 @@ export class Broker implements BrokerContext {
     const bound = await this.server.listen();
     this.host = bound.host;
     this.port = bound.port;
-    this.advertised = { host: advertisedHostOf(this.config), port: bound.port };
+    this.advertised = { host: advertisedHostOf(this.config), port: this.config.advertisedPort > 0 ? this.config.advertisedPort : bound.port };
   }
 
   private startTimers(): void {

@@ -12,6 +12,8 @@ export interface BrokerConfig {
   port: number;
   /** Host name given to clients in Metadata. @default the bind host (or 127.0.0.1 when binding 0.0.0.0/::) */
   advertisedHost: string;
+  /** 0: the bound port. */
+  advertisedPort: number;
   /** Where logs and metadata live. @default './data' */
   dataDir: string;
   /** Create a topic when Metadata asks for one that does not exist (Kafka's default). @default true */
@@ -70,6 +72,7 @@ export const BROKER_KEYS: Record<string, KeySpec> = {
   host: { field: 'host', type: 'string', doc: 'Interface the Kafka listener binds to.' },
   port: { field: 'port', type: 'int', min: 0, max: 65535, doc: 'Kafka listener port; 0 picks a free one.' },
   'advertised.host': { field: 'advertisedHost', type: 'string', doc: 'Host name clients are told to connect to.' },
+  'advertised.port': { field: 'advertisedPort', type: 'int', min: 0, max: 65535, doc: 'Port clients are told to connect to (behind a proxy or NAT); 0 = the bound port.' },
   'data.dir': { field: 'dataDir', type: 'string', doc: 'Data directory.' },
   'auto.create.topics.enable': { field: 'autoCreateTopics', type: 'bool', doc: 'Create unknown topics on Metadata requests.' },
   'num.partitions': { field: 'numPartitions', type: 'int', min: 1, max: 10000, doc: 'Partitions of auto-created topics.' },
@@ -99,6 +102,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     host: '127.0.0.1',
     port: 9092,
     advertisedHost: '',
+    advertisedPort: 0,
     dataDir: './data',
     autoCreateTopics: true,
     numPartitions: 1,

@@ -13,10 +13,12 @@ export const EXIT = {
   NOT_FOUND: 3,
   /** produce: some messages were not acknowledged (the others were). */
   PARTIAL: 4,
+  /** verify: a checker found an anomaly (lost, duplicated, reordered, …). */
+  ANOMALIES: 5,
 } as const;
 
 export const EXIT_CODES_HELP = `Exit codes: 0 ok, 1 failed (broker or connection error), 2 bad command line,
-3 topic or group not found, 4 produce: some messages not acknowledged.`;
+3 topic or group not found, 4 produce: some messages not acknowledged, 5 verify: anomalies found.`;
 
 /** A command-line mistake: printed with the command's usage, exit code 2. */
 export class UsageError extends HoldfastError {

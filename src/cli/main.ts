@@ -5,6 +5,7 @@ import { groups, GROUPS_USAGE } from './groups.ts';
 import { topics, TOPICS_USAGE } from './topics.ts';
 import { produce, PRODUCE_USAGE } from './produce.ts';
 import { consume, CONSUME_USAGE } from './consume.ts';
+import { verify, VERIFY_USAGE } from './verify/index.ts';
 import { EXIT, EXIT_CODES_HELP, UsageError, exitCodeOf } from './common.ts';
 
 const USAGE = `Usage: holdfast <command> [options]
@@ -15,17 +16,19 @@ Commands:
   produce    send lines from stdin or a file as messages
   consume    print messages, from a group or from an offset or time
   groups     list, describe (with lag), reset offsets of, delete consumer groups
+  verify     fault-injection run with checkers (nothing lost, duplicated, reordered, …)
 
 holdfast <command> --help shows a command's options.
 ${EXIT_CODES_HELP}
 
-Not built yet: bench, verify.`;
+Not built yet: bench.`;
 
 const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise<number> }> = {
   topics: { usage: TOPICS_USAGE, run: (argv) => topics(argv) },
   produce: { usage: PRODUCE_USAGE, run: (argv) => produce(argv) },
   consume: { usage: CONSUME_USAGE, run: (argv) => consume(argv) },
   groups: { usage: GROUPS_USAGE, run: (argv) => groups(argv) },
+  verify: { usage: VERIFY_USAGE, run: (argv) => verify(argv) },
 };
 
 function describe(err: unknown): string {

@@ -7,8 +7,8 @@
 // of a directory they touch; an inode's contents survive independently of its name.
 //
 // crash(rng): for each file a random prefix of its pending operations survives and the last
-// surviving write may be torn (a prefix of its bytes, or that prefix followed by zeros, as ext4's
-// zero-filled extents show); uncommitted directory operations survive as a random prefix, in order.
+// surviving write may be torn (a prefix of its bytes, alone, followed by zeros as ext4's
+// zero-filled extents show, or followed by garbage as a sector half-written at power loss leaves); uncommitted directory operations survive as a random prefix, in order.
 // All handles and mounts from before the crash are then invalid.
 import { Rng } from '../util/index.ts';
 import { dirname, type FileHandle, type FileSystem, type OpenMode } from './fs.ts';
@@ -391,13 +391,14 @@ export class SimFileSystem implements FileSystem {
     inode.current = inode.durable.copy();
   }
 
+  /** A prefix of the write survives; the rest is absent, zeros, or garbage (random bytes). */
   private applyTornWrite(inode: Inode, op: { position: number; data: Buffer }, rng: Rng): void {
     const prefix = rng.int(0, op.data.length);
     inode.durable.write(op.position, op.data, 0, prefix);
-    if (rng.chance(0.5)) {
-      const zeros = Buffer.alloc(op.data.length - prefix);
-      inode.durable.write(op.position + prefix, zeros, 0, zeros.length);
-    }
+    const rest = op.data.length - prefix;
+    const tail = rng.int(0, 2);
+    if (tail === 1) inode.durable.write(op.position + prefix, Buffer.alloc(rest), 0, rest);
+    else if (tail === 2) inode.durable.write(op.position + prefix, rng.bytes(rest), 0, rest);
   }
 
   makeDurable(inode: Inode): void {

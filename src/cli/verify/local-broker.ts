@@ -1,0 +1,158 @@
+// The broker a verify run starts itself (`holdfast serve` as a child process), so it can inject the
+// faults only the owner of a process can: kill -9 and restart on the same data, SIGSTOP/SIGCONT.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Rng } from '../../util/index.ts';
+
+/** A fault the broker side can inject; each call injects and then recovers from it. */
+export type BrokerFault = 'broker-kill' | 'broker-pause' | 'power-loss' | 'disk-eio';
+
+/** What a verify run needs from the broker it tests. */
+export interface BrokerControl {
+  /** Where the broker listens (the fault proxy forwards here). */
+  readonly target: { host: string; port: number };
+  readonly faults: readonly BrokerFault[];
+  /** Injects the fault, waits, and brings the broker back; returns what it did, in words. */
+  inject(fault: BrokerFault, rng: Rng): Promise<string>;
+  /** Makes sure the broker is running and not paused. */
+  heal(): Promise<void>;
+  /** The broker's process id, for CPU and memory readings; null when it runs in this process. */
+  pid(): number | null;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+const MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../main.ts' : '../main.js', import.meta.url));
+
+export class LocalBroker implements BrokerControl {
+  readonly faults: readonly BrokerFault[] = ['broker-kill', 'broker-pause'];
+  readonly target: { host: string; port: number };
+  private readonly dataDir: string;
+  private readonly configFile: string;
+  private readonly ownsDataDir: boolean;
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  private paused = false;
+  /** The last lines the broker wrote to stderr (for a failure report). */
+  readonly stderr: string[] = [];
+  restarts = 0;
+
+  private constructor(port: number, options: { dataDir?: string; advertisedPort: number; config: Record<string, string | number> }) {
+    this.target = { host: '127.0.0.1', port };
+    this.ownsDataDir = options.dataDir === undefined;
+    this.dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'holdfast-verify-'));
+    this.configFile = join(this.dataDir, '..', `${this.dataDir.split('/').pop()}.yaml`);
+    const config = { 'advertised.port': options.advertisedPort, 'group.initial.rebalance.delay.ms': 0, ...options.config };
+    writeFileSync(this.configFile, Object.entries(config).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
+  }
+
+  /** Starts `holdfast serve` on a free port, telling clients to connect to `advertisedPort` (the proxy). */
+  static async start(options: { advertisedPort: number; dataDir?: string; config?: Record<string, string | number> }): Promise<LocalBroker> {
+    const b = new LocalBroker(await freePort(), { ...options, config: options.config ?? {} });
+    await b.spawn();
+    return b;
+  }
+
+  private async spawn(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.spawnOnce();
+        return;
+      } catch (err) {
+        // The port of a killed broker can take a moment to free up.
+        if (attempt >= 20) throw err;
+        await sleep(250);
+      }
+    }
+  }
+
+  private spawnOnce(): Promise<void> {
+    const child = spawn(process.execPath, [MAIN, 'serve', '--data-dir', this.dataDir, '--port', String(this.target.port), '--config', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.paused = false;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    createInterface({ input: child.stderr! }).on('line', (l) => {
+      this.stderr.push(l);
+      if (this.stderr.length > 200) this.stderr.shift();
+    });
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`broker not ready in 60 s: ${this.stderr.slice(-5).join(' | ')}`)), 60_000);
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (line.startsWith('holdfast ready ')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      void this.exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`broker exited before ready: ${this.stderr.slice(-5).join(' | ')}`));
+      });
+    });
+  }
+
+  pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
+  async inject(fault: BrokerFault, rng: Rng): Promise<string> {
+    if (fault === 'broker-kill') {
+      this.child?.kill('SIGKILL');
+      await this.exited;
+      const down = rng.int(100, 1500);
+      await sleep(down);
+      await this.spawn();
+      this.restarts++;
+      return `broker killed (kill -9), restarted after ${down} ms`;
+    }
+    if (fault === 'broker-pause') {
+      const ms = rng.int(300, 3000);
+      this.child?.kill('SIGSTOP');
+      this.paused = true;
+      await sleep(ms);
+      this.child?.kill('SIGCONT');
+      this.paused = false;
+      return `broker paused (SIGSTOP) for ${ms} ms`;
+    }
+    throw new Error(`a local broker process cannot inject ${fault}`);
+  }
+
+  async heal(): Promise<void> {
+    if (this.paused) {
+      this.child?.kill('SIGCONT');
+      this.paused = false;
+    }
+    if (this.child === null || this.child.exitCode !== null || this.child.signalCode !== null) await this.spawn();
+  }
+
+  async close(): Promise<void> {
+    if (this.child !== null && this.child.exitCode === null && this.child.signalCode === null) {
+      if (this.paused) this.child.kill('SIGCONT');
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child?.kill('SIGKILL'), 30_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    rmSync(this.configFile, { force: true });
+    if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,99 @@
+// The bounded fault suite (RELIABILITY.md) run by `npm test`: verify runs with producers and
+// consumers in their own processes while a nemesis injects faults, then heal, drain and check.
+//   1. a `holdfast serve` process behind the fault proxy: kill -9 and SIGSTOP of the broker and of
+//      clients, connection cuts, delays and stalls;
+//   2. a broker over the simulated file system: power loss (unsynced writes lost, torn into zeros
+//      or garbage), EIO on fsync, process kills, plus client and network faults;
+//   3. the same with flush.mode=async, where power loss may lose acknowledged writes: the checkers
+//      must say so (a harness that cannot see loss proves nothing).
+// Longer runs: `npm run test:faults -- --duration 10m`. HOLDFAST_FAULTS_SEED replays a seed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FaultProxy, LocalBroker, freePort, runVerify, summarize, type VerifyResult } from '../../src/cli/verify/index.ts';
+import { SimBroker } from './sim-broker.ts';
+
+const SEED = Number(process.env.HOLDFAST_FAULTS_SEED ?? Date.now() % 1_000_000);
+const SECONDS = Number(process.env.HOLDFAST_FAULTS_SECONDS ?? 30);
+
+function report(t: { diagnostic: (s: string) => void }, r: VerifyResult): void {
+  for (const line of summarize(r).split('\n')) t.diagnostic(line);
+  t.diagnostic(`replay with HOLDFAST_FAULTS_SEED=${r.seed}`);
+}
+
+test('verify with broker, client and network faults against a holdfast serve process', { timeout: 300_000 }, async (t) => {
+  const proxyPort = await freePort();
+  const broker = await LocalBroker.start({ advertisedPort: proxyPort, config: { 'group.min.session.timeout.ms': 1000 } });
+  const proxy = await FaultProxy.start(broker.target, proxyPort);
+  try {
+    const r = await runVerify({
+      brokers: [`127.0.0.1:${proxy.port}`],
+      durationMs: SECONDS * 1000,
+      faults: ['broker-kill', 'broker-pause', 'client-kill', 'client-pause', 'net-cut', 'net-delay', 'net-stall'],
+      faultIntervalMs: 1500,
+      seed: SEED,
+      sessionTimeoutMs: 3000,
+      broker,
+      proxy,
+    });
+    report(t, r);
+    assert.equal(r.valid, true, JSON.stringify(r.examples));
+    assert.ok(r.counts.acked > 1000, 'the workload ran');
+    assert.ok(Object.values(r.faultsInjected).reduce((a, b) => a + b, 0) >= SECONDS / 3, 'faults were injected');
+    assert.deepEqual(r.faultsSkipped, []);
+  } finally {
+    await proxy.close();
+    await broker.close();
+  }
+});
+
+test('verify with power loss, torn writes and EIO on the simulated file system', { timeout: 300_000 }, async (t) => {
+  const proxyPort = await freePort();
+  const broker = await SimBroker.start({ 'advertised.port': proxyPort, 'group.initial.rebalance.delay.ms': 0, 'group.min.session.timeout.ms': 1000 }, SEED);
+  const proxy = await FaultProxy.start(broker.target, proxyPort);
+  try {
+    const r = await runVerify({
+      brokers: [`127.0.0.1:${proxy.port}`],
+      durationMs: SECONDS * 1000,
+      faults: ['power-loss', 'disk-eio', 'broker-kill', 'client-kill', 'net-cut'],
+      faultIntervalMs: 1500,
+      seed: SEED + 1,
+      sessionTimeoutMs: 3000,
+      broker,
+      proxy,
+    });
+    report(t, r);
+    assert.equal(r.valid, true, JSON.stringify(r.examples));
+    assert.ok(r.counts.acked > 1000, 'the workload ran');
+    assert.ok((r.faultsInjected['power-loss'] ?? 0) + (r.faultsInjected['disk-eio'] ?? 0) >= 1, 'storage faults were injected');
+  } finally {
+    await proxy.close();
+    await broker.close();
+  }
+});
+
+test('the checkers catch loss: flush.mode=async with power loss loses acknowledged messages', { timeout: 300_000 }, async (t) => {
+  const proxyPort = await freePort();
+  const broker = await SimBroker.start({ 'advertised.port': proxyPort, 'group.initial.rebalance.delay.ms': 0, 'group.min.session.timeout.ms': 1000 }, SEED + 2);
+  const proxy = await FaultProxy.start(broker.target, proxyPort);
+  try {
+    const r = await runVerify({
+      brokers: [`127.0.0.1:${proxy.port}`],
+      durationMs: 8000,
+      faults: ['power-loss'],
+      faultIntervalMs: 3000,
+      seed: SEED + 3,
+      sessionTimeoutMs: 3000,
+      // Acknowledged once written to the OS, fsynced only every minute: a power loss drops them.
+      topicConfigs: { 'flush.mode': 'async', 'flush.interval.ms': '60000', 'flush.interval.messages': '100000000' },
+      broker,
+      proxy,
+    });
+    report(t, r);
+    assert.ok((r.faultsInjected['power-loss'] ?? 0) >= 1);
+    assert.equal(r.valid, false, 'losing acknowledged writes must be reported');
+    assert.ok(r.anomalies.lost > 0, `lost: ${JSON.stringify(r.anomalies)}`);
+  } finally {
+    await proxy.close();
+    await broker.close();
+  }
+});

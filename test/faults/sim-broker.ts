@@ -1,0 +1,104 @@
+// A broker embedded in the test process over the simulated file system, as a verify run's
+// BrokerControl: power loss (unsynced writes lost, the last one torn into zeros or garbage), EIO on
+// fsync (the broker stops; recovery decides), and process kill (the OS keeps what was written).
+import { startBroker, type Broker } from '../../src/broker/index.ts';
+import { SimFileSystem } from '../../src/storage/index.ts';
+import { Rng, silentLogger } from '../../src/util/index.ts';
+import type { BrokerControl, BrokerFault } from '../../src/cli/verify/index.ts';
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export class SimBroker implements BrokerControl {
+  readonly faults: readonly BrokerFault[] = ['power-loss', 'disk-eio', 'broker-kill'];
+  readonly target: { host: string; port: number };
+  readonly sim: SimFileSystem;
+  private broker: Broker;
+  private readonly config: Record<string, unknown>;
+  private fatal: Error | null = null;
+  restarts = 0;
+
+  private constructor(sim: SimFileSystem, broker: Broker, config: Record<string, unknown>) {
+    this.sim = sim;
+    this.broker = broker;
+    this.config = config;
+    this.target = { host: '127.0.0.1', port: broker.port };
+  }
+
+  static async start(config: Record<string, unknown>, seed: number): Promise<SimBroker> {
+    const sim = new SimFileSystem({ rng: new Rng(seed) });
+    let self: SimBroker | null = null;
+    const broker = await startBroker({ dataDir: '/data', port: 0, fs: sim.mount(), logger: silentLogger, config, onFatal: (err) => self?.onFatal(err) });
+    self = new SimBroker(sim, broker, config);
+    return self;
+  }
+
+  private onFatal(err: Error): void {
+    this.fatal = err;
+  }
+
+  private async restart(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.fatal = null;
+        this.broker = await startBroker({ dataDir: '/data', port: this.target.port, fs: this.sim.mount(), logger: silentLogger, config: this.config, onFatal: (err) => this.onFatal(err) });
+        this.restarts++;
+        return;
+      } catch (err) {
+        if (attempt >= 20 || !/EADDRINUSE/.test(String(err))) throw err;
+        await sleep(100);
+      }
+    }
+  }
+
+  private async stop(): Promise<void> {
+    await this.broker.close().catch(() => undefined);
+  }
+
+  async inject(fault: BrokerFault, rng: Rng): Promise<string> {
+    if (fault === 'power-loss') {
+      this.sim.crash(rng); // every handle of the running broker is dead from here on
+      await this.stop();
+      await sleep(rng.int(50, 500));
+      await this.restart();
+      return 'power loss: unsynced writes dropped or torn (zeros or garbage), broker restarted';
+    }
+    if (fault === 'disk-eio') {
+      this.sim.failNext({ op: 'sync', code: 'EIO' });
+      const deadline = Date.now() + 3000;
+      while (this.fatal === null && Date.now() < deadline) await sleep(20);
+      const hit = this.fatal !== null;
+      await this.stop();
+      this.sim.clearFaults();
+      if (rng.chance(0.5)) this.sim.crash(rng);
+      else this.sim.restartProcess();
+      await this.restart();
+      return hit ? 'EIO on fsync: the broker stopped itself; restarted after recovery' : 'EIO armed but no fsync came within 3 s; broker restarted';
+    }
+    if (fault === 'broker-kill') {
+      this.sim.restartProcess(); // the process dies; what it wrote stays in the OS
+      await this.stop();
+      await this.restart();
+      return 'broker process killed (written data kept by the OS), restarted';
+    }
+    throw new Error(`SimBroker cannot inject ${fault}`);
+  }
+
+  async heal(): Promise<void> {
+    this.sim.clearFaults();
+    if (this.fatal !== null) {
+      await this.stop();
+      this.sim.restartProcess();
+      await this.restart();
+    }
+  }
+
+  pid(): number | null {
+    return null;
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+  }
+}
