@@ -268,7 +268,7 @@ export class GroupCoordinator {
       sessionTimeoutMs: req.sessionTimeoutMs,
       rebalanceTimeoutMs: req.rebalanceTimeoutMs,
       protocolType: req.protocolType,
-      protocols: req.protocols,
+      protocols: ownedProtocols(req.protocols),
       assignment: Buffer.alloc(0),
       awaitingJoin: null,
       awaitingSync: null,
@@ -286,7 +286,7 @@ export class GroupCoordinator {
   }
 
   private updateMemberAndRebalance(group: Group, member: Member, req: JoinRequest): Promise<JoinResult> {
-    member.protocols = req.protocols;
+    member.protocols = ownedProtocols(req.protocols);
     member.sessionTimeoutMs = req.sessionTimeoutMs;
     member.rebalanceTimeoutMs = req.rebalanceTimeoutMs;
     member.joinedThisRebalance = true;
@@ -441,7 +441,8 @@ export class GroupCoordinator {
     member.awaitingSync?.(syncError(ErrorCode.REBALANCE_IN_PROGRESS));
     const result = new Promise<SyncResult>((resolve) => (member.awaitingSync = resolve));
     if (member.memberId === group.leaderId) {
-      const byMember = new Map(req.assignments.map((a) => [a.memberId, a.assignment]));
+      // Copies: request buffers are slices of shared receive buffers that must not be pinned for the life of a group.
+      const byMember = new Map(req.assignments.map((a) => [a.memberId, Buffer.from(a.assignment)]));
       const generation = group.generationId;
       for (const m of group.members.values()) m.assignment = byMember.get(m.memberId) ?? Buffer.alloc(0);
       try {
@@ -789,4 +790,9 @@ export class GroupCoordinator {
       }
     }
   }
+}
+
+/** Protocol metadata copied out of the request frame (which may be a slice of a large shared buffer). */
+function ownedProtocols(protocols: Array<{ name: string; metadata: Buffer }>): Array<{ name: string; metadata: Buffer }> {
+  return protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata) }));
 }
