@@ -19,15 +19,14 @@ function partitionError(index: number, errorCode: number, errorMessage: string |
 }
 
 /**
- * The log keeps the appended buffer (write queue, tail cache). A view is fine when the request
- * frame's memory is about the batch's size; a batch sharing a larger socket buffer is copied so it
- * does not pin that buffer.
+ * The log keeps the appended buffer (write queue, tail cache; the tail cache bounds the memory its
+ * entries pin, whole underlying buffers counted). A batch is kept as a view of the request frame;
+ * a small one is copied, so that it does not pin a receive buffer many times its size.
  */
+const COPY_BELOW_BYTES = 4096;
 function ownedBatch(records: Buffer, pos: number, size: number): Buffer {
-  if (records.buffer.byteLength <= size * 2 + 4096) return records.subarray(pos, pos + size);
-  const copy = Buffer.allocUnsafeSlow(size);
-  records.copy(copy, 0, pos, pos + size);
-  return copy;
+  if (size >= COPY_BELOW_BYTES || records.buffer.byteLength <= size * 2 + 4096) return records.subarray(pos, pos + size);
+  return Buffer.from(records.subarray(pos, pos + size));
 }
 
 interface Pending {
@@ -65,7 +64,8 @@ function appendOne(b: BrokerContext, topic: string, index: number, records: Buff
     if (check.kind === 'error') return { response: partitionError(index, check.errorCode, check.message), durable: null };
     const batch = ownedBatch(records, pos, size);
     const appendTimeMs = cfg.logAppendTime ? b.clock.nowMs() : undefined;
-    const appended = log.append(batch, { leaderEpoch: 0, logAppendTimeMs: appendTimeMs });
+    // validateProducedBatch verified the CRC of these bytes.
+    const appended = log.append(batch, { leaderEpoch: 0, logAppendTimeMs: appendTimeMs, crcVerified: true });
     return {
       response: { ...partitionError(index, ErrorCode.NONE, null), baseOffset: appended.baseOffset, logAppendTimeMs: appendTimeMs ?? -1, logStartOffset: log.logStartOffset },
       durable: appended.durable,

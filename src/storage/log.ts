@@ -112,8 +112,8 @@ interface Waiter {
   done: () => void;
 }
 
-/** Splits `batch` into RecordBatch v2 frames, checking sizes, magic and CRC. */
-function parseFrames(batch: Buffer): { frames: Frame[]; offsets: number } {
+/** Splits `batch` into RecordBatch v2 frames, checking sizes, magic and (unless the caller just did) CRC. */
+function parseFrames(batch: Buffer, verifyCrc: boolean): { frames: Frame[]; offsets: number } {
   const frames: Frame[] = [];
   let offsets = 0;
   let pos = 0;
@@ -122,7 +122,7 @@ function parseFrames(batch: Buffer): { frames: Frame[]; offsets: number } {
     const size = batchSizeAt(batch, pos);
     const problem = batchFrameProblem(batch, pos, batch.length - pos, batch.length - pos);
     if (problem !== null) throw new InvalidBatchError(`batch at byte ${pos}: ${problem}`);
-    if (!verifyBatchCrc(batch, pos, size)) throw new InvalidBatchError(`batch at byte ${pos}: CRC-32C mismatch`);
+    if (verifyCrc && !verifyBatchCrc(batch, pos, size)) throw new InvalidBatchError(`batch at byte ${pos}: CRC-32C mismatch`);
     offsets += batch.readInt32BE(pos + 23) + 1;
     frames.push({ pos, size });
     pos += size;
@@ -312,11 +312,15 @@ export class PartitionLog {
 
   // ---- append ---------------------------------------------------------------------------------
 
-  append(batch: Buffer, options: { leaderEpoch: number; logAppendTimeMs?: number }): AppendResult {
+  /**
+   * `crcVerified`: the caller checked the CRC of exactly these bytes (the broker's produce
+   * validation does), so the log does not compute it a second time.
+   */
+  append(batch: Buffer, options: { leaderEpoch: number; logAppendTimeMs?: number; crcVerified?: boolean }): AppendResult {
     this.requireWritable();
     assert(Number.isInteger(options.leaderEpoch) && (options.leaderEpoch < 0 || options.leaderEpoch >= this.epochs.latestEpoch),
       `append with leader epoch ${options.leaderEpoch} older than the log's ${this.epochs.latestEpoch}`);
-    const { frames, offsets } = parseFrames(batch);
+    const { frames, offsets } = parseFrames(batch, options.crcVerified !== true);
     if (batch.length > this.config.segmentBytes) {
       throw new BatchTooLargeError(`append of ${batch.length} bytes exceeds segment.bytes ${this.config.segmentBytes} for ${this.name}`);
     }

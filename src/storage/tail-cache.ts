@@ -1,5 +1,8 @@
 // The most recently appended batches of a log, kept in memory (bounded by bytes) so that
 // consumers tailing the log are served without file I/O. Entries are contiguous by offset.
+// A batch may be a view of a larger buffer (a request frame in a receive slab): the bound counts
+// the memory the entries keep alive — each distinct underlying buffer once, whole — not just the
+// batch bytes, so a cache can never pin more than its size.
 import { assert } from '../util/index.ts';
 
 interface CachedBatch {
@@ -12,7 +15,9 @@ export class TailCache {
   readonly maxBytes: number;
   private entries: CachedBatch[] = [];
   private head = 0;
+  /** Memory kept alive: the byte length of every distinct underlying buffer of the entries. */
   private totalBytes = 0;
+  private readonly pinned = new Map<ArrayBufferLike, number>();
 
   constructor(maxBytes: number) {
     assert(Number.isSafeInteger(maxBytes) && maxBytes >= 0, `tail cache size ${maxBytes} invalid`);
@@ -28,19 +33,33 @@ export class TailCache {
   }
 
   add(baseOffset: number, lastOffset: number, bytes: Buffer): void {
-    if (this.maxBytes === 0 || bytes.length > this.maxBytes) {
+    if (this.maxBytes === 0 || bytes.buffer.byteLength > this.maxBytes) {
       this.clear();
       return;
     }
     const last = this.entries.at(-1);
     if (last !== undefined && this.head < this.entries.length && last.lastOffset + 1 !== baseOffset) this.clear();
     this.entries.push({ baseOffset, lastOffset, bytes });
-    this.totalBytes += bytes.length;
-    while (this.totalBytes > this.maxBytes) this.totalBytes -= this.entries[this.head++].bytes.length;
+    this.pin(bytes.buffer);
+    while (this.totalBytes > this.maxBytes) this.unpin(this.entries[this.head++].bytes.buffer);
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
       this.head = 0;
     }
+  }
+
+  private pin(buffer: ArrayBufferLike): void {
+    const n = this.pinned.get(buffer) ?? 0;
+    if (n === 0) this.totalBytes += buffer.byteLength;
+    this.pinned.set(buffer, n + 1);
+  }
+
+  private unpin(buffer: ArrayBufferLike): void {
+    const n = this.pinned.get(buffer) ?? 0;
+    if (n <= 1) {
+      this.pinned.delete(buffer);
+      this.totalBytes -= buffer.byteLength;
+    } else this.pinned.set(buffer, n - 1);
   }
 
   /**
@@ -73,5 +92,6 @@ export class TailCache {
     this.entries = [];
     this.head = 0;
     this.totalBytes = 0;
+    this.pinned.clear();
   }
 }
