@@ -70,6 +70,7 @@ export async function spawnBroker(dataDir: string, args: string[] = [], port = 0
   const ready = await new Promise<number>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`broker did not become ready in 60 s; stderr:\n${stderr.join('\n')}`)), 60_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (process.env.HOLDFAST_TEST_LOG) process.stderr.write(`[broker] ${line}\n`);
       const m = /^holdfast ready kafka=([^ ]+):(\d+) data=/.exec(line);
       if (m) {
         clearTimeout(timer);
