@@ -6,6 +6,7 @@ import { topics, TOPICS_USAGE } from './topics.ts';
 import { produce, PRODUCE_USAGE } from './produce.ts';
 import { consume, CONSUME_USAGE } from './consume.ts';
 import { verify, VERIFY_USAGE } from './verify/index.ts';
+import { bench, BENCH_USAGE } from './bench/index.ts';
 import { EXIT, EXIT_CODES_HELP, UsageError, exitCodeOf } from './common.ts';
 
 const USAGE = `Usage: holdfast <command> [options]
@@ -17,11 +18,10 @@ Commands:
   consume    print messages, from a group or from an offset or time
   groups     list, describe (with lag), reset offsets of, delete consumer groups
   verify     fault-injection run with checkers (nothing lost, duplicated, reordered, …)
+  bench      W1/W2/L/F workloads with separate producer and consumer processes, JSON and SVG charts
 
 holdfast <command> --help shows a command's options.
-${EXIT_CODES_HELP}
-
-Not built yet: bench.`;
+${EXIT_CODES_HELP}`;
 
 const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise<number> }> = {
   topics: { usage: TOPICS_USAGE, run: (argv) => topics(argv) },
@@ -29,6 +29,7 @@ const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise
   consume: { usage: CONSUME_USAGE, run: (argv) => consume(argv) },
   groups: { usage: GROUPS_USAGE, run: (argv) => groups(argv) },
   verify: { usage: VERIFY_USAGE, run: (argv) => verify(argv) },
+  bench: { usage: BENCH_USAGE, run: (argv) => bench(argv) },
 };
 
 function describe(err: unknown): string {

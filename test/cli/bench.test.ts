@@ -1,0 +1,107 @@
+// `holdfast bench`: a tiny W1 durable run (its own broker, producer and consumer processes) gives a
+// JSON line whose figures hang together and a chart; the latency histogram and option parsing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { tempDir, removeDir } from '../helpers/broker.ts';
+import { bench, parseDuration, LatencyHistogram } from '../../src/cli/bench/index.ts';
+
+function collector(): { stream: Writable; text: () => string } {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(Buffer.from(chunk));
+      cb();
+    },
+  });
+  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
+}
+
+test('holdfast bench --workload W1 --mode durable: one JSON line, sane figures, an SVG chart', { timeout: 120_000 }, async () => {
+  const out = tempDir('holdfast-bench-test-');
+  try {
+    const stdout = collector();
+    const stderr = collector();
+    const code = await bench(['--workload', 'W1', '--mode', 'durable', '--duration', '3s', '--partitions', '4', '--json', '--out', out], { stdout: stdout.stream, stderr: stderr.stream });
+    assert.equal(code, 0, stderr.text());
+    const lines = stdout.text().trim().split('\n');
+    assert.equal(lines.length, 1, stdout.text());
+    const r = JSON.parse(lines[0]);
+    assert.equal(r.workload, 'W1');
+    assert.equal(r.mode, 'durable');
+    assert.equal(r.flushMode, 'sync');
+    assert.equal(r.broker, 'local');
+    assert.equal(r.messageBytes, 1024);
+    assert.equal(r.partitions, 4);
+    assert.equal(r.durationSeconds, 3);
+    assert.equal(r.warmupSeconds, 1);
+    for (const k of ['produced', 'consumed', 'produceMsgPerSec', 'produceMBPerSec', 'e2eMsgPerSec', 'brokerCpuUsPerMessage', 'drainSeconds']) {
+      assert.equal(typeof r[k], 'number', `${k} is a number`);
+      assert.ok(r[k] >= 0, `${k} >= 0`);
+    }
+    assert.ok(r.produced > 0);
+    assert.equal(r.failed, 0);
+    assert.ok(r.consumed >= r.produced, `consumed ${r.consumed} >= produced ${r.produced}`);
+    assert.equal(r.complete, true);
+    assert.ok(r.produceMsgPerSec > 0 && r.e2eMsgPerSec > 0);
+    // MB/s is msg/s times the message size.
+    assert.ok(Math.abs(r.produceMBPerSec - (r.produceMsgPerSec * 1024) / 1e6) < 0.1);
+    const { p50, p99, p999, max } = r.latencyMs;
+    for (const v of [p50, p99, p999, max]) assert.equal(typeof v, 'number');
+    assert.ok(p50 > 0 && p50 <= p99 && p99 <= p999 && p999 <= max, JSON.stringify(r.latencyMs));
+    assert.ok(r.latencySamples > 0 && r.latencySamples <= r.consumed);
+    for (const k of ['broker', 'producer', 'consumer']) assert.equal(typeof r.cpuSeconds[k], 'number', `cpuSeconds.${k}`);
+    assert.ok(r.brokerRssMB.start > 0 && r.brokerRssMB.start <= r.brokerRssMB.max && r.brokerRssMB.end <= r.brokerRssMB.max);
+    assert.equal(r.chart, join(out, 'W1-durable.svg'));
+    assert.ok(existsSync(r.chart));
+    const svg = readFileSync(r.chart, 'utf8');
+    assert.match(svg, /^<\?xml [^>]*\?>\s*<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.match(svg, /<\/svg>\s*$/);
+    assert.match(svg, /<polyline /);
+    assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
+    // The human table goes to stderr with --json.
+    assert.match(stderr.text(), /^workload\s+mode\s+bytes/m);
+  } finally {
+    removeDir(out);
+  }
+});
+
+test('bench usage errors: unknown workload or mode, too short a duration', async () => {
+  await assert.rejects(bench(['--workload', 'W9']), /--workload must be/);
+  await assert.rejects(bench(['--mode', 'slow']), /--mode must be/);
+  await assert.rejects(bench(['--duration', '1s']), /--duration must be at least 2s/);
+  assert.equal(parseDuration('500ms'), 500);
+  assert.equal(parseDuration('30s'), 30_000);
+  assert.equal(parseDuration('2m'), 120_000);
+});
+
+test('latency histogram: quantiles within 1% of the exact ones, merges, survives a snapshot', () => {
+  const values: number[] = [];
+  let seed = 12345;
+  const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = 0; i < 100_000; i++) values.push(10 ** (1 + rand() * 5)); // 10 µs .. 1 s, log-uniform
+  const a = new LatencyHistogram();
+  const b = new LatencyHistogram();
+  values.forEach((v, i) => (i % 2 === 0 ? a : b).record(v));
+  const merged = LatencyHistogram.from(a.snapshot());
+  merged.merge(b.snapshot());
+  const sorted = [...values].sort((x, y) => x - y);
+  assert.equal(merged.count, values.length);
+  for (const q of [0.5, 0.9, 0.99, 0.999]) {
+    const exact = sorted[Math.ceil(q * sorted.length) - 1];
+    const got = merged.quantileUs(q);
+    assert.ok(Math.abs(got - exact) / exact <= 0.01, `q${q}: ${got} vs ${exact}`);
+  }
+  assert.equal(merged.quantileUs(1), sorted.at(-1));
+  assert.equal(merged.minUs, sorted[0]);
+  // Out of range values are clamped into the end buckets, min and max stay exact.
+  const h = new LatencyHistogram();
+  h.record(0.2);
+  h.record(120e6);
+  assert.equal(h.count, 2);
+  assert.equal(h.minUs, 0.2);
+  assert.equal(h.maxUs, 120e6);
+  assert.ok(h.quantileUs(0.5) <= 1.01); // below 1 µs: the first bucket
+});
