@@ -24,6 +24,7 @@ import amqp from 'amqplib';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, connect as natsConnect } from 'nats';
 import { Redis } from 'ioredis';
 import { LatencyHistogram, type HistogramSnapshot } from '../../src/cli/bench/histogram.ts';
+import { cpuSecondsOf, rssMBOf } from '../../src/cli/bench/processes.ts';
 import type { PeerMode, PeerServer, PeerSystem } from './servers.ts';
 
 export type PeerWorkloadName = 'W1' | 'W2';
@@ -587,27 +588,6 @@ class Worker {
   async kill(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
-  }
-}
-
-/** CPU seconds (utime + stime, USER_HZ 100) a process has used so far; null when unknown. */
-export function cpuSecondsOf(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return null;
-  }
-}
-
-function rssMBOf(pid: number): number | null {
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? null : Number(m[1]) / 1024;
-  } catch {
-    return null;
   }
 }
 
