@@ -11,6 +11,9 @@ interface CachedBatch {
   bytes: Buffer;
 }
 
+/** Put in the slot of an evicted entry, so that the array below `head` references no batch. */
+const EVICTED: CachedBatch = { baseOffset: -1, lastOffset: -1, bytes: Buffer.alloc(0) };
+
 export class TailCache {
   readonly maxBytes: number;
   private entries: CachedBatch[] = [];
@@ -41,7 +44,10 @@ export class TailCache {
     if (last !== undefined && this.head < this.entries.length && last.lastOffset + 1 !== baseOffset) this.clear();
     this.entries.push({ baseOffset, lastOffset, bytes });
     this.pin(bytes.buffer);
-    while (this.totalBytes > this.maxBytes) this.unpin(this.entries[this.head++].bytes.buffer);
+    while (this.totalBytes > this.maxBytes) {
+      this.unpin(this.entries[this.head].bytes.buffer);
+      this.entries[this.head++] = EVICTED;
+    }
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
       this.head = 0;
