@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { BROKER_NODE_FLAGS } from '../node-flags.ts';
 import type { WorkerArgs, WorkerMessage } from './worker.ts';
 
 // bin/holdfast.js runs dist/cli/main.js when the package is built, src/cli/main.ts otherwise; this
@@ -93,7 +94,7 @@ export class LocalBroker {
     const configFile = join(dir, 'broker.yaml');
     // No initial rebalance delay: each consumer group's first join is answered at once.
     writeFileSync(configFile, 'group.initial.rebalance.delay.ms: 0\n');
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), MAIN, 'serve', '--port', '0', '--data-dir', dataDir, '--config', configFile], {
+    const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...(options.nodeArgs ?? []), MAIN, 'serve', '--port', '0', '--data-dir', dataDir, '--config', configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const stderr: string[] = [];

@@ -1,0 +1,52 @@
+// The broker's Node flags (BROKER_NODE_FLAGS) reach every way a broker is started: the `holdfast`
+// launcher's shebang, `npm start`, and the brokers bench and verify spawn (which use the constant).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { test } from 'node:test';
+import { BROKER_NODE_FLAGS } from '../../src/cli/index.ts';
+
+test('the launcher shebang and npm start carry the broker flags', () => {
+  const shebang = readFileSync('bin/holdfast.js', 'utf8').split('\n')[0];
+  assert.equal(shebang, `#!/usr/bin/env -S node ${BROKER_NODE_FLAGS.join(' ')}`);
+  const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.start;
+  assert.equal(start, `node ${BROKER_NODE_FLAGS.join(' ')} src/cli/main.ts serve`);
+});
+
+async function serveOutput(command: string, args: string[]): Promise<{ ready: boolean; log: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-flags-'));
+  const child = spawn(command, [...args, 'serve', '--port', '0', '--data-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (l) => log.push(l));
+  try {
+    const ready = await new Promise<boolean>((res) => {
+      const timer = setTimeout(() => res(false), 30_000);
+      createInterface({ input: child.stdout! }).on('line', (l) => {
+        log.push(l);
+        if (l.startsWith('holdfast ready')) {
+          clearTimeout(timer);
+          res(true);
+        }
+      });
+      child.once('exit', () => res(false));
+    });
+    return { ready, log };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a broker run through the launcher has its flags; one without them says which are missing', async () => {
+  const launched = await serveOutput(resolve('bin/holdfast.js'), []);
+  assert.ok(launched.ready, launched.log.join('\n'));
+  assert.ok(!launched.log.some((l) => l.includes('node flags missing')), launched.log.join('\n'));
+  const bare = await serveOutput(process.execPath, [resolve('src/cli/main.ts')]);
+  assert.ok(bare.ready, bare.log.join('\n'));
+  const line = bare.log.find((l) => l.includes('node flags missing'));
+  assert.ok(line !== undefined && line.includes(BROKER_NODE_FLAGS[0]), bare.log.join('\n'));
+});
