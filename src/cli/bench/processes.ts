@@ -93,7 +93,8 @@ export class LocalBroker {
     const dataDir = join(dir, 'data');
     const configFile = join(dir, 'broker.yaml');
     // No initial rebalance delay: each consumer group's first join is answered at once.
-    writeFileSync(configFile, 'group.initial.rebalance.delay.ms: 0\n');
+    // Retention every 10 s keeps a long run's disk use near the bench topic's retention.bytes.
+    writeFileSync(configFile, 'group.initial.rebalance.delay.ms: 0\nretention.check.interval.ms: 10000\n');
     const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...(options.nodeArgs ?? []), MAIN, 'serve', '--port', '0', '--data-dir', dataDir, '--config', configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -128,6 +129,13 @@ export class LocalBroker {
       live.delete(entry);
       throw err;
     }
+  }
+
+  /** Rejects, with the end of the broker's log, if the broker exits before stop(). */
+  died(): Promise<never> {
+    return this.exited.then(() => {
+      throw new Error(`the broker exited during the run (code ${this.child.exitCode ?? this.child.signalCode}): ${this.stderr.slice(-5).join(' | ')}`);
+    });
   }
 
   /** SIGTERM (a clean shutdown; SIGKILL after 30 s), then removes the data directory. */

@@ -91,6 +91,13 @@ export interface BenchResult {
   chart: string | null;
 }
 
+/**
+ * The bench topic's retention: a 10-minute W1 run writes ~100 GB, more than a disk may hold, so
+ * each partition keeps only its last ~256 MiB (in 128 MiB segments; retention runs every
+ * retention.check.interval.ms, so a partition briefly holds more). Consumers read at the tail.
+ */
+export const BENCH_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'segment.bytes': String(128 * 1024 * 1024), 'retention.bytes': String(256 * 1024 * 1024) };
+
 const READY_TIMEOUT_MS = 60_000;
 /** The drain gives up when no group made progress for this long … */
 const DRAIN_STALL_MS = 15_000;
@@ -130,7 +137,7 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
   const workers: WorkerProcess[] = [];
   try {
     // durable = flush.mode sync (acknowledged after fsync), fast = async; acks=all (-1) in both.
-    await admin.createTopics([{ name: topic, partitions: o.partitions, configs: { 'flush.mode': flushMode } }]);
+    await admin.createTopics([{ name: topic, partitions: o.partitions, configs: { ...BENCH_TOPIC_CONFIGS, 'flush.mode': flushMode } }]);
 
     const consumers: WorkerProcess[] = [];
     for (let g = 0; g < w.groups; g++) {
@@ -171,7 +178,10 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
     const progressTimer = setInterval(() => progress(producer.done === null ? 'running' : 'draining', producer.progress, minConsumed()), 200);
 
     try {
-      const p = (await producer.next('done', o.durationMs + 180_000)) as ProducerReport;
+      // A broker this run started that dies (a full disk, a failed fsync) ends the run at once.
+      const died = broker?.died();
+      died?.catch(() => undefined);
+      const p = (await Promise.race([producer.next('done', o.durationMs + 180_000), ...(died === undefined ? [] : [died])])) as ProducerReport;
       const producerDoneAt = clockMs();
       // Drain: every group handles at least as many messages as were acknowledged.
       const drainLimit = Math.max(DRAIN_MAX_MS, o.durationMs);
