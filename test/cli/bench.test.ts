@@ -52,6 +52,10 @@ test('holdfast bench --workload W1 --mode durable: one JSON line, sane figures, 
     for (const v of [p50, p99, p999, max]) assert.equal(typeof v, 'number');
     assert.ok(p50 > 0 && p50 <= p99 && p99 <= p999 && p999 <= max, JSON.stringify(r.latencyMs));
     assert.ok(r.latencySamples > 0 && r.latencySamples <= r.consumed);
+    // A message is acknowledged before it can be handled: ack latency sits below end-to-end.
+    const ack = r.ackLatencyMs;
+    assert.ok(ack.p50 > 0 && ack.p50 <= ack.p99 && ack.p99 <= ack.max, JSON.stringify(ack));
+    assert.ok(ack.p50 <= p99, `ack p50 ${ack.p50} <= e2e p99 ${p99}`);
     for (const k of ['broker', 'producer', 'consumer']) assert.equal(typeof r.cpuSeconds[k], 'number', `cpuSeconds.${k}`);
     assert.ok(r.brokerRssMB.start > 0 && r.brokerRssMB.start <= r.brokerRssMB.max && r.brokerRssMB.end <= r.brokerRssMB.max);
     assert.equal(r.chart, join(out, 'W1-durable.svg'));

@@ -58,7 +58,7 @@ Options:
 
 Each message carries its send time; the consumer records send → handled latency. Reported per run:
 produce msg/s and MB/s (acknowledged, 1 MB = 10^6 bytes), end-to-end msg/s (handled, all groups),
-latency p50/p99/p99.9/max in ms, CPU seconds of broker, producer and consumer processes in the
+latency p50/p99/p99.9/max in ms, produce acknowledgement latency (send → ack), CPU seconds of broker, producer and consumer processes in the
 measured window, broker CPU µs per message, broker RSS, and whether every group handled at least
 every acknowledged message after the drain (complete). With --brokers the broker's CPU and memory
 are not known (null). HOLDFAST_BROKER_NODE_ARGS passes node flags to the broker bench starts
@@ -98,7 +98,7 @@ function fmt(n: number | null, digits = 0): string {
 
 /** The human summary of finished runs. */
 export function summaryTable(results: BenchResult[]): string {
-  const rows = [['workload', 'mode', 'bytes', 'parts', 'produce msg/s', 'MB/s', 'e2e msg/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'broker µs/msg', 'RSS max MB', 'complete']];
+  const rows = [['workload', 'mode', 'bytes', 'parts', 'produce msg/s', 'MB/s', 'e2e msg/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'ack p50 ms', 'ack p99 ms', 'broker µs/msg', 'RSS max MB', 'complete']];
   for (const r of results) {
     rows.push([
       r.workload,
@@ -112,6 +112,8 @@ export function summaryTable(results: BenchResult[]): string {
       fmt(r.latencyMs.p99, 2),
       fmt(r.latencyMs.p999, 2),
       fmt(r.latencyMs.max, 2),
+      fmt(r.ackLatencyMs.p50, 2),
+      fmt(r.ackLatencyMs.p99, 2),
       fmt(r.brokerCpuUsPerMessage, 2),
       fmt(r.brokerRssMB.max, 0),
       r.complete ? 'yes' : `NO (${r.consumed}/${r.produced})`,

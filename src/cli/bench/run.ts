@@ -78,10 +78,13 @@ export interface BenchResult {
   e2eMsgPerSec: number;
   latencyMs: { p50: number | null; p99: number | null; p999: number | null; max: number | null; mean: number | null };
   latencySamples: number;
+  /** Produce acknowledgement latency: from send() to the acknowledgement, messages sent in the measured window. */
+  ackLatencyMs: { p50: number | null; p99: number | null; p999: number | null; max: number | null };
   /** CPU seconds in the measured window; broker null when it is not this run's child process. */
   cpuSeconds: { broker: number | null; producer: number | null; consumer: number | null };
   brokerCpuUsPerMessage: number | null;
-  brokerRssMB: { start: number | null; max: number | null; end: number | null };
+  /** Broker RSS: first and last sample, the maximum, and min/max within the measured window (flatness). */
+  brokerRssMB: { start: number | null; max: number | null; end: number | null; measuredMin: number | null; measuredMax: number | null };
   /** fixed rate: worst lag behind the send schedule, ms. */
   maxScheduleLagMs: number | null;
   /** From the producer's last acknowledgement to every group having handled as many messages. */
@@ -207,6 +210,8 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
       const measuredSeconds = (o.durationMs - warmupMs) / 1000;
       const latency = new LatencyHistogram();
       for (const r of reports) latency.merge(r.latency);
+      const ack = new LatencyHistogram();
+      ack.merge(p.ackLatency);
       const ms = (us: number): number | null => (Number.isFinite(us) ? round(us / 1000, 3) : null);
       const a = cpuStart as ReturnType<typeof cpuNow> | null;
       const b = cpuEnd as ReturnType<typeof cpuNow> | null;
@@ -214,6 +219,7 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
       const cpuSeconds = { broker: cpuDelta('broker'), producer: cpuDelta('producer'), consumer: cpuDelta('consumer') };
       const consumedByGroup = reports.map((r) => r.consumed);
       const rssValues = rss.map(([, mb]) => mb);
+      const rssMeasured = rss.filter(([t]) => t >= warmupMs / 1000 && t <= o.durationMs / 1000).map(([, mb]) => mb);
       const chartFile = o.outDir === null ? null : join(o.outDir, `${w.name}-${o.mode}.svg`);
       const result: BenchResult = {
         workload: w.name,
@@ -238,9 +244,10 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
         e2eMsgPerSec: Math.round(reports.reduce((x, r) => x + r.consumedMeasured, 0) / measuredSeconds),
         latencyMs: { p50: ms(latency.quantileUs(0.5)), p99: ms(latency.quantileUs(0.99)), p999: ms(latency.quantileUs(0.999)), max: ms(latency.count > 0 ? latency.maxUs : NaN), mean: ms(latency.meanUs()) },
         latencySamples: latency.count,
+        ackLatencyMs: { p50: ms(ack.quantileUs(0.5)), p99: ms(ack.quantileUs(0.99)), p999: ms(ack.quantileUs(0.999)), max: ms(ack.count > 0 ? ack.maxUs : NaN) },
         cpuSeconds,
         brokerCpuUsPerMessage: cpuSeconds.broker === null || p.ackedMeasured === 0 ? null : round((cpuSeconds.broker * 1e6) / p.ackedMeasured, 2),
-        brokerRssMB: { start: rssValues[0] ?? null, max: rssValues.length > 0 ? Math.max(...rssValues) : null, end: rssValues.at(-1) ?? null },
+        brokerRssMB: { start: rssValues[0] ?? null, max: rssValues.length > 0 ? Math.max(...rssValues) : null, end: rssValues.at(-1) ?? null, measuredMin: rssMeasured.length > 0 ? Math.min(...rssMeasured) : null, measuredMax: rssMeasured.length > 0 ? Math.max(...rssMeasured) : null },
         maxScheduleLagMs: w.rate > 0 ? round(p.maxScheduleLagMs, 3) : null,
         drainSeconds: round(drainSeconds, 3),
         complete: consumedByGroup.every((n) => n >= p.acked),

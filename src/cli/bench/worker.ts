@@ -54,6 +54,8 @@ export interface ProducerReport {
   perSecond: number[];
   /** fixed rate: how far behind its schedule the producer fell at worst, ms. */
   maxScheduleLagMs: number;
+  /** From send() to its acknowledgement, for the messages sent between warmupEnd and end. */
+  ackLatency: HistogramSnapshot;
 }
 
 export interface ConsumerReport {
@@ -126,8 +128,10 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
   let settleAll: () => void = () => undefined;
   const settled = new Promise<void>((r) => (settleAll = r));
 
-  const onAck = (): void => {
+  const ackLatency = new LatencyHistogram();
+  const onAck = (sentAt: number): void => {
     const now = clockMs();
+    if (sentAt >= warmupEnd && sentAt < end) ackLatency.record((now - sentAt) * 1000);
     acked++;
     if (now >= warmupEnd && now < end) ackedMeasured++;
     bump(perSecond, Math.floor((now - t0) / 1000));
@@ -150,7 +154,7 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
     if (a.messageBytes >= 8) value.writeDoubleLE(now, 0);
     inFlight++;
     issued++;
-    producer.send({ topic: a.topic, value }).then(onAck, onFail);
+    producer.send({ topic: a.topic, value }).then(() => onAck(now), onFail);
   };
   // Fixed rate: message i is due at t0 + i/rate (a token schedule); the window still bounds it.
   const pump = (): void => {
@@ -192,7 +196,7 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
   clearInterval(progress);
   await producer.close();
   await send({ t: 'progress', n: acked });
-  await send({ t: 'done', role: 'producer', acked, ackedMeasured, failed, firstError, perSecond, maxScheduleLagMs: Math.round(maxScheduleLagMs * 1000) / 1000 });
+  await send({ t: 'done', role: 'producer', acked, ackedMeasured, failed, firstError, perSecond, maxScheduleLagMs: Math.round(maxScheduleLagMs * 1000) / 1000, ackLatency: ackLatency.snapshot() });
 }
 
 async function runConsumer(a: ConsumerWorkerArgs): Promise<void> {
