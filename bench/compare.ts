@@ -36,9 +36,10 @@ export interface RatioRow {
   ratio: { e2e: number | null; produce: number | null; p99: number | null; brokerCpu: number | null };
 }
 
+/** a / b to 3 significant digits (a p99 ratio can be 0.002: two decimals would print 0.00). */
 function ratio(a: number | null, b: number | null): number | null {
   if (a === null || b === null || b === 0) return null;
-  return Math.round((a / b) * 100) / 100;
+  return Number((a / b).toPrecision(3));
 }
 
 export function ratioRows(holdfast: BenchResult[], peers: PeerResult[]): RatioRow[] {
@@ -74,7 +75,7 @@ function fmt(n: number | null, digits = 0): string {
 }
 
 function times(n: number | null): string {
-  return n === null ? '-' : `${n.toFixed(2)}×`;
+  return n === null ? '-' : `${n >= 1 ? n.toFixed(2) : String(n)}×`;
 }
 
 export function ratioTable(rows: RatioRow[]): string {

@@ -27,6 +27,9 @@ test('rows pair each Holdfast result with the peers of the same workload and mod
       ['W1', 'fast', 'redis 9.9', 3, 6, 2.5, null, false],
     ],
   );
+  const tiny = ratioRows([holdfast('W2', 'fast', 1, 3, 1)], [peer('redis', 'W2', 'fast', 1, 1500, 1, false)]);
+  assert.equal(tiny[0].ratio.p99, 0.002, 'small ratios keep 3 significant digits');
+  assert.match(ratioTable(tiny), /0\.002×/);
   const table = ratioTable(rows).split('\n');
   assert.equal(table.length, 4);
   assert.match(table[1], /^W1\s+durable\s+rabbitmq 9\.9\s+yes\s+200,000\s+20,000\s+10\.00×\s+20\.00×/);
