@@ -58,6 +58,7 @@ test('holdfast bench --workload W1 --mode durable: one JSON line, sane figures, 
     assert.ok(ack.p50 <= p99, `ack p50 ${ack.p50} <= e2e p99 ${p99}`);
     for (const k of ['broker', 'producer', 'consumer']) assert.equal(typeof r.cpuSeconds[k], 'number', `cpuSeconds.${k}`);
     assert.ok(r.brokerRssMB.start > 0 && r.brokerRssMB.start <= r.brokerRssMB.max && r.brokerRssMB.end <= r.brokerRssMB.max);
+    assert.ok(r.brokerRssMB.measuredMin > 0 && r.brokerRssMB.measuredMin <= r.brokerRssMB.measuredMax && r.brokerRssMB.measuredMax <= r.brokerRssMB.max, JSON.stringify(r.brokerRssMB));
     assert.equal(r.chart, join(out, 'W1-durable.svg'));
     assert.ok(existsSync(r.chart));
     const svg = readFileSync(r.chart, 'utf8');
