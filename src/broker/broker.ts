@@ -74,6 +74,7 @@ export class Broker implements BrokerContext {
       dataDir: config.dataDir,
       onFatal,
       configFor: (topic) => resolveTopicConfig(registry.get(topic)?.configs ?? {}, config.topicDefaults).log,
+      tailCacheTotalBytes: config.tailCacheTotalBytes,
     });
     broker = new Broker(config, clock, logger, registry, logs);
     await broker.reconcileLogs();

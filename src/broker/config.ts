@@ -34,6 +34,8 @@ export interface BrokerConfig {
   retentionCheckIntervalMs: number;
   /** How often recovery points are checkpointed. @default 60000 */
   checkpointIntervalMs: number;
+  /** Memory all partitions' tail caches (recent batches served to consumers without file reads) may pin together. @default 268435456 */
+  tailCacheTotalBytes: number;
   /** debug | info | warn | error. @default 'info' */
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Broker-wide defaults for topic configs (any key of the topic config table). @default {} */
@@ -83,6 +85,7 @@ export const BROKER_KEYS: Record<string, KeySpec> = {
   'fetch.max.wait.ms.max': { field: 'fetchMaxWaitMsMax', type: 'int', min: 0, max: 300000, doc: 'Cap on Fetch long-poll time.' },
   'retention.check.interval.ms': { field: 'retentionCheckIntervalMs', type: 'int', min: 100, max: 86400000, doc: 'How often retention runs.' },
   'checkpoint.interval.ms': { field: 'checkpointIntervalMs', type: 'int', min: 100, max: 86400000, doc: 'How often recovery points are checkpointed.' },
+  'tail.cache.total.bytes': { field: 'tailCacheTotalBytes', type: 'int', min: 0, max: 2147483647, doc: 'Memory all partitions\' tail caches may pin together (each partition at most 8 MiB); the oldest batches go first. 0 turns the cache off.' },
   'log.level': { field: 'logLevel', type: 'level', doc: 'debug, info, warn or error.' },
   'topic.defaults': { field: 'topicDefaults', type: 'topic-defaults', doc: 'Map of topic config defaults, e.g. flush.mode: async.' },
   'group.initial.rebalance.delay.ms': { field: 'groupInitialRebalanceDelayMs', type: 'int', min: 0, max: 300000, doc: 'Wait for more members before the first rebalance of an empty group.' },
@@ -113,6 +116,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     fetchMaxWaitMsMax: 30000,
     retentionCheckIntervalMs: 60000,
     checkpointIntervalMs: 60000,
+    tailCacheTotalBytes: 256 * 1024 * 1024,
     logLevel: 'info',
     topicDefaults: {},
     groupInitialRebalanceDelayMs: 3000,

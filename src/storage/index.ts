@@ -44,7 +44,9 @@ export {
   RECOVERY_POINT_CHECKPOINT_FILE,
   LOG_START_OFFSET_CHECKPOINT_FILE,
   CLEAN_SHUTDOWN_FILE,
+  DEFAULT_TAIL_CACHE_TOTAL_BYTES,
 } from './log-manager.ts';
+export { TailCache, TailCacheBudget } from './tail-cache.ts';
 export { LEADER_EPOCH_FILE, PARTITION_META_FILE, PRODUCER_SNAPSHOT_FILE, DEFAULT_CLEAN_OPEN_SCAN_BYTES } from './log-loader.ts';
 export {
   ProducerStateManager,

@@ -11,6 +11,7 @@ import { type LogConfig, validateLogConfig } from './config.ts';
 import { type FileSystem, joinPath, realTimers, type Timers } from './fs.ts';
 import { DEFAULT_MAX_OPEN_FILES, FileHandleCache } from './handle-cache.ts';
 import { PartitionLog } from './log.ts';
+import { TailCacheBudget } from './tail-cache.ts';
 import { PARTITION_META_FILE } from './log-loader.ts';
 import { LOG_SUFFIX, segmentFileName } from './segment.ts';
 
@@ -19,6 +20,7 @@ export const LOG_START_OFFSET_CHECKPOINT_FILE = 'log-start-offset-checkpoint';
 export const CLEAN_SHUTDOWN_FILE = '.clean-shutdown';
 const DELETE_SUFFIX = '-delete';
 const DEFAULT_OPEN_CONCURRENCY = 32;
+export const DEFAULT_TAIL_CACHE_TOTAL_BYTES = 256 * 1024 * 1024;
 
 export interface LogManagerOptions {
   fs: FileSystem;
@@ -33,6 +35,8 @@ export interface LogManagerOptions {
   maxOpenFiles?: number;
   /** Per-log tail cache. @default 8 MiB */
   tailCacheBytes?: number;
+  /** Bound on the tail caches of all logs together; the oldest cached batches go first. @default 256 MiB */
+  tailCacheTotalBytes?: number;
   /** Per-log pending-bytes backpressure threshold. @default 64 MiB */
   maxPendingBytes?: number;
   /** Logs opened in parallel at start. @default 32 */
@@ -70,6 +74,7 @@ export class LogManager {
   private readonly fs: FileSystem;
   private readonly logger: Logger;
   private readonly handles: FileHandleCache;
+  private readonly tailCacheBudget: TailCacheBudget;
   private readonly logs = new Map<string, PartitionLog>();
   /** Last checkpointed values, kept for logs that are offline so their entries are not lost. */
   private readonly recoveryPoints = new Map<string, OffsetCheckpointEntry>();
@@ -85,6 +90,7 @@ export class LogManager {
     this.fs = options.fs;
     this.logger = options.logger;
     this.handles = new FileHandleCache(options.fs, options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES);
+    this.tailCacheBudget = new TailCacheBudget(options.tailCacheTotalBytes ?? DEFAULT_TAIL_CACHE_TOTAL_BYTES);
   }
 
   /** Loads checkpoints and opens every partition directory (recovering after a crash). */
@@ -160,6 +166,7 @@ export class LogManager {
       timers: this.options.timers ?? realTimers,
       handles: this.handles,
       tailCacheBytes: this.options.tailCacheBytes,
+      tailCacheBudget: this.tailCacheBudget,
       maxPendingBytes: this.options.maxPendingBytes,
       cleanOpenScanBytes: this.options.cleanOpenScanBytes,
     });

@@ -27,7 +27,7 @@ import { LeaderEpochCache } from './leader-epoch.ts';
 import { LEADER_EPOCH_FILE, loadLog, PRODUCER_SNAPSHOT_FILE, readTopicId } from './log-loader.ts';
 import { ProducerStateManager } from './producer-state.ts';
 import { batchFrameProblem, Segment, walkBatches, walkFromIndex, type WalkProblem } from './segment.ts';
-import { TailCache } from './tail-cache.ts';
+import { TailCache, type TailCacheBudget } from './tail-cache.ts';
 
 export const DEFAULT_TAIL_CACHE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
@@ -58,6 +58,8 @@ export interface PartitionLogOptions {
   handles?: FileHandleCache;
   /** @default 8 MiB */
   tailCacheBytes?: number;
+  /** A bound shared with other logs' tail caches (LogManager passes one). */
+  tailCacheBudget?: TailCacheBudget;
   /** Above this many queued bytes `pendingBytes` tells the broker to apply backpressure. @default 64 MiB */
   maxPendingBytes?: number;
   /** @default 10,000 */
@@ -188,7 +190,7 @@ export class PartitionLog {
     this.onFatal = options.onFatal;
     this.timers = options.timers ?? realTimers;
     this.handles = options.handles ?? new FileHandleCache(options.fs, 16);
-    this.cache = new TailCache(options.tailCacheBytes ?? DEFAULT_TAIL_CACHE_BYTES);
+    this.cache = new TailCache(options.tailCacheBytes ?? DEFAULT_TAIL_CACHE_BYTES, options.tailCacheBudget);
     this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
     this.maxWaiters = options.maxWaiters ?? DEFAULT_MAX_WAITERS;
     this.producers = new ProducerStateManager(options.maxProducers);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { TailCache } from '../../src/storage/tail-cache.ts';
+import { TailCache, TailCacheBudget } from '../../src/storage/tail-cache.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -62,4 +62,41 @@ test('an evicted batch keeps no frame alive', async () => {
   const alive = refs.map((r, i) => (r.deref() === undefined ? -1 : i)).filter((i) => i >= 0);
   assert.deepEqual(alive, [62, 63], 'only the frames of the cached batches are alive');
   assert.equal(c.bytes, 2 << 20);
+});
+
+test('a shared budget bounds what all caches pin together, evicting the oldest entries first', () => {
+  const budget = new TailCacheBudget(10 * 1024);
+  const caches = Array.from({ length: 4 }, () => new TailCache(8 * 1024, budget));
+  const next = [0, 0, 0, 0];
+  const add = (i: number): void => {
+    caches[i].add(next[i], next[i], Buffer.alloc(1024));
+    next[i]++;
+  };
+  // Round-robin: 4 caches × 8 entries of 1 KiB would pin 32 KiB; the budget allows 10.
+  for (let round = 0; round < 8; round++) for (let i = 0; i < 4; i++) add(i);
+  assert.equal(budget.bytes, 10 * 1024);
+  assert.equal(caches.reduce((n, c) => n + c.bytes, 0), budget.bytes);
+  // The newest 10 entries survive: rounds 6-7 of every cache and round 5 of caches 2 and 3.
+  assert.deepEqual(caches.map((c) => c.firstOffset), [6, 6, 5, 5]);
+  // One busy cache takes the budget from idle ones, oldest first, up to its own bound.
+  for (let k = 0; k < 12; k++) add(0);
+  assert.equal(caches[0].bytes, 8 * 1024, 'its own bound still holds');
+  assert.equal(budget.bytes, 10 * 1024);
+  assert.deepEqual(caches.map((c) => c.bytes), [8192, 0, 1024, 1024]);
+  // clear() gives its bytes back.
+  caches[0].clear();
+  assert.equal(budget.bytes, 2 * 1024);
+});
+
+test('a budget whose caches clear and evict on their own keeps no unbounded bookkeeping', () => {
+  const budget = new TailCacheBudget(1 << 30);
+  const cache = new TailCache(4 * 1024, budget);
+  for (let i = 0; i < 100_000; i++) {
+    cache.add(i, i, Buffer.alloc(1024));
+    if (i % 1000 === 999) cache.clear();
+  }
+  assert.equal(budget.bytes, cache.bytes);
+  // Internal: the order list is compacted once stale records outnumber live entries.
+  const order = (budget as unknown as { order: unknown[]; head: number }).order.length - (budget as unknown as { head: number }).head;
+  assert.ok(order <= 2048 + 4, `bookkeeping holds ${order} records for ${cache.bytes / 1024} entries`);
 });
