@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_LINGER_MS, DEFAULT_MAX_UNCOMMITTED, WORKLOADS, runBench, summaryTable, type BenchResult } from '../src/cli/bench/index.ts';
 import { PEER_SYSTEMS, killAllNow, type PeerMode, type PeerSystem } from './peers/servers.ts';
-import { peerTable, runPeers, type PeerResult } from './peers/run.ts';
+import { listOption, peerTable, runPeers, throttledProgressLog, type PeerResult } from './peers/run.ts';
+import { formatNumber as fmt, table } from '../src/cli/common.ts';
 import { DEFAULT_IN_FLIGHT, type PeerWorkloadName } from './peers/workloads.ts';
 
 export interface RatioRow {
@@ -69,11 +70,6 @@ export function ratioRows(holdfast: BenchResult[], peers: PeerResult[]): RatioRo
   return rows;
 }
 
-function fmt(n: number | null, digits = 0): string {
-  if (n === null) return '-';
-  return digits === 0 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits);
-}
-
 function times(n: number | null): string {
   return n === null ? '-' : `${n >= 1 ? n.toFixed(2) : String(n)}×`;
 }
@@ -98,18 +94,12 @@ export function ratioTable(rows: RatioRow[]): string {
       times(r.ratio.brokerCpu),
     ]);
   }
-  const widths = out[0].map((_, i) => Math.max(...out.map((row) => row[i].length)));
-  return out.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+  return table(out);
 }
 
-function list<T extends string>(name: string, value: string | undefined, known: readonly T[], fallback: T[]): T[] {
-  if (value === undefined) return fallback;
-  const out: T[] = [];
-  for (const part of value.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
-    const hit = known.find((k) => k.toLowerCase() === part.toLowerCase());
-    if (hit === undefined) throw new Error(`--${name}: unknown "${part}"; known: ${known.join(', ')}`);
-    if (!out.includes(hit)) out.push(hit);
-  }
+/** A comma list option (case-insensitive), or `fallback` when absent; an empty list is an error. */
+function list<T extends string>(name: string, value: string | undefined, known: readonly T[], fallback: T[], normalize: (s: string) => string): T[] {
+  const out = listOption(name, value, known, normalize) ?? fallback;
   if (out.length === 0) throw new Error(`--${name}: empty`);
   return out;
 }
@@ -127,9 +117,10 @@ async function main(): Promise<number> {
   });
   const seconds = Number(values.duration);
   if (!Number.isFinite(seconds) || seconds < 2) throw new Error(`--duration must be a number of seconds >= 2, got "${values.duration}"`);
-  const peers = list<PeerSystem>('peers', values.peers, PEER_SYSTEMS, PEER_SYSTEMS);
-  const workloads = list<PeerWorkloadName>('workloads', values.workloads, ['W1', 'W2'], ['W1', 'W2']);
-  const modes = list<PeerMode>('modes', values.modes, ['durable', 'fast'], ['durable', 'fast']);
+  const lower = (s: string): string => s.toLowerCase();
+  const peers = list<PeerSystem>('peers', values.peers, PEER_SYSTEMS, PEER_SYSTEMS, lower);
+  const workloads = list<PeerWorkloadName>('workloads', values.workloads, ['W1', 'W2'], ['W1', 'W2'], (s) => s.toUpperCase());
+  const modes = list<PeerMode>('modes', values.modes, ['durable', 'fast'], ['durable', 'fast'], lower);
   const onSignal = (): void => {
     killAllNow();
     process.exit(130);
@@ -139,10 +130,10 @@ async function main(): Promise<number> {
 
   const emit = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  const progressLog = throttledProgressLog(5000);
   const holdfast: BenchResult[] = [];
   const others: PeerResult[] = [];
   let incomplete = 0;
-  let lastProgress = 0;
   for (const mode of modes) {
     for (const workload of workloads) {
       log(`[holdfast] ${workload} ${mode}: running ${seconds} s`);
@@ -171,13 +162,7 @@ async function main(): Promise<number> {
         durationSeconds: seconds,
         inFlight: DEFAULT_IN_FLIGHT,
         onResult: (r) => emit({ side: 'peer', ...r }),
-        log: (line) => {
-          if (/: (running|draining) acked/.test(line)) {
-            if (Date.now() - lastProgress < 5000) return;
-            lastProgress = Date.now();
-          }
-          log(line);
-        },
+        log: progressLog,
       });
       others.push(...rs);
       incomplete += peers.length - rs.length + rs.filter((r) => !r.complete || r.failed > 0).length;

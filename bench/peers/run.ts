@@ -64,6 +64,7 @@
 //            OS writes it back, typically within 30 s).
 // ------------------------------------------------------------------------------------------------
 import { parseArgs } from 'node:util';
+import { formatNumber as fmt, table } from '../../src/cli/common.ts';
 import { PEER_SYSTEMS, killAllNow, startPeerServer, type PeerMode, type PeerSystem } from './servers.ts';
 import { PEER_WORKLOADS, runPeerWorkload, type PeerResult, type PeerWorkloadName } from './workloads.ts';
 
@@ -135,9 +136,16 @@ export async function runPeers(options: PeerOptions = {}): Promise<PeerResult[]>
   return results;
 }
 
-function fmt(n: number | null, digits = 0): string {
-  if (n === null) return '-';
-  return digits === 0 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits);
+/** A `log` for runPeers to stderr: progress lines at most every `ms`, everything else as it comes. */
+export function throttledProgressLog(ms: number): (line: string) => void {
+  let lastProgress = 0;
+  return (line) => {
+    if (/: (running|draining) acked/.test(line)) {
+      if (Date.now() - lastProgress < ms) return;
+      lastProgress = Date.now();
+    }
+    process.stderr.write(`${line}\n`);
+  };
 }
 
 /** The human summary of peer results. */
@@ -160,11 +168,10 @@ export function peerTable(results: PeerResult[]): string {
       r.complete ? 'yes' : `NO (${r.consumed}/${r.produced})`,
     ]);
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+  return table(rows);
 }
 
-function listOption<T extends string>(name: string, value: string | undefined, known: readonly T[], normalize: (s: string) => string): T[] | undefined {
+export function listOption<T extends string>(name: string, value: string | undefined, known: readonly T[], normalize: (s: string) => string): T[] | undefined {
   if (value === undefined) return undefined;
   const out: T[] = [];
   for (const part of value.split(',').map((s) => normalize(s.trim())).filter((s) => s !== '')) {
@@ -201,7 +208,6 @@ async function main(): Promise<number> {
   const peers = listOption('peers', values.peers, PEER_SYSTEMS, (s) => s.toLowerCase()) ?? PEER_SYSTEMS;
   const workloads = listOption('workloads', values.workloads, Object.keys(PEER_WORKLOADS) as PeerWorkloadName[], (s) => s.toUpperCase()) ?? ['W1', 'W2'];
   const modes = listOption('modes', values.modes, ['durable', 'fast'] as const, (s) => s.toLowerCase()) ?? ['durable', 'fast'];
-  let lastProgress = 0;
   const results = await runPeers({
     peers,
     workloads,
@@ -210,14 +216,7 @@ async function main(): Promise<number> {
     inFlight: int('in-flight', values['in-flight']),
     prefetch: int('prefetch', values.prefetch),
     onResult: (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
-    log: (line) => {
-      // Progress lines at most every 2 s; everything else as it comes.
-      if (/: (running|draining) acked/.test(line)) {
-        if (Date.now() - lastProgress < 2000) return;
-        lastProgress = Date.now();
-      }
-      process.stderr.write(`${line}\n`);
-    },
+    log: throttledProgressLog(2000),
   });
   if (results.length > 0) process.stderr.write(`\n${peerTable(results)}\n`);
   const expected = peers.length * workloads.length * modes.length;

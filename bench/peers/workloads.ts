@@ -15,15 +15,15 @@
 //
 // This file is also the worker: run with a JSON argument and an IPC channel it is the producer or
 // the consumer (see the bottom).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, connect as natsConnect } from 'nats';
 import { Redis } from 'ioredis';
 import { LatencyHistogram, type HistogramSnapshot } from '../../src/cli/bench/histogram.ts';
-import { cpuSecondsOf, rssMBOf } from '../../src/cli/bench/processes.ts';
+import { CpuWindow, WorkerProcess, rssMBOf } from '../../src/cli/bench/processes.ts';
+import { drain, round, startWindow } from '../../src/cli/bench/run.ts';
+import { PROGRESS_MS, clockMs, nextMessage, sendToParent, type StartMessage } from '../../src/cli/bench/worker.ts';
 import type { PeerMode, PeerServer, PeerSystem } from './servers.ts';
 
 export type PeerWorkloadName = 'W1' | 'W2';
@@ -357,13 +357,6 @@ interface WorkerArgs {
   prefetch: number;
 }
 
-interface StartMessage {
-  t: 'start';
-  t0: number;
-  warmupEnd: number;
-  end: number;
-}
-
 interface ProducerReport {
   t: 'done';
   role: 'producer';
@@ -383,36 +376,12 @@ interface ConsumerReport {
 
 type WorkerMessage = { t: 'ready' } | { t: 'progress'; n: number } | ProducerReport | ConsumerReport | { t: 'error'; message: string };
 
-function clockMs(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-const PROGRESS_MS = 250;
-
-function send(message: WorkerMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (process.send === undefined || !process.connected) return resolve();
-    process.send(message, undefined, {}, () => resolve());
-  });
-}
-
-function nextMessage<T>(t: string): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (m: { t?: string }): void => {
-      if (m.t === t) {
-        process.off('message', on);
-        resolve(m as T);
-      }
-    };
-    process.on('message', on);
-  });
-}
 
 async function runProducer(a: WorkerArgs): Promise<void> {
   const client = await producerClient(a);
   const template = Buffer.alloc(a.messageBytes, 0x61);
   const starting = nextMessage<StartMessage>('start');
-  await send({ t: 'ready' });
+  await sendToParent<WorkerMessage>({ t: 'ready' });
   const { t0, warmupEnd, end } = await starting;
   const waitMs = t0 - clockMs();
   if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
@@ -455,15 +424,15 @@ async function runProducer(a: WorkerArgs): Promise<void> {
       client.send(value, onDone);
     }
   };
-  const progress = setInterval(() => void send({ t: 'progress', n: acked }), PROGRESS_MS);
+  const progress = setInterval(() => void sendToParent<WorkerMessage>({ t: 'progress', n: acked }), PROGRESS_MS);
   const endTimer = setTimeout(() => pump(), Math.max(0, end - clockMs()) + 1);
   pump();
   await settled;
   clearTimeout(endTimer);
   clearInterval(progress);
   await client.close();
-  await send({ t: 'progress', n: acked });
-  await send({ t: 'done', role: 'producer', acked, ackedMeasured, failed, firstError });
+  await sendToParent<WorkerMessage>({ t: 'progress', n: acked });
+  await sendToParent<WorkerMessage>({ t: 'done', role: 'producer', acked, ackedMeasured, failed, firstError });
 }
 
 async function runConsumer(a: WorkerArgs): Promise<void> {
@@ -485,7 +454,7 @@ async function runConsumer(a: WorkerArgs): Promise<void> {
     end = s.end;
   });
   void nextMessage<{ t: 'stop' }>('stop').then(() => stop());
-  const progress = setInterval(() => void send({ t: 'progress', n: consumed }), PROGRESS_MS);
+  const progress = setInterval(() => void sendToParent<WorkerMessage>({ t: 'progress', n: consumed }), PROGRESS_MS);
   await client.start((value) => {
     const now = clockMs();
     consumed++;
@@ -495,113 +464,24 @@ async function runConsumer(a: WorkerArgs): Promise<void> {
       if (sentAt >= warmupEnd && sentAt < end) histogram.record((now - sentAt) * 1000);
     }
   });
-  await send({ t: 'ready' });
+  await sendToParent<WorkerMessage>({ t: 'ready' });
   await stopped;
   clearInterval(progress);
   await client.close();
   if (failure !== null) throw failure;
-  await send({ t: 'progress', n: consumed });
-  await send({ t: 'done', role: 'consumer', consumed, consumedMeasured, latency: histogram.snapshot() });
+  await sendToParent<WorkerMessage>({ t: 'progress', n: consumed });
+  await sendToParent<WorkerMessage>({ t: 'done', role: 'consumer', consumed, consumedMeasured, latency: histogram.snapshot() });
 }
 
 // ---------------------------------------------------------------- the parent side
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 const READY_TIMEOUT_MS = 60_000;
-const DRAIN_STALL_MS = 15_000;
-const DRAIN_MAX_MS = 120_000;
 
-class Worker {
-  readonly child: ChildProcess;
-  readonly name: string;
-  readonly stderr: string[] = [];
-  progress = 0;
-  done: WorkerMessage | null = null;
-  readonly exited: Promise<number | null>;
-  private readonly waiters: Array<{ t: string; resolve: (m: WorkerMessage) => void }> = [];
-  private failure: Error | null = null;
-
-  constructor(name: string, args: WorkerArgs) {
-    this.name = name;
-    this.child = spawn(process.execPath, [THIS_FILE, JSON.stringify(args)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    createInterface({ input: this.child.stderr! }).on('line', (l) => {
-      this.stderr.push(l);
-      if (this.stderr.length > 50) this.stderr.shift();
-    });
-    this.exited = new Promise((resolve) =>
-      this.child.once('exit', (code, signal) => {
-        if (this.done === null && this.failure === null) this.fail(new Error(`${name} exited (code ${code}, signal ${signal}) before reporting${this.stderr.length > 0 ? `: ${this.stderr.slice(-5).join(' | ')}` : ''}`));
-        resolve(code);
-      }),
-    );
-    this.child.on('message', (raw) => {
-      const m = raw as WorkerMessage;
-      if (m.t === 'progress') this.progress = m.n;
-      else if (m.t === 'done') this.done = m;
-      else if (m.t === 'error') this.fail(new Error(`${name} failed: ${m.message}`));
-      for (const w of [...this.waiters]) {
-        if (w.t === m.t) {
-          this.waiters.splice(this.waiters.indexOf(w), 1);
-          w.resolve(m);
-        }
-      }
-    });
-  }
-
-  private fail(err: Error): void {
-    if (this.failure !== null) return;
-    this.failure = err;
-    for (const w of this.waiters.splice(0)) w.resolve({ t: 'error', message: err.message });
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  /** Neither done nor failed. */
-  get running(): boolean {
-    return this.done === null && this.failure === null;
-  }
-
-  async next(t: 'ready' | 'done', timeoutMs: number): Promise<WorkerMessage> {
-    if (t === 'done' && this.done !== null) return this.done;
-    if (this.failure !== null) throw this.failure;
-    let timer: NodeJS.Timeout | undefined;
-    const m = await new Promise<WorkerMessage>((resolve) => {
-      const w = { t, resolve };
-      this.waiters.push(w);
-      timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        resolve({ t: 'error', message: `${this.name}: no "${t}" within ${timeoutMs} ms` });
-      }, timeoutMs);
-    });
-    clearTimeout(timer);
-    if (m.t === 'error') throw this.failure ?? new Error(m.message);
-    return m;
-  }
-
-  send(message: object): void {
-    if (this.child.connected) this.child.send(message);
-  }
-
-  async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-}
-
-/** Warm-up: the first 10% of the duration, at least 1 s (as `holdfast bench`, src/cli/bench/run.ts). */
-export function warmupMsOf(durationMs: number): number {
-  return Math.max(1000, Math.round(durationMs * 0.1));
-}
-
-function round(n: number, digits: number): number {
-  const m = 10 ** digits;
-  return Math.round(n * m) / m;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** A peer producer or consumer: this file run as a worker. */
+type Worker = WorkerProcess<WorkerMessage, WorkerArgs>;
+function startWorker(name: string, args: WorkerArgs): Worker {
+  return new WorkerProcess<WorkerMessage, WorkerArgs>(name, args, THIS_FILE);
 }
 
 /** One workload in one mode against `o.server` (which the caller starts and stops). */
@@ -614,27 +494,16 @@ export async function runPeerWorkload(o: PeerRunOptions): Promise<PeerResult> {
   const base = { system: o.system, mode: o.mode, host: o.server.host, port: o.server.port, names, messageBytes, inFlight, prefetch };
   const workers: Worker[] = [];
   try {
-    const consumer = new Worker(`${o.system} consumer`, { ...base, role: 'consumer' });
+    const consumer = startWorker(`${o.system} consumer`, { ...base, role: 'consumer' });
     workers.push(consumer);
     await consumer.next('ready', READY_TIMEOUT_MS);
-    const producer = new Worker(`${o.system} producer`, { ...base, role: 'producer' });
+    const producer = startWorker(`${o.system} producer`, { ...base, role: 'producer' });
     workers.push(producer);
     await producer.next('ready', READY_TIMEOUT_MS);
 
-    const warmupMs = warmupMsOf(o.durationMs);
-    const t0 = clockMs() + 50;
-    const warmupEnd = t0 + warmupMs;
-    const end = t0 + o.durationMs;
-    for (const w of workers) w.send({ t: 'start', t0, warmupEnd, end });
+    const { warmupMs, warmupEnd, end } = startWindow(workers, o.durationMs);
 
-    const cpuNow = (): { broker: number | null; producer: number | null; consumer: number | null } => ({
-      broker: cpuSecondsOf(o.server.pid),
-      producer: cpuSecondsOf(producer.pid),
-      consumer: cpuSecondsOf(consumer.pid),
-    });
-    let cpuStart: ReturnType<typeof cpuNow> | null = null;
-    let cpuEnd: ReturnType<typeof cpuNow> | null = null;
-    const timers = [setTimeout(() => (cpuStart = cpuNow()), Math.max(0, warmupEnd - clockMs())), setTimeout(() => (cpuEnd = cpuNow()), Math.max(0, end - clockMs()))];
+    const cpu = new CpuWindow({ broker: o.server.pid, producer: producer.pid, consumers: [consumer.pid] }, warmupEnd, end);
     let rssMax: number | null = null;
     const sampleRss = (): void => {
       const mb = rssMBOf(o.server.pid);
@@ -644,18 +513,7 @@ export async function runPeerWorkload(o: PeerRunOptions): Promise<PeerResult> {
     const progressTimer = setInterval(() => o.onProgress?.({ phase: producer.done === null ? 'running' : 'draining', acked: producer.progress, consumed: consumer.progress }), 500);
     try {
       const p = (await producer.next('done', o.durationMs + 180_000)) as ProducerReport;
-      const producerDoneAt = clockMs();
-      const drainLimit = Math.max(DRAIN_MAX_MS, o.durationMs);
-      let last = consumer.progress;
-      let lastProgressAt = clockMs();
-      while (consumer.progress < p.acked && consumer.running && clockMs() - producerDoneAt < drainLimit && clockMs() - lastProgressAt < DRAIN_STALL_MS) {
-        await sleep(50);
-        if (consumer.progress > last) {
-          last = consumer.progress;
-          lastProgressAt = clockMs();
-        }
-      }
-      const drainSeconds = (clockMs() - producerDoneAt) / 1000;
+      const drainSeconds = await drain(() => consumer.progress, p.acked, o.durationMs, () => consumer.running);
       consumer.send({ t: 'stop' });
       const c = (await consumer.next('done', 60_000)) as ConsumerReport;
       sampleRss();
@@ -663,11 +521,7 @@ export async function runPeerWorkload(o: PeerRunOptions): Promise<PeerResult> {
 
       const measuredSeconds = (o.durationMs - warmupMs) / 1000;
       const latency = LatencyHistogram.from(c.latency);
-      const ms = (us: number): number | null => (Number.isFinite(us) ? round(us / 1000, 3) : null);
-      const a = cpuStart as ReturnType<typeof cpuNow> | null;
-      const b = cpuEnd as ReturnType<typeof cpuNow> | null;
-      const cpuDelta = (k: 'broker' | 'producer' | 'consumer'): number | null => (a === null || b === null || a[k] === null || b[k] === null ? null : round(b[k]! - a[k]!, 2));
-      const cpuSeconds = { broker: cpuDelta('broker'), producer: cpuDelta('producer'), consumer: cpuDelta('consumer') };
+      const cpuSeconds = cpu.seconds();
       return {
         system: o.system,
         workload: o.workload,
@@ -679,7 +533,7 @@ export async function runPeerWorkload(o: PeerRunOptions): Promise<PeerResult> {
         produceMsgPerSec: Math.round(p.ackedMeasured / measuredSeconds),
         produceMBPerSec: round((p.ackedMeasured * messageBytes) / measuredSeconds / 1e6, 1),
         e2eMsgPerSec: Math.round(c.consumedMeasured / measuredSeconds),
-        latencyMs: { p50: ms(latency.quantileUs(0.5)), p99: ms(latency.quantileUs(0.99)), p999: ms(latency.quantileUs(0.999)), max: ms(latency.count > 0 ? latency.maxUs : NaN) },
+        latencyMs: latency.percentilesMs(),
         cpuSeconds,
         brokerCpuUsPerMessage: cpuSeconds.broker === null || p.ackedMeasured === 0 ? null : round((cpuSeconds.broker * 1e6) / p.ackedMeasured, 2),
         settings: peerSettings(o.system, o.mode, o.server, inFlight, prefetch),
@@ -695,7 +549,7 @@ export async function runPeerWorkload(o: PeerRunOptions): Promise<PeerResult> {
         brokerRssMB: { max: rssMax === null ? null : round(rssMax, 1) },
       };
     } finally {
-      for (const t of timers) clearTimeout(t);
+      cpu.cancel();
       clearInterval(rssTimer);
       clearInterval(progressTimer);
     }
@@ -712,7 +566,7 @@ if (import.meta.main) {
   (args.role === 'producer' ? runProducer(args) : runConsumer(args)).then(
     () => process.exit(0),
     async (err: unknown) => {
-      await send({ t: 'error', message: (err as Error)?.stack ?? String(err) });
+      await sendToParent<WorkerMessage>({ t: 'error', message: (err as Error)?.stack ?? String(err) });
       process.exit(1);
     },
   );

@@ -45,6 +45,12 @@ export function exitCodeOf(err: unknown): number {
   return EXIT.FAILED;
 }
 
+/** A number for a table: thousands separators without decimals, else fixed decimals; null is "-". */
+export function formatNumber(n: number | null, digits = 0): string {
+  if (n === null) return '-';
+  return digits === 0 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits);
+}
+
 /** Columns padded to the widest cell; the first row is the header. */
 export function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));

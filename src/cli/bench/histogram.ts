@@ -69,6 +69,12 @@ export class LatencyHistogram {
     return this.count === 0 ? NaN : this.sumUs / this.count;
   }
 
+  /** p50/p99/p99.9/max in ms (3 decimals); null when nothing was recorded. */
+  percentilesMs(): { p50: number | null; p99: number | null; p999: number | null; max: number | null } {
+    const ms = (us: number): number | null => (Number.isFinite(us) ? Math.round(us) / 1000 : null);
+    return { p50: ms(this.quantileUs(0.5)), p99: ms(this.quantileUs(0.99)), p999: ms(this.quantileUs(0.999)), max: ms(this.count > 0 ? this.maxUs : NaN) };
+  }
+
   merge(other: HistogramSnapshot | LatencyHistogram): void {
     if (other instanceof LatencyHistogram) {
       for (let i = 0; i < BUCKETS; i++) this.counts[i] += other.counts[i];

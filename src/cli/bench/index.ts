@@ -3,7 +3,7 @@
 // one given with --brokers); it reports throughput, end-to-end latency, CPU and memory per
 // workload and mode, as JSON lines and a table, and draws a chart per run.
 import { parseArgs } from 'node:util';
-import { BROKERS_HELP, EXIT, UsageError, brokerList, intOption, table, writeOut } from '../common.ts';
+import { BROKERS_HELP, EXIT, UsageError, brokerList, formatNumber as fmt, intOption, table, writeOut } from '../common.ts';
 import { Progress } from '../progress.ts';
 import { WORKLOADS, runBench, type BenchResult, type Mode, type WorkloadName } from './run.ts';
 
@@ -89,11 +89,6 @@ function parseModes(value: string): Mode[] {
   if (value === 'both') return ['durable', 'fast'];
   if (value === 'durable' || value === 'fast') return [value];
   throw new UsageError(`--mode must be durable, fast or both, got "${value}"`);
-}
-
-function fmt(n: number | null, digits = 0): string {
-  if (n === null) return '-';
-  return digits === 0 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits);
 }
 
 /** The human summary of finished runs. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { BROKER_NODE_FLAGS } from '../node-flags.ts';
-import type { WorkerArgs, WorkerMessage } from './worker.ts';
+import { clockMs, type WorkerArgs, type WorkerMessage } from './worker.ts';
 
 // bin/holdfast.js runs dist/cli/main.js when the package is built, src/cli/main.ts otherwise; this
 // module sits beside it either way.
@@ -151,21 +151,28 @@ export class LocalBroker {
   }
 }
 
-/** A producer or consumer worker process, talking over an IPC channel. */
-export class WorkerProcess {
+/** The messages every worker sends its parent: ready, progress counts, its report, or an error. */
+export type BaseWorkerMessage = { t: 'ready' } | { t: 'progress'; n: number } | { t: 'done' } | { t: 'error'; message: string };
+
+/**
+ * A producer or consumer worker process, talking over an IPC channel. `script` is run with the
+ * JSON of `args` as its argument: the Holdfast workers (worker.ts) by default; the peer workers
+ * (bench/peers) pass their own script and message type.
+ */
+export class WorkerProcess<M extends { t: string } = WorkerMessage, A extends object = WorkerArgs> {
   readonly child: ChildProcess;
   readonly name: string;
   readonly stderr: string[] = [];
   /** Last progress count reported. */
   progress = 0;
-  done: WorkerMessage | null = null;
+  done: Extract<M, { t: 'done' }> | null = null;
   readonly exited: Promise<number | null>;
-  private readonly waiters: Array<{ test: (m: WorkerMessage) => boolean; resolve: (m: WorkerMessage) => void }> = [];
+  private readonly waiters: Array<{ t: string; resolve: (m: M | { t: 'error'; message: string }) => void }> = [];
   private failure: Error | null = null;
 
-  constructor(name: string, args: WorkerArgs) {
+  constructor(name: string, args: A, script: string = WORKER) {
     this.name = name;
-    this.child = spawn(process.execPath, [WORKER, JSON.stringify(args)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    this.child = spawn(process.execPath, [script, JSON.stringify(args)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     track({ child: this.child });
     createInterface({ input: this.child.stderr! }).on('line', (l) => {
       this.stderr.push(l);
@@ -178,12 +185,13 @@ export class WorkerProcess {
       }),
     );
     this.child.on('message', (raw) => {
-      const m = raw as WorkerMessage;
-      if (m.t === 'progress') this.progress = m.n;
-      else if (m.t === 'done') this.done = m;
-      else if (m.t === 'error') this.fail(new Error(`${name} failed: ${m.message}`));
+      const m = raw as M;
+      const base = raw as BaseWorkerMessage;
+      if (base.t === 'progress') this.progress = base.n;
+      else if (base.t === 'done') this.done = m as Extract<M, { t: 'done' }>;
+      else if (base.t === 'error') this.fail(new Error(`${name} failed: ${base.message}`));
       for (const w of [...this.waiters]) {
-        if (w.test(m)) {
+        if (w.t === m.t) {
           this.waiters.splice(this.waiters.indexOf(w), 1);
           w.resolve(m);
         }
@@ -192,6 +200,7 @@ export class WorkerProcess {
   }
 
   private fail(err: Error): void {
+    if (this.failure !== null) return;
     this.failure = err;
     for (const w of this.waiters.splice(0)) w.resolve({ t: 'error', message: err.message });
   }
@@ -200,13 +209,18 @@ export class WorkerProcess {
     return this.child.pid;
   }
 
+  /** Neither done nor failed. */
+  get running(): boolean {
+    return this.done === null && this.failure === null;
+  }
+
   /** Resolves with the next message of type `t` (rejects when the worker fails first, or after timeoutMs). */
-  async next<T extends WorkerMessage['t']>(t: T, timeoutMs: number): Promise<Extract<WorkerMessage, { t: T }>> {
-    if (t === 'done' && this.done !== null) return this.done as Extract<WorkerMessage, { t: T }>;
+  async next<T extends M['t']>(t: T, timeoutMs: number): Promise<Extract<M, { t: T }>> {
+    if (t === 'done' && this.done !== null) return this.done as unknown as Extract<M, { t: T }>;
     if (this.failure !== null) throw this.failure;
     let timer: NodeJS.Timeout | undefined;
-    const m = await new Promise<WorkerMessage>((resolve) => {
-      const w = { test: (x: WorkerMessage) => x.t === t, resolve };
+    const m = await new Promise<M | { t: 'error'; message: string }>((resolve) => {
+      const w = { t, resolve };
       this.waiters.push(w);
       timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(w), 1);
@@ -214,8 +228,8 @@ export class WorkerProcess {
       }, timeoutMs);
     });
     clearTimeout(timer);
-    if (m.t === 'error' && t !== 'error') throw this.failure ?? new Error(m.message);
-    return m as Extract<WorkerMessage, { t: T }>;
+    if (m.t === 'error' && t !== 'error') throw this.failure ?? new Error((m as { message: string }).message);
+    return m as Extract<M, { t: T }>;
   }
 
   send(message: object): void {
@@ -226,5 +240,46 @@ export class WorkerProcess {
   async kill(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
+  }
+}
+
+export interface CpuSeconds {
+  broker: number | null;
+  producer: number | null;
+  consumer: number | null;
+}
+
+/**
+ * CPU seconds the broker, producer and consumer processes (consumers summed) use between two
+ * instants of clockMs(), read from /proc at each; null where a process is unknown.
+ */
+export class CpuWindow {
+  private readonly pids: { broker?: number; producer?: number; consumers: Array<number | undefined> };
+  private start: CpuSeconds | null = null;
+  private end: CpuSeconds | null = null;
+  private readonly timers: NodeJS.Timeout[];
+
+  constructor(pids: { broker?: number; producer?: number; consumers: Array<number | undefined> }, fromMs: number, toMs: number) {
+    this.pids = pids;
+    this.timers = [setTimeout(() => (this.start = this.now()), Math.max(0, fromMs - clockMs())), setTimeout(() => (this.end = this.now()), Math.max(0, toMs - clockMs()))];
+  }
+
+  private now(): CpuSeconds {
+    const cs = this.pids.consumers.map((p) => cpuSecondsOf(p));
+    return { broker: cpuSecondsOf(this.pids.broker), producer: cpuSecondsOf(this.pids.producer), consumer: cs.some((c) => c === null) ? null : cs.reduce((a, b) => a! + b!, 0) };
+  }
+
+  /** The seconds used in the window (2 decimals); null for a process unknown at either edge, or before the window ended. */
+  seconds(): CpuSeconds {
+    const delta = (k: keyof CpuSeconds): number | null => {
+      const a = this.start?.[k] ?? null;
+      const b = this.end?.[k] ?? null;
+      return a === null || b === null ? null : Math.round((b - a) * 100) / 100;
+    };
+    return { broker: delta('broker'), producer: delta('producer'), consumer: delta('consumer') };
+  }
+
+  cancel(): void {
+    for (const t of this.timers) clearTimeout(t);
   }
 }

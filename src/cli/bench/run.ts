@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { Admin } from '../../client/index.ts';
 import { renderChart } from './chart.ts';
 import { LatencyHistogram } from './histogram.ts';
-import { LocalBroker, WorkerProcess, cpuSecondsOf, rssMBOf } from './processes.ts';
-import { clockMs, type ConsumerReport, type ProducerReport } from './worker.ts';
+import { CpuWindow, LocalBroker, WorkerProcess, rssMBOf } from './processes.ts';
+import { clockMs, type ConsumerReport, type ProducerReport, type StartMessage } from './worker.ts';
 
 export type WorkloadName = 'W1' | 'W2' | 'L' | 'F';
 export type Mode = 'durable' | 'fast';
@@ -107,13 +107,45 @@ const DRAIN_STALL_MS = 15_000;
 /** … or after this long (or the run's duration, when longer). */
 const DRAIN_MAX_MS = 120_000;
 
-function round(n: number, digits: number): number {
+/**
+ * Waits until consumed() reaches `target`, or no progress for DRAIN_STALL_MS, or max(DRAIN_MAX_MS,
+ * durationMs) in all, or stillRunning() turns false. Resolves with the seconds it waited.
+ */
+export async function drain(consumed: () => number, target: number, durationMs: number, stillRunning: () => boolean = () => true): Promise<number> {
+  const startedAt = clockMs();
+  const limit = Math.max(DRAIN_MAX_MS, durationMs);
+  let last = consumed();
+  let lastProgressAt = clockMs();
+  while (consumed() < target && stillRunning() && clockMs() - startedAt < limit && clockMs() - lastProgressAt < DRAIN_STALL_MS) {
+    await sleep(50);
+    const now = consumed();
+    if (now > last) {
+      last = now;
+      lastProgressAt = clockMs();
+    }
+  }
+  return (clockMs() - startedAt) / 1000;
+}
+
+export function round(n: number, digits: number): number {
   const m = 10 ** digits;
   return Math.round(n * m) / m;
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Starts the run's clock: every worker gets the same `start` message (t0 50 ms from now, warm-up
+ * end, end) and keeps its own time against it.
+ */
+export function startWindow(workers: Array<{ send(message: object): void }>, durationMs: number): { warmupMs: number; t0: number; warmupEnd: number; end: number } {
+  const warmupMs = warmupMsOf(durationMs);
+  const t0 = clockMs() + 50;
+  const start: StartMessage = { t: 'start', t0, warmupEnd: t0 + warmupMs, end: t0 + durationMs };
+  for (const w of workers) w.send(start);
+  return { warmupMs, t0, warmupEnd: start.warmupEnd, end: start.end };
 }
 
 /** Warm-up: the first 10% of the duration, at least 1 s. */
@@ -154,21 +186,11 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
     workers.push(producer);
     await producer.next('ready', READY_TIMEOUT_MS);
 
-    const warmupMs = warmupMsOf(o.durationMs);
-    const t0 = clockMs() + 50;
-    const warmupEnd = t0 + warmupMs;
-    const end = t0 + o.durationMs;
-    for (const wp of workers) wp.send({ t: 'start', t0, warmupEnd, end });
+    const { warmupMs, t0, warmupEnd, end } = startWindow(workers, o.durationMs);
 
     // CPU at the edges of the measured window; broker RSS every second.
     const pids = { broker: broker?.pid, producer: producer.pid, consumers: consumers.map((c) => c.pid) };
-    const cpuNow = (): { broker: number | null; producer: number | null; consumer: number | null } => {
-      const cs = pids.consumers.map((p) => cpuSecondsOf(p));
-      return { broker: cpuSecondsOf(pids.broker), producer: cpuSecondsOf(pids.producer), consumer: cs.some((c) => c === null) ? null : cs.reduce((a, b) => a! + b!, 0) };
-    };
-    let cpuStart: ReturnType<typeof cpuNow> | null = null;
-    let cpuEnd: ReturnType<typeof cpuNow> | null = null;
-    const cpuTimers = [setTimeout(() => (cpuStart = cpuNow()), Math.max(0, warmupEnd - clockMs())), setTimeout(() => (cpuEnd = cpuNow()), Math.max(0, end - clockMs()))];
+    const cpu = new CpuWindow(pids, warmupEnd, end);
     const rss: Array<[number, number]> = [];
     const sampleRss = (): void => {
       const mb = rssMBOf(pids.broker);
@@ -185,25 +207,13 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
       const died = broker?.died();
       died?.catch(() => undefined);
       const p = (await Promise.race([producer.next('done', o.durationMs + 180_000), ...(died === undefined ? [] : [died])])) as ProducerReport;
-      const producerDoneAt = clockMs();
       // Drain: every group handles at least as many messages as were acknowledged.
-      const drainLimit = Math.max(DRAIN_MAX_MS, o.durationMs);
-      let last = minConsumed();
-      let lastProgressAt = clockMs();
-      while (minConsumed() < p.acked && clockMs() - producerDoneAt < drainLimit && clockMs() - lastProgressAt < DRAIN_STALL_MS) {
-        await sleep(50);
-        const now = minConsumed();
-        if (now > last) {
-          last = now;
-          lastProgressAt = clockMs();
-        }
-      }
-      const drainSeconds = (clockMs() - producerDoneAt) / 1000;
+      const drainSeconds = await drain(minConsumed, p.acked, o.durationMs);
       for (const c of consumers) c.send({ t: 'stop' });
       const reports = (await Promise.all(consumers.map((c) => c.next('done', 120_000)))) as ConsumerReport[];
       clearInterval(rssTimer);
       sampleRss();
-      for (const t of cpuTimers) clearTimeout(t);
+      cpu.cancel();
       await Promise.all(workers.map((wp) => wp.exited));
 
       // ---- figures ----
@@ -212,11 +222,7 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
       for (const r of reports) latency.merge(r.latency);
       const ack = new LatencyHistogram();
       ack.merge(p.ackLatency);
-      const ms = (us: number): number | null => (Number.isFinite(us) ? round(us / 1000, 3) : null);
-      const a = cpuStart as ReturnType<typeof cpuNow> | null;
-      const b = cpuEnd as ReturnType<typeof cpuNow> | null;
-      const cpuDelta = (k: 'broker' | 'producer' | 'consumer'): number | null => (a === null || b === null || a[k] === null || b[k] === null ? null : round(b[k]! - a[k]!, 2));
-      const cpuSeconds = { broker: cpuDelta('broker'), producer: cpuDelta('producer'), consumer: cpuDelta('consumer') };
+      const cpuSeconds = cpu.seconds();
       const consumedByGroup = reports.map((r) => r.consumed);
       const rssValues = rss.map(([, mb]) => mb);
       const rssMeasured = rss.filter(([t]) => t >= warmupMs / 1000 && t <= o.durationMs / 1000).map(([, mb]) => mb);
@@ -242,9 +248,9 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
         produceMsgPerSec: Math.round(p.ackedMeasured / measuredSeconds),
         produceMBPerSec: round((p.ackedMeasured * w.messageBytes) / measuredSeconds / 1e6, 1),
         e2eMsgPerSec: Math.round(reports.reduce((x, r) => x + r.consumedMeasured, 0) / measuredSeconds),
-        latencyMs: { p50: ms(latency.quantileUs(0.5)), p99: ms(latency.quantileUs(0.99)), p999: ms(latency.quantileUs(0.999)), max: ms(latency.count > 0 ? latency.maxUs : NaN), mean: ms(latency.meanUs()) },
+        latencyMs: { ...latency.percentilesMs(), mean: Number.isFinite(latency.meanUs()) ? round(latency.meanUs() / 1000, 3) : null },
         latencySamples: latency.count,
-        ackLatencyMs: { p50: ms(ack.quantileUs(0.5)), p99: ms(ack.quantileUs(0.99)), p999: ms(ack.quantileUs(0.999)), max: ms(ack.count > 0 ? ack.maxUs : NaN) },
+        ackLatencyMs: ack.percentilesMs(),
         cpuSeconds,
         brokerCpuUsPerMessage: cpuSeconds.broker === null || p.ackedMeasured === 0 ? null : round((cpuSeconds.broker * 1e6) / p.ackedMeasured, 2),
         brokerRssMB: { start: rssValues[0] ?? null, max: rssValues.length > 0 ? Math.max(...rssValues) : null, end: rssValues.at(-1) ?? null, measuredMin: rssMeasured.length > 0 ? Math.min(...rssMeasured) : null, measuredMax: rssMeasured.length > 0 ? Math.max(...rssMeasured) : null },
@@ -280,7 +286,7 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
     } finally {
       clearInterval(rssTimer);
       clearInterval(progressTimer);
-      for (const t of cpuTimers) clearTimeout(t);
+      cpu.cancel();
     }
   } finally {
     await Promise.all(workers.map((wp) => wp.kill()));

@@ -77,26 +77,30 @@ export function clockMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
-const PROGRESS_MS = 250;
+/** How often a worker reports its progress count. */
+export const PROGRESS_MS = 250;
 
-function send(message: WorkerMessage): Promise<void> {
+/** Sends a message to the parent (resolves once sent; at once without an IPC channel). */
+export function sendToParent<M extends { t: string } = WorkerMessage>(message: NoInfer<M>): Promise<void> {
   return new Promise((resolve) => {
     if (process.send === undefined || !process.connected) return resolve();
     process.send(message, undefined, {}, () => resolve());
   });
 }
 
-function nextStart(): Promise<StartMessage> {
+/** The next message of type `t` from the parent. */
+export function nextMessage<T extends { t: string }>(t: T['t']): Promise<T> {
   return new Promise((resolve) => {
     const on = (m: { t?: string }): void => {
-      if (m.t === 'start') {
+      if (m.t === t) {
         process.off('message', on);
-        resolve(m as StartMessage);
+        resolve(m as T);
       }
     };
     process.on('message', on);
   });
 }
+
 
 function bump(bins: number[], index: number): void {
   const i = index < 0 ? 0 : index;
@@ -109,8 +113,8 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
   // linger only adds to every round trip (measured; see DEFAULT_LINGER_MS in index.ts).
   const producer = new Producer({ brokers: a.brokers, clientId: 'holdfast-bench-producer', acks: -1, idempotent: true, lingerMs: a.lingerMs });
   const template = Buffer.alloc(a.messageBytes, 0x61);
-  const starting = nextStart();
-  await send({ t: 'ready' });
+  const starting = nextMessage<StartMessage>('start');
+  await sendToParent({ t: 'ready' });
   const { t0, warmupEnd, end } = await starting;
   const waitMs = t0 - clockMs();
   if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
@@ -187,7 +191,7 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
       );
     }
   };
-  const progress = setInterval(() => void send({ t: 'progress', n: acked }), PROGRESS_MS);
+  const progress = setInterval(() => void sendToParent({ t: 'progress', n: acked }), PROGRESS_MS);
   // Max rate stops issuing at `end` when an ack comes in; make sure a quiet window stops too.
   const endTimer = setTimeout(() => pump(), Math.max(0, end - clockMs()) + 1);
   pump();
@@ -195,8 +199,8 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
   clearTimeout(endTimer);
   clearInterval(progress);
   await producer.close();
-  await send({ t: 'progress', n: acked });
-  await send({ t: 'done', role: 'producer', acked, ackedMeasured, failed, firstError, perSecond, maxScheduleLagMs: Math.round(maxScheduleLagMs * 1000) / 1000, ackLatency: ackLatency.snapshot() });
+  await sendToParent({ t: 'progress', n: acked });
+  await sendToParent({ t: 'done', role: 'producer', acked, ackedMeasured, failed, firstError, perSecond, maxScheduleLagMs: Math.round(maxScheduleLagMs * 1000) / 1000, ackLatency: ackLatency.snapshot() });
 }
 
 async function runConsumer(a: ConsumerWorkerArgs): Promise<void> {
@@ -217,7 +221,7 @@ async function runConsumer(a: ConsumerWorkerArgs): Promise<void> {
   let t0 = Infinity;
   let warmupEnd = Infinity;
   let end = -Infinity;
-  void nextStart().then((s) => {
+  void nextMessage<StartMessage>('start').then((s) => {
     t0 = s.t0;
     warmupEnd = s.warmupEnd;
     end = s.end;
@@ -226,7 +230,7 @@ async function runConsumer(a: ConsumerWorkerArgs): Promise<void> {
   consumer.on('assign', (partitions) => {
     if (!ready && partitions.length > 0) {
       ready = true;
-      void send({ t: 'ready' });
+      void sendToParent({ t: 'ready' });
     }
   });
   let stopping = false;
@@ -236,7 +240,7 @@ async function runConsumer(a: ConsumerWorkerArgs): Promise<void> {
       void consumer.close();
     }
   });
-  const progress = setInterval(() => void send({ t: 'progress', n: consumed }), PROGRESS_MS);
+  const progress = setInterval(() => void sendToParent({ t: 'progress', n: consumed }), PROGRESS_MS);
   await consumer.run((m) => {
     const now = clockMs();
     consumed++;
@@ -249,8 +253,8 @@ async function runConsumer(a: ConsumerWorkerArgs): Promise<void> {
     }
   });
   clearInterval(progress);
-  await send({ t: 'progress', n: consumed });
-  await send({ t: 'done', role: 'consumer', group: a.group, consumed, consumedMeasured, perSecond, latency: histogram.snapshot() });
+  await sendToParent({ t: 'progress', n: consumed });
+  await sendToParent({ t: 'done', role: 'consumer', group: a.group, consumed, consumedMeasured, perSecond, latency: histogram.snapshot() });
 }
 
 if (import.meta.main) {
@@ -260,7 +264,7 @@ if (import.meta.main) {
   (args.role === 'producer' ? runProducer(args) : runConsumer(args)).then(
     () => process.exit(0),
     async (err: unknown) => {
-      await send({ t: 'error', message: (err as Error)?.stack ?? String(err) });
+      await sendToParent({ t: 'error', message: (err as Error)?.stack ?? String(err) });
       process.exit(1);
     },
   );
