@@ -787,7 +787,9 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     if (atMostOnce && !(await this.commitAhead(ps, ps.peek(count - 1).offset + 1))) return;
     for (let i = 0; i < count; i++) {
       if (!this.mayContinue(ps, epoch, atMostOnce)) return;
-      if (this.o.delivery === 'at-least-once') {
+      // The gate and a handler that returns synchronously are checked inline: an await per message
+      // costs a promise and a microtask hop even when nothing waits.
+      if (this.o.delivery === 'at-least-once' && this.uncommittedTotal + this.handlersInFlight >= this.o.maxUncommittedMessages) {
         await this.gate(ps, epoch);
         if (!this.mayContinue(ps, epoch, false)) return;
       }
@@ -795,7 +797,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       this.bufferedBytes -= sizeBytes;
       this.handlersInFlight++;
       try {
-        await this.handleWithRetry(ps, message);
+        const pending = this.handle(ps, message);
+        if (pending !== undefined) await pending;
       } catch (err) {
         if (err instanceof TurnAborted) return;
         throw err;
@@ -842,21 +845,41 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     for (const w of waiters) w();
   }
 
-  /** Calls the handler until it resolves; retries with backoff; throws HandlerError when out of retries. */
-  private async handleWithRetry(ps: PartitionState, message: ConsumerMessage): Promise<void> {
+  /**
+   * Calls the handler once. Returns undefined when it returned (not a promise) without throwing;
+   * otherwise a promise of the attempt and its retries (handleWithRetry).
+   */
+  private handle(ps: PartitionState, message: ConsumerMessage): Promise<void> | undefined {
+    let result: unknown;
+    try {
+      result = this.handler!(message);
+    } catch (err) {
+      return this.handleWithRetry(ps, message, 1, err);
+    }
+    if (typeof (result as PromiseLike<void> | undefined)?.then !== 'function') return undefined;
+    return Promise.resolve(result as PromiseLike<void>).then(undefined, (err: unknown) => this.handleWithRetry(ps, message, 1, err));
+  }
+
+  /**
+   * Retries the handler after attempt `failed` threw `error`, with backoff, until it resolves;
+   * throws HandlerError when out of retries.
+   */
+  private async handleWithRetry(ps: PartitionState, message: ConsumerMessage, failed: number, error: unknown): Promise<void> {
     const handler = this.handler!;
-    for (let attempt = 1; ; attempt++) {
+    let err = error;
+    for (let attempt = failed; ; attempt++) {
+      if (attempt > this.o.retries) throw new HandlerError(message.topic, message.partition, message.offset, attempt, err);
+      const delayMs = backoffMs(this.o.retryInitialMs, attempt - 1, this.o.retryMaxMs);
+      this.log.warn('handler failed; retrying', { topic: message.topic, partition: message.partition, offset: message.offset, attempt, delayMs, err });
+      this.emitSafely('retry', { topic: message.topic, partition: message.partition, offset: message.offset, attempt, delayMs, error: err });
+      const signal = ps.abort.signal;
+      await sleep(delayMs, signal);
+      if (signal.aborted) throw new TurnAborted();
       try {
         await handler(message);
         return;
-      } catch (err) {
-        if (attempt > this.o.retries) throw new HandlerError(message.topic, message.partition, message.offset, attempt, err);
-        const delayMs = backoffMs(this.o.retryInitialMs, attempt - 1, this.o.retryMaxMs);
-        this.log.warn('handler failed; retrying', { topic: message.topic, partition: message.partition, offset: message.offset, attempt, delayMs, err });
-        this.emitSafely('retry', { topic: message.topic, partition: message.partition, offset: message.offset, attempt, delayMs, error: err });
-        const signal = ps.abort.signal;
-        await sleep(delayMs, signal);
-        if (signal.aborted) throw new TurnAborted();
+      } catch (e) {
+        err = e;
       }
     }
   }

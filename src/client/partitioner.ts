@@ -90,20 +90,26 @@ export function createDefaultPartitioner(options: DefaultPartitionerOptions = {}
   assert(Number.isSafeInteger(maxTopics) && maxTopics > 0, `maxTopics ${maxTopics} must be a positive integer`);
   // Map order is recency order, so the first key is the least recently used topic.
   const sticky = new Map<string, StickyState>();
+  // The most recently used topic, already last in `sticky`: no reordering needed for it.
+  let lastTopic: string | null = null;
   return (input) => {
     if (input.key !== null) return partitionForKey(input.key, input.numPartitions);
     let state = sticky.get(input.topic);
     if (state === undefined) {
       state = { partition: Math.floor(random() * input.numPartitions) % input.numPartitions, bytes: 0 };
       if (sticky.size >= maxTopics) sticky.delete(sticky.keys().next().value as string);
+      sticky.set(input.topic, state);
     } else {
-      sticky.delete(input.topic);
+      if (input.topic !== lastTopic) {
+        sticky.delete(input.topic);
+        sticky.set(input.topic, state);
+      }
       if (state.bytes >= stickyBytes || state.partition >= input.numPartitions) {
         state.partition = (state.partition + 1) % input.numPartitions;
         state.bytes = 0;
       }
     }
-    sticky.set(input.topic, state);
+    lastTopic = input.topic;
     state.bytes += input.recordBytes;
     return state.partition;
   };

@@ -8,7 +8,7 @@
 // Every send() settles: it resolves with the offset the record was stored at, or rejects with a
 // typed error (`code`, `retriable`) — at the latest when its delivery timeout has passed and the
 // attempt in flight, if any, has ended.
-import { assert, ConfigError, HoldfastError } from '../util/index.ts';
+import { assert, AssertionError, ConfigError, HoldfastError } from '../util/index.ts';
 import { BATCH_HEADER_BYTES, buildBatch, buildBatchAsync, compressionCodecOf, type CompressionName, type RecordInput } from '../record/index.ts';
 import { API_KEYS, ErrorCode, kafkaErrors, type InitProducerIdResponse, type ProduceResponse } from '../protocol/kafka/index.ts';
 import { ClientCluster, type TopicMetadata } from './cluster.ts';
@@ -303,11 +303,14 @@ interface PreparedMessage {
   bytes: number;
 }
 
-/** Validates a message and converts it to bytes; throws a typed error naming the bad field. */
-function prepareMessage(message: ProducerMessage): PreparedMessage {
+/**
+ * Validates a message and converts it to bytes; throws a typed error naming the bad field.
+ * `knownTopics`: names already validated (the name check is skipped for them).
+ */
+function prepareMessage(message: ProducerMessage, knownTopics?: ReadonlyMap<string, unknown>): PreparedMessage {
   if (message === null || typeof message !== 'object') throw invalidMessage('a message must be an object');
   const { topic, partition, timestamp } = message;
-  if (typeof topic !== 'string' || !TOPIC_NAME.test(topic) || topic === '.' || topic === '..') {
+  if (typeof topic !== 'string' || (knownTopics?.has(topic) !== true && (!TOPIC_NAME.test(topic) || topic === '.' || topic === '..'))) {
     throw new ProducerError(ProducerErrorCode.INVALID_TOPIC_EXCEPTION, `topic ${JSON.stringify(topic)} is not a legal topic name (1-249 of [a-zA-Z0-9._-])`, { kafkaErrorCode: ErrorCode.INVALID_TOPIC_EXCEPTION });
   }
   if (!('value' in message)) throw invalidMessage('value is required (use null for a tombstone)');
@@ -316,8 +319,9 @@ function prepareMessage(message: ProducerMessage): PreparedMessage {
   if (partition !== undefined && (!Number.isSafeInteger(partition) || partition < 0 || partition > INT32_MAX)) throw invalidMessage(`partition ${String(partition)} is not a non-negative int32`);
   if (timestamp !== undefined && (!Number.isSafeInteger(timestamp) || timestamp < 0)) throw invalidMessage(`timestamp ${String(timestamp)} is not a non-negative integer of ms`);
   let bytes = RECORD_OVERHEAD_MAX_BYTES + (key?.length ?? 0) + (value?.length ?? 0);
-  const headers: Array<{ key: string; value: Buffer | null }> = [];
+  let headers: Array<{ key: string; value: Buffer | null }> | undefined;
   if (message.headers !== undefined) {
+    headers = [];
     if (message.headers === null || typeof message.headers !== 'object') throw invalidMessage('headers must be an object of Buffer or string values');
     for (const [name, raw] of Object.entries(message.headers)) {
       const headerValue = toBytes(`headers[${JSON.stringify(name)}]`, raw, false);
@@ -397,7 +401,7 @@ export class Producer {
     if (this.state !== 'open') return Promise.reject(closedError());
     let prepared: PreparedMessage;
     try {
-      prepared = prepareMessage(message);
+      prepared = prepareMessage(message, this.topics);
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -407,7 +411,18 @@ export class Producer {
       );
     }
     return new Promise<RecordMetadata>((resolve, reject) => {
-      const record: PendingRecord = { ...prepared, generation: this.generation, deadlineMs: Infinity, settled: false, resolve, reject };
+      const record: PendingRecord = {
+        topic: prepared.topic,
+        input: prepared.input,
+        keyBytes: prepared.keyBytes,
+        partition: prepared.partition,
+        bytes: prepared.bytes,
+        generation: this.generation,
+        deadlineMs: Infinity,
+        settled: false,
+        resolve,
+        reject,
+      };
       this.unsettled.set(record.generation, (this.unsettled.get(record.generation) ?? 0) + 1);
       this.admit(record);
     });
@@ -517,12 +532,12 @@ export class Producer {
     record.settled = true;
     if (buffered) {
       this.bufferedBytes -= record.bytes;
-      assert(this.bufferedBytes >= 0, `buffered bytes went negative: ${this.bufferedBytes}`);
+      if (this.bufferedBytes < 0) throw new AssertionError(`buffered bytes went negative: ${this.bufferedBytes}`);
     }
     if (result instanceof Error) record.reject(result);
     else record.resolve(result);
     const left = (this.unsettled.get(record.generation) ?? 0) - 1;
-    assert(left >= 0, `generation ${record.generation} settled more records than it had`);
+    if (left < 0) throw new AssertionError(`generation ${record.generation} settled more records than it had`);
     if (left === 0) {
       this.unsettled.delete(record.generation);
       this.notifyFlushWaiters();
@@ -557,7 +572,7 @@ export class Producer {
 
   /** Puts an accepted record into its partition's open batch (metadata is known). */
   private place(topic: TopicState, record: PendingRecord): void {
-    assert(topic.numPartitions > 0, `topic ${topic.name} has no known partitions`);
+    if (topic.numPartitions <= 0) throw new AssertionError(`topic ${topic.name} has no known partitions`);
     const partition = record.partition ?? this.partitioner({ topic: topic.name, key: record.keyBytes, numPartitions: topic.numPartitions, recordBytes: record.bytes });
     if (!Number.isSafeInteger(partition) || partition < 0 || partition >= topic.numPartitions) {
       this.settle(record, invalidPartition(topic.name, partition, topic.numPartitions), true);

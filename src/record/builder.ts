@@ -1,5 +1,5 @@
 // Builds RecordBatch v2 bytes from plain records: the client side of produce, control markers, tests.
-import { assert, assertSafeInteger } from '../util/index.ts';
+import { assert, assertSafeInteger, AssertionError } from '../util/index.ts';
 import {
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD,
@@ -89,14 +89,22 @@ function bytesFieldSize(value: Buffer | null): number {
   return value === null ? 1 : varintSize(value.length) + value.length;
 }
 
+/** Shared by every record without headers (never written to). */
+const NO_HEADER_KEYS: Buffer[] = [];
+const NO_HEADER_VALUES: Array<Buffer | null> = [];
+
 function prepareRecord(input: RecordInput, nowMs: number): PreparedRecord {
-  const headerKeys: Buffer[] = [];
-  const headerValues: Array<Buffer | null> = [];
-  const headers = input.headers ?? [];
-  const entries = Array.isArray(headers) ? headers : Object.entries(headers).map(([key, value]) => ({ key, value }));
-  for (const header of entries) {
-    headerKeys.push(Buffer.from(header.key, 'utf8'));
-    headerValues.push(toBytes(header.value));
+  let headerKeys = NO_HEADER_KEYS;
+  let headerValues = NO_HEADER_VALUES;
+  const headers = input.headers;
+  const entries = headers === undefined ? [] : Array.isArray(headers) ? headers : Object.entries(headers).map(([key, value]) => ({ key, value }));
+  if (entries.length > 0) {
+    headerKeys = [];
+    headerValues = [];
+    for (const header of entries) {
+      headerKeys.push(Buffer.from(header.key, 'utf8'));
+      headerValues.push(toBytes(header.value));
+    }
   }
   const timestampMs = input.timestamp ?? nowMs;
   if (!Number.isSafeInteger(timestampMs)) {
@@ -153,7 +161,7 @@ function writeRecords(buf: Buffer, start: number, prepared: Prepared): void {
       pos = writeBytesField(buf, pos, r.headerKeys[h]);
       pos = writeBytesField(buf, pos, r.headerValues[h]);
     }
-    assert(pos - bodyStart === r.bodyBytes, `record ${i} wrote ${pos - bodyStart} bytes, sized ${r.bodyBytes}`);
+    if (pos - bodyStart !== r.bodyBytes) throw new AssertionError(`record ${i} wrote ${pos - bodyStart} bytes, sized ${r.bodyBytes}`);
   }
   assert(pos - start === prepared.recordsBytes, 'records fill their space exactly');
 }

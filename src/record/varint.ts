@@ -2,7 +2,7 @@
 // varint = zigzag int32 (at most 5 bytes); varlong = zigzag int64 (at most 10 bytes), read and written
 // here as JavaScript numbers, so only |value| <= 2^53 - 1 is representable: a varlong outside that
 // range is rejected rather than rounded.
-import { assert, assertSafeInteger } from '../util/index.ts';
+import { assert, assertSafeInteger, AssertionError } from '../util/index.ts';
 import { RecordErrorCode, RecordError, type RecordErrorCodeValue } from './errors.ts';
 
 export const VARINT_MAX_BYTES = 5;
@@ -26,7 +26,7 @@ export function varintSize(value: number): number {
 
 /** Writes `value` (an int32) as a zigzag varint at `pos`; returns the position after it. */
 export function writeVarint(buf: Buffer, pos: number, value: number): number {
-  assert((value | 0) === value, `varint value ${value} is not an int32`);
+  if ((value | 0) !== value) throw new AssertionError(`varint value ${value} is not an int32`);
   let raw = ((value << 1) ^ (value >> 31)) >>> 0;
   while (raw >= 0x80) {
     buf[pos++] = (raw & 0x7f) | 0x80;
@@ -89,7 +89,7 @@ export class ByteReader {
   readonly errorCode: RecordErrorCodeValue;
 
   constructor(buf: Buffer, pos: number, end: number, errorCode: RecordErrorCodeValue = RecordErrorCode.INVALID_RECORD) {
-    assert(pos >= 0 && pos <= end && end <= buf.length, `reader range ${pos}..${end} outside buffer of ${buf.length}`);
+    if (!(pos >= 0 && pos <= end && end <= buf.length)) throw new AssertionError(`reader range ${pos}..${end} outside buffer of ${buf.length}`);
     this.buf = buf;
     this.pos = pos;
     this.end = end;
