@@ -1,5 +1,5 @@
-#!/usr/bin/env -S node --initial-old-space-size=128
-// The flag: see BROKER_NODE_FLAGS in src/cli/serve.ts (harmless for the other commands).
+#!/usr/bin/env -S node --initial-old-space-size=128 --external-memory-accounted-in-global-limit
+// The flags: see NODE_FLAGS in src/cli/node-flags.ts (harmless for the other commands).
 // Launcher: the published package runs the compiled dist/; a checkout runs the TypeScript sources
 // directly (Node 24 strips types).
 import { existsSync } from 'node:fs';

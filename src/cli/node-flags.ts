@@ -1,38 +1,28 @@
-// The Node flags of a broker process, in a module of its own so that the launchers of brokers
-// (bench, verify) need not load the broker to read them.
+// The Node flags of the processes that move data: brokers and the bench's producer and consumer
+// processes. In a module of its own so that launchers (bench, verify) need not load the broker.
 /**
- * Node flags a broker process runs with: `bin/holdfast.js` (its shebang), `npm start` and the
- * brokers that bench and verify start pass them (a test keeps the four in step).
+ * Node flags every Holdfast process that moves data runs with: `bin/holdfast.js` (its shebang),
+ * `npm start`, the brokers that bench, verify and the tests start, and the producer and consumer
+ * processes of `holdfast bench` and `bench:compare` (for every system, so the peers' clients too,
+ * as OpenMessaging Benchmark runs its workers with tuned JVM flags). A test keeps them in step. V8
+ * reads them at start-up only, so code cannot set them (v8.setFlagsFromString has no effect); an
+ * application running a Producer or Consumer at high rates should pass them itself (README).
  *
- * --initial-old-space-size=128: a broker keeps its data off the V8 heap (request frames, batches,
- * socket chunks), so its heap stays at ~15 MB. With such a small heap V8 sets an old-generation
- * limit only ~10 MB above the live size and keeps scheduling incremental marking: in W1 that was
- * ~22 full mark-compacts per second (a one-off --trace-gc count), with 128 MB ~5. Broker CPU per
- * W1 message, from `holdfast bench` (HOLDFAST_BROKER_NODE_ARGS=--initial-old-space-size=1 undoes
- * the flag): 5.18 µs without, 2.83 µs with. V8 reads the flag only at start-up, so it cannot be
- * set from code (v8.setFlagsFromString has no effect).
+ * Both processes keep their data in Buffers, off the V8 heap, so the heap stays at a few MB:
+ * - --initial-old-space-size=128: with a heap that small V8 sets an old-generation limit only
+ *   ~10 MB above the live size and keeps scheduling incremental marking; a W1 broker did ~22 full
+ *   mark-compacts a second (a one-off --trace-gc count), ~5 with the flag. Broker CPU per W1
+ *   message went from 5.18 to 2.83 µs (`holdfast bench`; HOLDFAST_BROKER_NODE_ARGS=
+ *   --initial-old-space-size=1 undoes the flag, the later flag wins).
+ * - --external-memory-accounted-in-global-limit: V8 counts Buffer memory as "external" and starts
+ *   a full mark-compact each time it grew by 64 MB, which at 200 MB/s of request frames, batches
+ *   and socket chunks is several a second in each process (a W1 consumer did 25 and the producer
+ *   37 per 5 s, with pauses up to 20 ms; one-off PerformanceObserver counts). With the flag
+ *   Buffers count against V8's global limit and young ones are freed by scavenges: the workers ran
+ *   W1 without a mark-compact, and the broker's GC helper threads went from 0.82 to 0.29 CPU-s per
+ *   8 s (/proc/<pid>/task). It costs the broker ~100 MB more RSS under W1 (~255 → ~360 MB).
  */
-export const BROKER_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
-
-/**
- * Node flags for a process that runs a high-throughput Holdfast client (Producer, Consumer): the
- * producer and consumer processes of `holdfast bench` and `bench:compare` run with them (for every
- * system, so the peers' clients too), as OpenMessaging Benchmark runs its workers with tuned JVM
- * flags. The README recommends them for applications; a library cannot set them (V8 reads them at
- * start-up).
- *
- * A client at 100-200 MB/s allocates that much in Buffers (values, batches, socket chunks, fetch
- * frames) and keeps a V8 heap of a few MB. V8 counts Buffer memory as "external" and starts a full
- * mark-compact each time it grew by 64 MB, and with a small heap it keeps scheduling incremental
- * marking besides: a W1 consumer did 25 and the producer 37 mark-compacts per 5 s, pauses of up to
- * 20 ms (a one-off PerformanceObserver count). --external-memory-accounted-in-global-limit counts
- * Buffers against V8's global limit instead, where young ones are freed by scavenges; with
- * --initial-old-space-size=128 both workers ran without a single mark-compact.
- * HOLDFAST_BENCH_WORKER_NODE_ARGS='--initial-old-space-size=1
- * --no-external-memory-accounted-in-global-limit' undoes both (later flags win); the figures with
- * and without are in the README, Benchmarks.
- */
-export const CLIENT_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128', '--external-memory-accounted-in-global-limit'];
+export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128', '--external-memory-accounted-in-global-limit'];
 
 /** Extra node flags from an environment variable (space-separated; for profiling, or to undo a flag). */
 export function nodeArgsFromEnv(name: string): string[] {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../util/index.ts';
-import { BROKER_NODE_FLAGS } from './node-flags.ts';
+import { NODE_FLAGS } from './node-flags.ts';
 import { Broker, applyConfig, defaultBrokerConfig, type BrokerConfig } from '../broker/index.ts';
 
 export const SERVE_USAGE = `Usage: holdfast serve [options]
@@ -63,7 +63,7 @@ export async function serve(argv: string[]): Promise<void> {
       process.exit(70);
     },
   });
-  const missing = BROKER_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
+  const missing = NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
   if (missing.length > 0) broker.logger.info('node flags missing: expect more garbage collection under load', { missing: missing.join(' ') });
   process.stdout.write(`holdfast ready kafka=${broker.advertised.host}:${broker.port} data=${config.dataDir}\n`);
   let stopping = false;

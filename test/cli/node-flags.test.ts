@@ -1,4 +1,4 @@
-// The broker's Node flags (BROKER_NODE_FLAGS) reach every way a broker is started: the `holdfast`
+// The Node flags (NODE_FLAGS) reach every way a broker is started: the `holdfast`
 // launcher's shebang, `npm start`, and the brokers bench and verify spawn (which use the constant).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { BROKER_NODE_FLAGS } from '../../src/cli/index.ts';
+import { NODE_FLAGS } from '../../src/cli/index.ts';
 
 test('the launcher shebang and npm start carry the broker flags', () => {
   const shebang = readFileSync('bin/holdfast.js', 'utf8').split('\n')[0];
-  assert.equal(shebang, `#!/usr/bin/env -S node ${BROKER_NODE_FLAGS.join(' ')}`);
+  assert.equal(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
   const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.start;
-  assert.equal(start, `node ${BROKER_NODE_FLAGS.join(' ')} src/cli/main.ts serve`);
+  assert.equal(start, `node ${NODE_FLAGS.join(' ')} src/cli/main.ts serve`);
 });
 
 async function serveOutput(command: string, args: string[]): Promise<{ ready: boolean; log: string[] }> {
@@ -48,5 +48,5 @@ test('a broker run through the launcher has its flags; one without them says whi
   const bare = await serveOutput(process.execPath, [resolve('src/cli/main.ts')]);
   assert.ok(bare.ready, bare.log.join('\n'));
   const line = bare.log.find((l) => l.includes('node flags missing'));
-  assert.ok(line !== undefined && line.includes(BROKER_NODE_FLAGS[0]), bare.log.join('\n'));
+  assert.ok(line !== undefined && line.includes(NODE_FLAGS[0]), bare.log.join('\n'));
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { BROKER_NODE_FLAGS, CLIENT_NODE_FLAGS, nodeArgsFromEnv } from '../node-flags.ts';
+import { NODE_FLAGS, nodeArgsFromEnv } from '../node-flags.ts';
 import { clockMs, type WorkerArgs, type WorkerMessage } from './worker.ts';
 
 // bin/holdfast.js runs dist/cli/main.js when the package is built, src/cli/main.ts otherwise; this
@@ -95,7 +95,7 @@ export class LocalBroker {
     // No initial rebalance delay: each consumer group's first join is answered at once.
     // Retention every 10 s keeps a long run's disk use near the bench topic's retention.bytes.
     writeFileSync(configFile, 'group.initial.rebalance.delay.ms: 0\nretention.check.interval.ms: 10000\n');
-    const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...(options.nodeArgs ?? []), MAIN, 'serve', '--port', '0', '--data-dir', dataDir, '--config', configFile], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, ...(options.nodeArgs ?? []), MAIN, 'serve', '--port', '0', '--data-dir', dataDir, '--config', configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const stderr: string[] = [];
@@ -172,7 +172,7 @@ export class WorkerProcess<M extends { t: string } = WorkerMessage, A extends ob
 
   constructor(name: string, args: A, script: string = WORKER) {
     this.name = name;
-    this.child = spawn(process.execPath, [...CLIENT_NODE_FLAGS, ...nodeArgsFromEnv('HOLDFAST_BENCH_WORKER_NODE_ARGS'), script, JSON.stringify(args)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    this.child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgsFromEnv('HOLDFAST_BENCH_WORKER_NODE_ARGS'), script, JSON.stringify(args)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     track({ child: this.child });
     createInterface({ input: this.child.stderr! }).on('line', (l) => {
       this.stderr.push(l);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { BROKER_NODE_FLAGS } from '../node-flags.ts';
+import { NODE_FLAGS } from '../node-flags.ts';
 import type { Rng } from '../../util/index.ts';
 
 /** A fault the broker side can inject; each call injects and then recovers from it. */
@@ -88,7 +88,7 @@ export class LocalBroker implements BrokerControl {
   }
 
   private spawnOnce(): Promise<void> {
-    const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, MAIN, 'serve', '--data-dir', this.dataDir, '--port', String(this.target.port), '--config', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'serve', '--data-dir', this.dataDir, '--port', String(this.target.port), '--config', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.paused = false;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
