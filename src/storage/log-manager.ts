@@ -76,6 +76,8 @@ export class LogManager {
   private readonly handles: FileHandleCache;
   private readonly tailCacheBudget: TailCacheBudget;
   private readonly logs = new Map<string, PartitionLog>();
+  /** The same logs by topic, then partition: getLog runs per partition of every Produce and Fetch, without building a key. */
+  private readonly byTopic = new Map<string, Array<PartitionLog | undefined>>();
   /** Last checkpointed values, kept for logs that are offline so their entries are not lost. */
   private readonly recoveryPoints = new Map<string, OffsetCheckpointEntry>();
   private readonly startOffsets = new Map<string, OffsetCheckpointEntry>();
@@ -126,7 +128,7 @@ export class LogManager {
     const started = this.options.clock.monotonicMs();
     await mapLimit(dirs, this.options.openConcurrency ?? DEFAULT_OPEN_CONCURRENCY, async (d) => {
       const log = await this.openLog(d.topic, d.partition, joinPath(this.dataDir, d.name), clean);
-      if (log !== undefined) this.logs.set(key(d.topic, d.partition), log);
+      if (log !== undefined) this.addLog(log);
     });
     for (const log of this.logs.values()) if (log.state !== 'online') this.offlineAtOpen.add(log);
     const offline = this.offlineAtOpen.size;
@@ -173,7 +175,7 @@ export class LogManager {
   }
 
   getLog(topic: string, partition: number): PartitionLog | undefined {
-    return this.logs.get(key(topic, partition));
+    return this.byTopic.get(topic)?.[partition];
   }
 
   allLogs(): PartitionLog[] {
@@ -218,8 +220,15 @@ export class LogManager {
     const log = await this.openLog(topic, partition, dir, true, true);
     assert(log !== undefined, 'new log did not open');
     if (log.state !== 'online') throw new HoldfastError('KAFKA_STORAGE_ERROR', `new log ${name} is ${log.state}: ${log.offlineReason}`, { kafkaErrorCode: 56 });
-    this.logs.set(k, log);
+    this.addLog(log);
     return log;
+  }
+
+  private addLog(log: PartitionLog): void {
+    this.logs.set(key(log.topic, log.partition), log);
+    let partitions = this.byTopic.get(log.topic);
+    if (partitions === undefined) this.byTopic.set(log.topic, (partitions = []));
+    partitions[log.partition] = log;
   }
 
   /** Renames the directory to `<dir>.<id>-delete` (durably), then removes it. */
@@ -228,6 +237,11 @@ export class LogManager {
     const log = this.logs.get(k);
     if (log === undefined) return;
     this.logs.delete(k);
+    const partitions = this.byTopic.get(topic);
+    if (partitions !== undefined) {
+      partitions[partition] = undefined;
+      if (partitions.every((l) => l === undefined)) this.byTopic.delete(topic);
+    }
     this.recoveryPoints.delete(k);
     this.startOffsets.delete(k);
     await log.delete();
