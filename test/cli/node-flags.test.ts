@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { NODE_FLAGS } from '../../src/cli/index.ts';
@@ -18,7 +18,9 @@ test('the launcher shebang and npm start carry the broker flags', () => {
 
 async function serveOutput(command: string, args: string[]): Promise<{ ready: boolean; log: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'holdfast-flags-'));
-  const child = spawn(command, [...args, 'serve', '--port', '0', '--data-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The launcher's shebang runs `node` from PATH: put the Node running the tests (24) first, as npm does.
+  const env = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}` };
+  const child = spawn(command, [...args, 'serve', '--port', '0', '--data-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const log: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => log.push(l));
   try {

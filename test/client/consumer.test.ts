@@ -402,52 +402,36 @@ test('pause stops a partition (buffered messages wait), resume continues it; a t
   await done;
 });
 
-test('a handler that fails transiently is retried with backoff and the partition stays in order', { timeout: 60_000 }, async () => {
-  const topic = 'retry-ok';
-  await b.broker.createTopic(topic, 1, {});
-  await produceValues(wire, topic, 1, 10, 'r');
-  const retries: RetryEvent[] = [];
-  const handled: number[] = [];
-  let failures = 0;
-  const c = consumer('retry-ok-group', [topic], { retry: { retries: 3, initialMs: 10, maxMs: 100 } });
-  c.on('retry', (e) => retries.push(e));
-  const done = c.run((m) => {
-    if (m.offset === 3 && failures < 2) {
-      failures++;
-      throw new Error(`transient ${failures}`);
-    }
-    handled.push(m.offset);
+// A handler that returns synchronously is called inline (no await per message); one that returns
+// a promise is awaited: both kinds of failure are retried the same way.
+for (const kind of ['throws', 'rejects'] as const) {
+  test(`a handler that ${kind} transiently is retried with backoff and the partition stays in order`, { timeout: 60_000 }, async () => {
+    const topic = `retry-ok-${kind}`;
+    await b.broker.createTopic(topic, 1, {});
+    await produceValues(wire, topic, 1, 10, 'r');
+    const retries: RetryEvent[] = [];
+    const handled: number[] = [];
+    let failures = 0;
+    const c = consumer(`retry-ok-${kind}-group`, [topic], { retry: { retries: 3, initialMs: 10, maxMs: 100 } });
+    c.on('retry', (e) => retries.push(e));
+    const handle = (m: ConsumerMessage): void => {
+      if (m.offset === 3 && failures < 2) {
+        failures++;
+        throw new Error(`transient ${failures}`);
+      }
+      handled.push(m.offset);
+    };
+    const done = c.run(kind === 'throws' ? handle : async (m) => {
+      await new Promise((r) => setImmediate(r));
+      handle(m);
+    });
+    await until('10 handled', () => handled.length === 10);
+    await c.close();
+    await done;
+    assert.deepEqual(handled, Array.from({ length: 10 }, (_, i) => i), 'offset 3 handled once, after its retries, before offset 4');
+    assert.deepEqual(retries.map((e) => [e.offset, e.attempt, e.delayMs]), [[3, 1, 10], [3, 2, 20]]);
   });
-  await until('10 handled', () => handled.length === 10);
-  await c.close();
-  await done;
-  assert.deepEqual(handled, Array.from({ length: 10 }, (_, i) => i), 'offset 3 handled once, after its retries, before offset 4');
-  assert.deepEqual(retries.map((e) => [e.offset, e.attempt, e.delayMs]), [[3, 1, 10], [3, 2, 20]]);
-});
-
-test('an async handler that rejects is retried like one that throws; the partition stays in order', { timeout: 60_000 }, async () => {
-  const topic = 'retry-async';
-  await b.broker.createTopic(topic, 1, {});
-  await produceValues(wire, topic, 1, 10, 'a');
-  const retries: RetryEvent[] = [];
-  const handled: number[] = [];
-  let failures = 0;
-  const c = consumer('retry-async-group', [topic], { retry: { retries: 3, initialMs: 10, maxMs: 100 } });
-  c.on('retry', (e) => retries.push(e));
-  const done = c.run(async (m) => {
-    await new Promise((r) => setImmediate(r));
-    if (m.offset === 6 && failures < 2) {
-      failures++;
-      throw new Error(`transient ${failures}`);
-    }
-    handled.push(m.offset);
-  });
-  await until('10 handled', () => handled.length === 10);
-  await c.close();
-  await done;
-  assert.deepEqual(handled, Array.from({ length: 10 }, (_, i) => i), 'offset 6 handled once, after its retries, before offset 7');
-  assert.deepEqual(retries.map((e) => [e.offset, e.attempt]), [[6, 1], [6, 2]]);
-});
+}
 
 test('a handler that keeps failing is retried with exponential backoff, then run() rejects with HandlerError and the consumer closes', { timeout: 60_000 }, async () => {
   const topic = 'retry-fail';
