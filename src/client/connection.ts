@@ -2,7 +2,7 @@
 // requests matched by correlation id, a timeout per request, and typed errors.
 import { connect, type Socket } from 'node:net';
 import { HoldfastError } from '../util/index.ts';
-import { API_KEYS, FrameDecoder, decodeResponse, encodeRequestFrame, errorName, kafkaErrors } from '../protocol/kafka/index.ts';
+import { API_KEYS, FrameReader, decodeResponse, encodeRequestFrame, errorName, kafkaErrors } from '../protocol/kafka/index.ts';
 
 export interface ConnectionOptions {
   /** Broker host name or address. */
@@ -47,7 +47,6 @@ interface Pending {
 export class KafkaConnection {
   private readonly socket: Socket;
   private readonly pending = new Map<number, Pending>();
-  private readonly decoder: FrameDecoder;
   private readonly clientId: string;
   private readonly requestTimeoutMs: number;
   private nextCorrelationId = 1;
@@ -62,17 +61,36 @@ export class KafkaConnection {
     this.port = options.port;
     this.clientId = options.clientId ?? 'holdfast';
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30000;
-    this.decoder = new FrameDecoder(options.maxResponseBytes ?? 268435456);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.fail(new ConnectionError(`connection to ${this.host}:${this.port} failed: ${err.message}`, err)));
     socket.on('close', () => this.fail(new ConnectionError(`connection to ${this.host}:${this.port} closed`)));
   }
 
   /** Connects and negotiates API versions. */
   static async open(options: ConnectionOptions): Promise<KafkaConnection> {
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = connect({ host: options.host, port: options.port });
+    // Responses are read straight into their frames (FrameReader): no chunk per read, and a Fetch
+    // response is never copied. The broker speaks only when asked, so nothing arrives before the
+    // connection exists; if it did, its frames would match no request and be dropped.
+    const reader = new FrameReader(options.maxResponseBytes ?? 268435456);
+    let conn: KafkaConnection | null = null;
+    const onread = {
+      buffer: () => reader.nextBuffer(),
+      callback: (bytes: number): boolean => {
+        let frames: Buffer[];
+        try {
+          frames = reader.filled(bytes);
+        } catch (err) {
+          if (conn === null) socket?.destroy();
+          else conn.badFrame(err as Error);
+          return false;
+        }
+        conn?.onFrames(frames);
+        return true;
+      },
+    };
+    let socket: Socket | null = null;
+    socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host: options.host, port: options.port, onread });
       const timer = setTimeout(() => {
         s.destroy();
         reject(new ConnectionError(`connecting to ${options.host}:${options.port} timed out after ${options.connectTimeoutMs ?? 10000} ms`));
@@ -86,7 +104,7 @@ export class KafkaConnection {
         reject(new ConnectionError(`cannot connect to ${options.host}:${options.port}: ${err.message}`, err));
       });
     });
-    const conn = new KafkaConnection(socket, options);
+    conn = new KafkaConnection(socket, options);
     try {
       const res = await conn.request<{ errorCode: number; apiKeys: Array<{ apiKey: number; minVersion: number; maxVersion: number }> }>(API_KEYS.ApiVersions, 0, {});
       if (res.errorCode !== 0) throw new KafkaProtocolError(res.errorCode, 'ApiVersions');
@@ -149,15 +167,12 @@ export class KafkaConnection {
     return id;
   }
 
-  private onData(chunk: Buffer): void {
-    let frames: Buffer[];
-    try {
-      frames = this.decoder.push(chunk);
-    } catch (err) {
-      this.fail(new ConnectionError(`bad frame from ${this.host}:${this.port}: ${(err as Error).message}`, err));
-      this.socket.destroy();
-      return;
-    }
+  private badFrame(err: Error): void {
+    this.fail(new ConnectionError(`bad frame from ${this.host}:${this.port}: ${err.message}`, err));
+    this.socket.destroy();
+  }
+
+  private onFrames(frames: Buffer[]): void {
     for (const frame of frames) {
       const correlationId = frame.length >= 4 ? frame.readInt32BE(0) : -1;
       const p = this.pending.get(correlationId);

@@ -132,3 +132,88 @@ export class FrameDecoder {
     return prefix.readInt32BE(0);
   }
 }
+
+/**
+ * Frames read straight into their own memory, for sockets opened with `onread` (net.connect): a
+ * frame's first bytes land in a reused scratch buffer, and once its size prefix is known the
+ * rest is read by the kernel directly into the frame's buffer. Unlike FrameDecoder (for sockets
+ * that hand over fresh chunks), no chunk is allocated per read and a large frame (a Fetch
+ * response) is never copied. Frames that fit in one scratch read are copied out of it, since
+ * the scratch is reused.
+ *
+ * Use: read into `nextBuffer()`, then call `filled(bytesRead)`, which returns the completed frames.
+ */
+export class FrameReader {
+  readonly maxFrameBytes: number;
+  private readonly scratch: Buffer;
+  /** Bytes at the front of `scratch` holding an incomplete size prefix. */
+  private scratchUsed = 0;
+  /** The frame being filled by reads into it, and how much of it has arrived. */
+  private frame: Buffer | null = null;
+  private frameFilled = 0;
+  private failed: FrameError | null = null;
+
+  /** @param maxFrameBytes largest accepted frame payload; @param scratchBytes size of the reused read buffer. */
+  constructor(maxFrameBytes: number, scratchBytes = 64 * 1024) {
+    if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 0 || maxFrameBytes > 0x7fffffff) {
+      throw new RangeError(`maxFrameBytes must be an integer in [0, 2^31-1], got ${maxFrameBytes}`);
+    }
+    if (!Number.isSafeInteger(scratchBytes) || scratchBytes < 2 * SIZE_PREFIX_BYTES) throw new RangeError(`scratchBytes must be an integer >= ${2 * SIZE_PREFIX_BYTES}, got ${scratchBytes}`);
+    this.maxFrameBytes = maxFrameBytes;
+    this.scratch = Buffer.allocUnsafeSlow(scratchBytes);
+  }
+
+  /** Bytes received that do not yet form a complete frame. */
+  get bufferedBytes(): number {
+    return this.frame !== null ? SIZE_PREFIX_BYTES + this.frameFilled : this.scratchUsed;
+  }
+
+  /** Where the next read must go: the rest of the frame being assembled, or the scratch buffer. Never empty. */
+  nextBuffer(): Buffer {
+    if (this.frame !== null) return this.frame.subarray(this.frameFilled);
+    return this.scratch.subarray(this.scratchUsed);
+  }
+
+  /**
+   * `bytes` were read into the buffer the last nextBuffer() returned; returns the payloads of the
+   * frames completed. Throws FrameError for a size < 0 or > maxFrameBytes; the reader then stays
+   * failed and the caller must close the connection.
+   */
+  filled(bytes: number): Buffer[] {
+    if (this.failed !== null) throw this.failed;
+    const frames: Buffer[] = [];
+    if (this.frame !== null) {
+      this.frameFilled += bytes;
+      if (this.frameFilled === this.frame.length) {
+        frames.push(this.frame);
+        this.frame = null;
+        this.frameFilled = 0;
+      }
+      return frames;
+    }
+    const end = this.scratchUsed + bytes;
+    let at = 0;
+    while (end - at >= SIZE_PREFIX_BYTES) {
+      const size = this.scratch.readInt32BE(at);
+      if (size < 0 || size > this.maxFrameBytes) {
+        this.failed = new FrameError(size, this.maxFrameBytes);
+        throw this.failed;
+      }
+      const start = at + SIZE_PREFIX_BYTES;
+      const out = frameBuffer(size);
+      if (start + size <= end) {
+        this.scratch.copy(out, 0, start, start + size);
+        frames.push(out);
+        at = start + size;
+        continue;
+      }
+      // The frame goes on past this read: later reads fill its own buffer directly.
+      this.frameFilled = this.scratch.copy(out, 0, start, end);
+      this.frame = out;
+      at = end;
+    }
+    this.scratchUsed = end - at;
+    if (this.scratchUsed > 0) this.scratch.copyWithin(0, at, end);
+    return frames;
+  }
+}

@@ -1,5 +1,5 @@
 // protocol/kafka: pure encode/decode of the Kafka wire protocol — no sockets, no broker state.
-//   framing   FrameDecoder: size-prefixed frames out of TCP chunks, bounded by maxFrameBytes
+//   framing   FrameDecoder / FrameReader: size-prefixed frames out of TCP chunks or reads, bounded by maxFrameBytes
 //   headers   request/response header versions (incl. the ApiVersions and client_id exceptions)
 //   codec     whole frames: decodeRequest / encodeResponseFrame / encodeRequestFrame / decodeResponse
 //   reader    Reader: bounded decoding of every primitive (errors are ProtocolError)
@@ -19,7 +19,7 @@ export {
   COPY_RECORDS_BELOW_BYTES,
 } from './writer.ts';
 export type { RecordsData } from './writer.ts';
-export { FrameDecoder } from './framing.ts';
+export { FrameDecoder, FrameReader } from './framing.ts';
 export {
   isFlexibleVersion,
   requestHeaderVersion,

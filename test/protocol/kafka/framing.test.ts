@@ -2,7 +2,7 @@
 // however the bytes arrive (nats.js' byByteTest idea), and refuse hostile sizes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameDecoder, FrameError, ProtocolError } from '../../../src/protocol/kafka/index.ts';
+import { FrameDecoder, FrameError, FrameReader, ProtocolError } from '../../../src/protocol/kafka/index.ts';
 import { Rng } from '../../../src/util/index.ts';
 
 function frame(payload: Buffer): Buffer {
@@ -92,4 +92,66 @@ test('a size above the limit or below zero throws FrameError naming size and lim
   assert.throws(() => split.push(Buffer.from([0, 0, 0])), (e: unknown) => e instanceof FrameError && e.frameBytes === -(2 ** 31));
   // Exactly the limit is fine.
   assert.equal(new FrameDecoder(5).push(frame(Buffer.alloc(5))).length, 1);
+});
+
+/** Plays a socket with onread: each read copies up to `sizes()` bytes into reader.nextBuffer(). */
+function readAll(reader: FrameReader, bytes: Buffer, sizes: () => number): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const target = reader.nextBuffer();
+    assert.ok(target.length > 0, 'nextBuffer() is never empty');
+    const n = Math.min(target.length, sizes(), bytes.length - at);
+    bytes.copy(target, 0, at, at + n);
+    at += n;
+    out.push(...reader.filled(n));
+  }
+  return out;
+}
+
+test('FrameReader: any read sizes, including splits inside the size prefix, give the same frames', () => {
+  const rng = new Rng(4);
+  for (let round = 0; round < 200; round++) {
+    const { bytes, payloads } = stream(rng, rng.int(0, 12));
+    const reader = new FrameReader(1 << 20, rng.pick([8, 64, 1000, 65536]));
+    assert.deepEqual(readAll(reader, bytes, () => rng.int(1, rng.pick([3, 8, 100, 6000]))), payloads, `round ${round}`);
+    assert.equal(reader.bufferedBytes, 0);
+  }
+  const { bytes, payloads } = stream(new Rng(5), 40);
+  assert.deepEqual(readAll(new FrameReader(1 << 20, 8), bytes, () => 1), payloads, 'byte by byte');
+});
+
+test('FrameReader: a frame larger than one read is read straight into its own buffer; the frames returned are never overwritten', () => {
+  const big = new Rng(6).bytes(300 * 1024);
+  const small = Buffer.from('small');
+  const bytes = Buffer.concat([frame(small), frame(big), frame(small)]);
+  const reader = new FrameReader(1 << 20, 1024);
+  const first = reader.nextBuffer();
+  bytes.copy(first, 0, 0, 1024);
+  assert.deepEqual(reader.filled(1024).map(String), ['small']);
+  // The rest of the big frame goes to a region of the frame's buffer, not to the scratch.
+  const target = reader.nextBuffer();
+  assert.equal(target.length, big.length - (1024 - 9 - 4));
+  assert.notEqual(target.buffer, first.buffer);
+  bytes.copy(target, 0, 1024, 1024 + target.length);
+  const [whole] = reader.filled(target.length);
+  assert.ok(whole.equals(big));
+  assert.equal(whole.buffer, target.buffer, 'the completed frame is the buffer the kernel read into');
+  // The scratch is reused for the next read; the frames already returned keep their bytes.
+  const kept = Buffer.from(whole);
+  const rest = readAll(reader, bytes.subarray(1024 + target.length), () => 1024);
+  assert.deepEqual(rest.map(String), ['small']);
+  assert.ok(whole.equals(kept));
+});
+
+test('FrameReader: a size above the limit or below zero throws FrameError, and the reader stays failed', () => {
+  const reader = new FrameReader(1000, 64);
+  const target = reader.nextBuffer();
+  target.writeInt32BE(1001, 0);
+  assert.throws(() => reader.filled(4), (e: unknown) => e instanceof FrameError && e.frameBytes === 1001 && e.maxFrameBytes === 1000);
+  assert.throws(() => reader.filled(0), FrameError);
+  const negative = new FrameReader(1000, 64);
+  negative.nextBuffer().writeInt32BE(-2, 0);
+  assert.throws(() => negative.filled(4), (e: unknown) => e instanceof FrameError && e.frameBytes === -2);
+  assert.throws(() => new FrameReader(1000, 4), RangeError);
 });
