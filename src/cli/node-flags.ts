@@ -4,9 +4,11 @@
  * Node flags every Holdfast process that moves data runs with: `bin/holdfast.js` (its shebang),
  * `npm start`, the brokers that bench, verify and the tests start, and the producer and consumer
  * processes of `holdfast bench` and `bench:compare` (for every system, so the peers' clients too,
- * as OpenMessaging Benchmark runs its workers with tuned JVM flags). A test keeps them in step. V8
- * reads them at start-up only, so code cannot set them (v8.setFlagsFromString has no effect); an
- * application running a Producer or Consumer at high rates should pass them itself (README).
+ * as OpenMessaging Benchmark runs its workers with tuned JVM flags). A test keeps them in step.
+ * They go on the command line: V8 reads --initial-old-space-size only at start-up
+ * (v8.setFlagsFromString has no effect on it), and Node documents changing flags at runtime as
+ * unsafe. An application running a Producer or Consumer at high rates should pass them itself
+ * (README).
  *
  * Both processes keep their data in Buffers, off the V8 heap, so the heap stays at a few MB:
  * - --initial-old-space-size=128: with a heap that small V8 sets an old-generation limit only

@@ -6,7 +6,8 @@ export class AssertionError extends Error {
 /**
  * Throws AssertionError(message) when `condition` is falsy. The message is built before the call,
  * so on per-record paths write `if (!cond) throw new AssertionError(\`...\`)` instead: a template
- * with numbers in it costs more than the check (writeVarint ran 5x slower with one).
+ * with numbers in it costs more than the check (writeVarint ran 5x slower with one in a one-off
+ * microbenchmark).
  */
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new AssertionError(message);

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startBroker, type Broker } from '../../src/broker/index.ts';
 import { silentLogger } from '../../src/util/index.ts';
-import { NODE_FLAGS } from '../../src/cli/index.ts';
+import { NODE_FLAGS, nodeArgsFromEnv } from '../../src/cli/index.ts';
 
 export function tempDir(prefix = 'holdfast-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -57,7 +57,7 @@ export interface BrokerProcess {
 /** Runs `holdfast serve` as a child process and waits for its ready line. */
 export async function spawnBroker(dataDir: string, args: string[] = [], port = 0): Promise<BrokerProcess> {
   // HOLDFAST_BROKER_NODE_ARGS passes node flags to the broker process (e.g. --cpu-prof for profiling).
-  const nodeArgs = (process.env.HOLDFAST_BROKER_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+  const nodeArgs = nodeArgsFromEnv('HOLDFAST_BROKER_NODE_ARGS');
   const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, CLI, 'serve', '--data-dir', dataDir, '--port', String(port), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

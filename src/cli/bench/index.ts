@@ -4,6 +4,7 @@
 // workload and mode, as JSON lines and a table, and draws a chart per run.
 import { parseArgs } from 'node:util';
 import { BROKERS_HELP, EXIT, UsageError, brokerList, formatNumber as fmt, intOption, table, writeOut } from '../common.ts';
+import { nodeArgsFromEnv } from '../node-flags.ts';
 import { Progress } from '../progress.ts';
 import { WORKLOADS, runBench, type BenchResult, type Mode, type WorkloadName } from './run.ts';
 
@@ -152,7 +153,7 @@ export async function bench(argv: string[], io: { stdout?: NodeJS.WritableStream
   const lingerMs = intOption('linger-ms', values['linger-ms'], 0)!;
   const maxUncommittedMessages = intOption('max-uncommitted', values['max-uncommitted'], 1)!;
   const brokers = values.brokers === undefined ? undefined : brokerList(values.brokers);
-  const brokerNodeArgs = (process.env.HOLDFAST_BROKER_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+  const brokerNodeArgs = nodeArgsFromEnv('HOLDFAST_BROKER_NODE_ARGS');
 
   const results: BenchResult[] = [];
   let failures = 0;

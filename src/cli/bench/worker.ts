@@ -101,7 +101,6 @@ export function nextMessage<T extends { t: string }>(t: T['t']): Promise<T> {
   });
 }
 
-
 function bump(bins: number[], index: number): void {
   const i = index < 0 ? 0 : index;
   while (bins.length <= i) bins.push(0);
