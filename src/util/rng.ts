@@ -55,6 +55,18 @@ export class Rng {
     return items[Math.floor(this.next() * items.length)];
   }
 
+  /** A uniformly shuffled copy of `items` (Fisher-Yates). */
+  shuffled<T>(items: readonly T[]): T[] {
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      const t = out[i];
+      out[i] = out[j];
+      out[j] = t;
+    }
+    return out;
+  }
+
   bytes(length: number): Buffer {
     const out = Buffer.allocUnsafe(length);
     for (let i = 0; i < length; i++) out[i] = this.nextU32() & 0xff;

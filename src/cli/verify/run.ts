@@ -163,11 +163,15 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     // ---- the nemesis ---------------------------------------------------------------------------
     const deadline = performance.now() + o.durationMs;
     const interval = o.faultIntervalMs ?? 2000;
+    // Faults are drawn in rounds, each kind once per round in a seeded order, so every kind is
+    // injected about equally often and each one within any run of faults.length injections.
+    const bag: Fault[] = [];
     while (performance.now() < deadline) {
       await sleep(Math.min(rng.int(interval / 2, (interval * 3) / 2), Math.max(0, deadline - performance.now())));
       if (performance.now() >= deadline || faults.length === 0) continue;
       for (const w of [...workers.values()]) await restartIfDead(w);
-      const fault = faults[rng.int(0, faults.length - 1)];
+      if (bag.length === 0) bag.push(...rng.shuffled(faults));
+      const fault = bag.pop() as Fault;
       faultsInjected[fault] = (faultsInjected[fault] ?? 0) + 1;
       try {
         event(await inject(fault));
