@@ -15,7 +15,7 @@ export interface ConnectionOptions {
   connectTimeoutMs?: number;
   /** How long a request may wait for its response. @default 30000 */
   requestTimeoutMs?: number;
-  /** Largest response frame accepted. @default 268435456 */
+  /** Largest response frame accepted; memory is taken as a large response arrives, not on its size prefix alone. @default 268435456 */
   maxResponseBytes?: number;
 }
 

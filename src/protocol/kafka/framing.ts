@@ -141,15 +141,24 @@ export class FrameDecoder {
  * response) is never copied. Frames that fit in one scratch read are copied out of it, since
  * the scratch is reused.
  *
+ * Memory follows the bytes that arrived, not the size a peer announced: a frame of up to
+ * FRAME_UPFRONT_BYTES gets its whole buffer when its size prefix arrives, a larger one starts at
+ * that size and doubles as it fills (each growth copies what arrived), so four bytes claiming a
+ * frame of maxFrameBytes cost FRAME_UPFRONT_BYTES, never maxFrameBytes.
+ *
  * Use: read into `nextBuffer()`, then call `filled(bytesRead)`, which returns the completed frames.
  */
+/** Frames up to this size are allocated whole on their size prefix; larger ones grow as they fill. */
+export const FRAME_UPFRONT_BYTES = 8 * 1024 * 1024;
+
 export class FrameReader {
   readonly maxFrameBytes: number;
   private readonly scratch: Buffer;
   /** Bytes at the front of `scratch` holding an incomplete size prefix. */
   private scratchUsed = 0;
-  /** The frame being filled by reads into it, and how much of it has arrived. */
+  /** The frame being filled by reads into it, its final size, and how much of it has arrived. */
   private frame: Buffer | null = null;
+  private frameBytes = 0;
   private frameFilled = 0;
   private failed: FrameError | null = null;
 
@@ -170,8 +179,19 @@ export class FrameReader {
 
   /** Where the next read must go: the rest of the frame being assembled, or the scratch buffer. Never empty. */
   nextBuffer(): Buffer {
-    if (this.frame !== null) return this.frame.subarray(this.frameFilled);
-    return this.scratch.subarray(this.scratchUsed);
+    if (this.frame === null) return this.scratch.subarray(this.scratchUsed);
+    if (this.frameFilled === this.frame.length) {
+      // Only the bytes that arrived justify more memory: double, up to the frame's size.
+      const grown = Buffer.allocUnsafe(Math.min(this.frameBytes, 2 * this.frame.length));
+      this.frame.copy(grown, 0, 0, this.frameFilled);
+      this.frame = grown;
+    }
+    return this.frame.subarray(this.frameFilled);
+  }
+
+  /** Bytes held for the frame being assembled (at most about twice what arrived of a large frame). */
+  get allocatedBytes(): number {
+    return this.frame?.length ?? 0;
   }
 
   /**
@@ -184,9 +204,10 @@ export class FrameReader {
     const frames: Buffer[] = [];
     if (this.frame !== null) {
       this.frameFilled += bytes;
-      if (this.frameFilled === this.frame.length) {
+      if (this.frameFilled === this.frameBytes) {
         frames.push(this.frame);
         this.frame = null;
+        this.frameBytes = 0;
         this.frameFilled = 0;
       }
       return frames;
@@ -200,16 +221,18 @@ export class FrameReader {
         throw this.failed;
       }
       const start = at + SIZE_PREFIX_BYTES;
-      const out = frameBuffer(size);
       if (start + size <= end) {
+        const out = frameBuffer(size);
         this.scratch.copy(out, 0, start, start + size);
         frames.push(out);
         at = start + size;
         continue;
       }
       // The frame goes on past this read: later reads fill its own buffer directly.
+      const out = size <= FRAME_UPFRONT_BYTES ? frameBuffer(size) : Buffer.allocUnsafe(Math.max(FRAME_UPFRONT_BYTES, end - start));
       this.frameFilled = this.scratch.copy(out, 0, start, end);
       this.frame = out;
+      this.frameBytes = size;
       at = end;
     }
     this.scratchUsed = end - at;

@@ -2,7 +2,7 @@
 // however the bytes arrive (nats.js' byByteTest idea), and refuse hostile sizes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameDecoder, FrameError, FrameReader, ProtocolError } from '../../../src/protocol/kafka/index.ts';
+import { FRAME_UPFRONT_BYTES, FrameDecoder, FrameError, FrameReader, ProtocolError } from '../../../src/protocol/kafka/index.ts';
 import { Rng } from '../../../src/util/index.ts';
 
 function frame(payload: Buffer): Buffer {
@@ -142,6 +142,42 @@ test('FrameReader: a frame larger than one read is read straight into its own bu
   const rest = readAll(reader, bytes.subarray(1024 + target.length), () => 1024);
   assert.deepEqual(rest.map(String), ['small']);
   assert.ok(whole.equals(kept));
+});
+
+test('FrameReader: memory follows the bytes that arrived: a large announced frame grows as it fills, and still arrives whole', () => {
+  const max = 64 * 1024 * 1024;
+  // Four bytes announcing the largest frame allowed cost the up-front size, not the announced one.
+  const hostile = new FrameReader(max, 1024);
+  hostile.nextBuffer().writeInt32BE(max, 0);
+  assert.deepEqual(hostile.filled(4), []);
+  assert.equal(hostile.allocatedBytes, FRAME_UPFRONT_BYTES);
+  assert.equal(hostile.nextBuffer().length, FRAME_UPFRONT_BYTES);
+
+  // A real frame above the up-front size: the buffer doubles, never past twice what arrived (or
+  // the frame's size), and the frame is byte for byte what was sent.
+  const big = new Rng(9).bytes(FRAME_UPFRONT_BYTES * 2 + 12345);
+  const bytes = Buffer.concat([frame(big), frame(Buffer.from('after'))]);
+  const reader = new FrameReader(max, 4096);
+  const out: Buffer[] = [];
+  let at = 0;
+  let peak = 0;
+  while (at < bytes.length) {
+    const target = reader.nextBuffer();
+    peak = Math.max(peak, reader.allocatedBytes);
+    const n = Math.min(target.length, 1 << 20, bytes.length - at);
+    bytes.copy(target, 0, at, at + n);
+    at += n;
+    out.push(...reader.filled(n));
+    if (out.length === 0) assert.ok(reader.allocatedBytes <= Math.max(FRAME_UPFRONT_BYTES, 2 * at), `${reader.allocatedBytes} bytes held after ${at} arrived`);
+  }
+  assert.equal(out.length, 2);
+  assert.ok(out[0].equals(big));
+  assert.equal(String(out[1]), 'after');
+  assert.equal(peak, big.length, 'the last growth stops at the frame size');
+  assert.equal(reader.allocatedBytes, 0);
+  // Random read sizes across the growth points give the same frames.
+  const rng = new Rng(10);
+  assert.deepEqual(readAll(new FrameReader(max, 64), bytes, () => rng.int(1, 3_000_000)).map((f) => f.length), [big.length, 5]);
 });
 
 test('FrameReader: a size above the limit or below zero throws FrameError, and the reader stays failed', () => {
