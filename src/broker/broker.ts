@@ -2,7 +2,7 @@
 // Kafka protocol, runs retention and checkpoints, and shuts down cleanly. The same class backs
 // `holdfast serve` and the embedded `startBroker()`.
 import { createLogger, HoldfastError, systemClock, type Clock, type Logger } from '../util/index.ts';
-import { LogManager, NodeFileSystem, type FileSystem, type PartitionLog } from '../storage/index.ts';
+import { DiskSpace, LogManager, NodeFileSystem, type FileSystem, type PartitionLog } from '../storage/index.ts';
 import { API_KEYS } from '../protocol/kafka/index.ts';
 import { advertisedHostOf, applyConfig, defaultBrokerConfig, type BrokerConfig } from './config.ts';
 import type { BrokerContext } from './context.ts';
@@ -35,6 +35,7 @@ export class Broker implements BrokerContext {
   readonly logger: Logger;
   readonly registry: TopicRegistry;
   readonly logs: LogManager;
+  readonly disk: DiskSpace;
   advertised = { host: '', port: 0 };
   groups!: GroupCoordinator;
   private server: KafkaServer | null = null;
@@ -47,12 +48,13 @@ export class Broker implements BrokerContext {
   host = '';
   port = 0;
 
-  private constructor(config: BrokerConfig, clock: Clock, logger: Logger, registry: TopicRegistry, logs: LogManager) {
+  private constructor(config: BrokerConfig, clock: Clock, logger: Logger, registry: TopicRegistry, logs: LogManager, disk: DiskSpace) {
     this.config = config;
     this.clock = clock;
     this.logger = logger;
     this.registry = registry;
     this.logs = logs;
+    this.disk = disk;
   }
 
   /** Opens the data directory, recovers, and starts listening. */
@@ -76,7 +78,9 @@ export class Broker implements BrokerContext {
       configFor: (topic) => resolveTopicConfig(registry.get(topic)?.configs ?? {}, config.topicDefaults).log,
       tailCacheTotalBytes: config.tailCacheTotalBytes,
     });
-    broker = new Broker(config, clock, logger, registry, logs);
+    const disk = new DiskSpace(fs, config.dataDir, config.diskMinFreeBytes, logger);
+    await disk.refresh();
+    broker = new Broker(config, clock, logger, registry, logs, disk);
     await broker.reconcileLogs();
     await broker.startGroupCoordinator();
     await broker.listen();
@@ -169,8 +173,10 @@ export class Broker implements BrokerContext {
       t.unref();
       this.timers.push(t);
     };
-    every(this.config.retentionCheckIntervalMs, () => this.logs.runRetention(), 'retention');
+    // What retention frees is seen at once, not at the next disk reading.
+    every(this.config.retentionCheckIntervalMs, () => this.logs.runRetention().then(() => this.disk.refresh()), 'retention');
     every(this.config.checkpointIntervalMs, () => this.logs.checkpoint(), 'checkpoint');
+    every(this.config.diskCheckIntervalMs, () => this.disk.refresh(), 'disk space check');
     every(this.config.offsetsRetentionCheckIntervalMs, () => this.groups.expireOffsets(), 'offset expiry');
   }
 
@@ -280,6 +286,7 @@ export class Broker implements BrokerContext {
     await this.registry.remove(name);
     this.configCache.delete(name);
     this.logger.info('topic deleted', { topic: name });
+    await this.disk.refresh(); // the space it held counts at once
   }
 
   /** Storage failed: stop serving at once; recovery on the next start decides what survived. */

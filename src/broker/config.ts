@@ -34,6 +34,10 @@ export interface BrokerConfig {
   retentionCheckIntervalMs: number;
   /** How often recovery points are checkpointed. @default 60000 */
   checkpointIntervalMs: number;
+  /** Free bytes kept on the data directory's file system: Produce is refused (KAFKA_STORAGE_ERROR) rather than fill it. @default 268435456 (256 MiB) */
+  diskMinFreeBytes: number;
+  /** How often free disk space is read (statfs); between readings the broker counts what it appends. @default 1000 */
+  diskCheckIntervalMs: number;
   /** Memory all partitions' tail caches (recent batches served to consumers without file reads) may pin together. @default 268435456 */
   tailCacheTotalBytes: number;
   /** debug | info | warn | error. @default 'info' */
@@ -85,6 +89,8 @@ export const BROKER_KEYS: Record<string, KeySpec> = {
   'fetch.max.wait.ms.max': { field: 'fetchMaxWaitMsMax', type: 'int', min: 0, max: 300000, doc: 'Cap on Fetch long-poll time.' },
   'retention.check.interval.ms': { field: 'retentionCheckIntervalMs', type: 'int', min: 100, max: 86400000, doc: 'How often retention runs.' },
   'checkpoint.interval.ms': { field: 'checkpointIntervalMs', type: 'int', min: 100, max: 86400000, doc: 'How often recovery points are checkpointed.' },
+  'disk.min.free.bytes': { field: 'diskMinFreeBytes', type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Free bytes kept on the data directory\'s file system: Produce is refused with KAFKA_STORAGE_ERROR (retriable) rather than fill the disk; consumers and offset commits go on.' },
+  'disk.check.interval.ms': { field: 'diskCheckIntervalMs', type: 'int', min: 10, max: 60000, doc: 'How often free disk space is read; in between, appended bytes are counted against the last reading.' },
   'tail.cache.total.bytes': { field: 'tailCacheTotalBytes', type: 'int', min: 0, max: 2147483647, doc: 'Memory all partitions\' tail caches may pin together (each partition at most 8 MiB); the oldest batches go first. 0 turns the cache off.' },
   'log.level': { field: 'logLevel', type: 'level', doc: 'debug, info, warn or error.' },
   'topic.defaults': { field: 'topicDefaults', type: 'topic-defaults', doc: 'Map of topic config defaults, e.g. flush.mode: async.' },
@@ -116,6 +122,8 @@ export function defaultBrokerConfig(): BrokerConfig {
     fetchMaxWaitMsMax: 30000,
     retentionCheckIntervalMs: 60000,
     checkpointIntervalMs: 60000,
+    diskMinFreeBytes: 256 * 1024 * 1024,
+    diskCheckIntervalMs: 1000,
     tailCacheTotalBytes: 256 * 1024 * 1024,
     logLevel: 'info',
     topicDefaults: {},

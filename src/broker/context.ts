@@ -1,7 +1,7 @@
 // Shared state of one broker, handed to every request handler. The broker owns all mutable state;
 // handlers re-check anything they read before an `await` after it.
 import type { Clock, Logger } from '../util/index.ts';
-import type { LogManager, PartitionLog } from '../storage/index.ts';
+import type { DiskSpace, LogManager, PartitionLog } from '../storage/index.ts';
 import type { BrokerConfig } from './config.ts';
 import type { TopicRegistry, TopicRecord } from './topics.ts';
 import type { EffectiveTopicConfig } from './topic-config.ts';
@@ -12,6 +12,8 @@ export interface BrokerContext {
   readonly logger: Logger;
   readonly registry: TopicRegistry;
   readonly logs: LogManager;
+  /** Free space on the data directory: Produce asks it before appending. */
+  readonly disk: DiskSpace;
   readonly advertised: { host: string; port: number };
   /** The effective config of a topic (cached; invalidated when configs change). */
   topicConfig(topic: string): EffectiveTopicConfig;

@@ -62,6 +62,8 @@ function appendOne(b: BrokerContext, topic: string, index: number, records: Buff
       return { response: { ...partitionError(index, ErrorCode.NONE, null), baseOffset: check.baseOffset, logStartOffset: log.logStartOffset }, durable: check.lastOffset < log.highWatermark ? null : log.flush() };
     }
     if (check.kind === 'error') return { response: partitionError(index, check.errorCode, check.message), durable: null };
+    const refused = b.disk.admit(size);
+    if (refused !== null) return { response: partitionError(index, ErrorCode.KAFKA_STORAGE_ERROR, refused), durable: null };
     const batch = ownedBatch(records, pos, size);
     const appendTimeMs = cfg.logAppendTime ? b.clock.nowMs() : undefined;
     // validateProducedBatch verified the CRC of these bytes.

@@ -3,7 +3,7 @@
 // not serve (pre-v2 message formats) get UNSUPPORTED_VERSION in the response body. Maxima stay at
 // the non-flexible versions every named client sends (§1.5 option A), plus ApiVersions v3.
 export const SUPPORTED_VERSIONS: ReadonlyMap<number, readonly [number, number]> = new Map<number, readonly [number, number]>([
-  [0, [0, 7]], // Produce (v0-2 answered with UNSUPPORTED_FOR_MESSAGE_FORMAT: they carry message format v0/v1)
+  [0, [0, 8]], // Produce (v0-2 answered with UNSUPPORTED_FOR_MESSAGE_FORMAT: they carry message format v0/v1; v8 adds the error message)
   [1, [0, 11]], // Fetch (v0-3 answered with UNSUPPORTED_VERSION: they expect message format v0/v1)
   [2, [0, 3]], // ListOffsets
   [3, [0, 6]], // Metadata (v7+ would add leader epochs and OffsetForLeaderEpoch validation)

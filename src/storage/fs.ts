@@ -34,6 +34,8 @@ export interface FileSystem {
   rmdir(path: string, options: { recursive: boolean }): Promise<void>;
   /** Makes creates, renames and unlinks of entries in directory `path` durable. */
   fsyncDir(path: string): Promise<void>;
+  /** Bytes an unprivileged writer can still use on the file system holding `path` (statfs). */
+  freeBytes(path: string): Promise<number>;
 }
 
 /** Node-style error with `.code` ('ENOENT', 'EIO', 'ENOSPC', ...). */

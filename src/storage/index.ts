@@ -14,6 +14,7 @@ export {
 export { NodeFileSystem } from './node-fs.ts';
 export { SimFileSystem, type SimFault, type SimFaultRates, type SimOp, type SimErrorCode } from './sim-fs.ts';
 export { writeFileAtomic, readFileIfExists } from './atomic-file.ts';
+export { DiskSpace } from './disk-space.ts';
 export {
   encodeOffsetCheckpoint,
   parseOffsetCheckpoint,

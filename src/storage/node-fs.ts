@@ -166,6 +166,11 @@ export class NodeFileSystem implements FileSystem {
     return callVoid((cb) => fs.rmdir(path, cb));
   }
 
+  async freeBytes(path: string): Promise<number> {
+    const st = await call<fs.StatsFs>((cb) => fs.statfs(path, cb));
+    return st.bavail * st.bsize;
+  }
+
   async fsyncDir(path: string): Promise<void> {
     const fd = await call<number>((cb) => fs.open(path, fs.constants.O_RDONLY, cb));
     try {

@@ -15,7 +15,7 @@ import { dirname, type FileHandle, type FileSystem, type OpenMode } from './fs.t
 
 export type SimOp =
   | 'open' | 'read' | 'write' | 'sync' | 'truncate' | 'size' | 'readFile' | 'exists' | 'fileSize'
-  | 'readdir' | 'mkdir' | 'rename' | 'unlink' | 'rmdir' | 'fsyncDir';
+  | 'readdir' | 'mkdir' | 'rename' | 'unlink' | 'rmdir' | 'fsyncDir' | 'statfs';
 
 export type SimErrorCode = 'EIO' | 'ENOSPC';
 
@@ -186,6 +186,7 @@ class SimHandle implements FileHandle {
 
   private apply(data: Buffer, position: number): void {
     if (data.length === 0) return;
+    this.sim.checkSpace(this.path, this.inode, position + data.length);
     this.inode.current.write(position, data, 0, data.length);
     this.inode.pending.push({ kind: 'write', position, data: Buffer.from(data) });
     this.sim.dirty.add(this.inode);
@@ -261,6 +262,9 @@ class SimMount implements FileSystem {
   async fsyncDir(path: string): Promise<void> {
     return this.live().fsyncDir(path);
   }
+  async freeBytes(path: string): Promise<number> {
+    return this.live().freeBytes(path);
+  }
 }
 
 export class SimFileSystem implements FileSystem {
@@ -277,8 +281,31 @@ export class SimFileSystem implements FileSystem {
   private dirLog: LoggedDirOp[] = [];
   private faultRules: SimFault[] = [];
 
-  constructor(options: { rng?: Rng } = {}) {
+  /** Size of the simulated disk: a write that would make the files' bytes exceed it fails with ENOSPC. */
+  capacityBytes = Infinity;
+
+  constructor(options: { rng?: Rng; capacityBytes?: number } = {}) {
     this.rng = options.rng ?? new Rng(1);
+    this.capacityBytes = options.capacityBytes ?? Infinity;
+  }
+
+  /** Bytes held by the files in the namespace (as written, synced or not). */
+  usedBytes(): number {
+    let used = 0;
+    for (const entry of this.current.values()) if (entry.kind === 'file') used += entry.inode.current.size;
+    return used;
+  }
+
+  async freeBytes(path: string): Promise<number> {
+    this.count('statfs');
+    this.maybeFail('statfs', path);
+    return Math.max(0, this.capacityBytes - this.usedBytes());
+  }
+
+  /** Throws ENOSPC when growing a file to `end` bytes would pass the capacity. */
+  checkSpace(path: string, inode: Inode, end: number): void {
+    if (this.capacityBytes === Infinity || end <= inode.current.size) return;
+    if (this.usedBytes() + end - inode.current.size > this.capacityBytes) throw fsError('ENOSPC', `no space left on the simulated disk (${this.capacityBytes} bytes) writing ${path}`);
   }
 
   /** A view of this file system that stops working (throws ECRASHED) after the next crash(). */

@@ -173,6 +173,10 @@ export class CountingFileSystem implements FileSystem {
     this.count('fsyncDir', path);
     await this.inner.fsyncDir(path);
   }
+  async freeBytes(path: string): Promise<number> {
+    this.count('freeBytes', path);
+    return this.inner.freeBytes(path);
+  }
 }
 
 /** Timers that fire only when the test advances them (deterministic simulations). */

@@ -98,6 +98,9 @@ class OrderedFs implements FileSystem {
   fsyncDir(path: string): Promise<void> {
     return this.inner.fsyncDir(path);
   }
+  freeBytes(path: string): Promise<number> {
+    return this.inner.freeBytes(path);
+  }
 }
 
 test('a new leader epoch is checkpointed before any of its data is written, even when appends race the writer', async () => {
