@@ -40,8 +40,9 @@ test('a long-poll on a caught-up partition does not stall another partition of t
     await produce(wire, 'single', 0, records, 500);
     const single = await timeToConsume(b.bootstrap, 'single', 'g-single');
     const uneven = await timeToConsume(b.bootstrap, 'uneven', 'g-uneven');
-    // About 80 refills of 64 KiB; each stall would cost a whole long-poll (MAX_WAIT_MS).
-    assert.ok(uneven < single * 5 || uneven < MAX_WAIT_MS / 2, `uneven topic took ${uneven.toFixed(0)} ms vs ${single.toFixed(0)} ms for the same data on one partition`);
+    // About 80 refills of 64 KiB; each stall would cost a whole long-poll (MAX_WAIT_MS). One pause
+    // of this shared machine is tolerated; the bug costs dozens of long-polls.
+    assert.ok(uneven < single * 5 + MAX_WAIT_MS || uneven < MAX_WAIT_MS / 2, `uneven topic took ${uneven.toFixed(0)} ms vs ${single.toFixed(0)} ms for the same data on one partition`);
   } finally {
     wire.close();
     await b.close();

@@ -227,7 +227,7 @@ test('a record above max.message.bytes rejects with MESSAGE_TOO_LARGE; the parti
 });
 
 test('unknown topic with auto-creation off: DELIVERY_TIMEOUT caused by UNKNOWN_TOPIC_OR_PARTITION', async () => {
-  const p = producer({ allowAutoTopicCreation: false, deliveryTimeoutMs: 800 });
+  const p = producer({ allowAutoTopicCreation: false, deliveryTimeoutMs: 3000 }); // room for a Metadata round trip on a slow machine
   const err = await rejection(p.send({ topic: 'no-such-topic', value: 'x' }));
   assert.equal(err.code, 'DELIVERY_TIMEOUT');
   assert.equal(err.retriable, true);

@@ -84,7 +84,10 @@ test('the checkers catch loss: flush.mode=async with power loss loses acknowledg
   try {
     const r = await runVerify({
       brokers: [`127.0.0.1:${proxy.port}`],
-      durationMs: 8000,
+      // Faults start at the first ack; at least two power losses fit in 12 s (each wait is at most 4.5 s).
+      durationMs: 12_000,
+      // Lost messages can never be handled: the drain waits for nothing.
+      drainTimeoutMs: 10_000,
       faults: ['power-loss'],
       faultIntervalMs: 3000,
       seed: SEED + 3,

@@ -120,7 +120,7 @@ test('SIGKILL mid-consumption: acknowledged commits survive exactly and the grou
 
   // ---- a member that will never return after the crash -----------------------------------------
   const ghostClient = await TestKafkaClient.connect(bootstrap);
-  const ghost = await soloMember(ghostClient, GHOST_GROUP, { [TOPIC]: [0, 1, 2, 3] }, { sessionTimeoutMs: 3000, rebalanceTimeoutMs: 3000 });
+  const ghost = await soloMember(ghostClient, GHOST_GROUP, { [TOPIC]: [0, 1, 2, 3] }, { sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000 });
   const ghostBeat = setInterval(() => void heartbeat(ghostClient, { groupId: GHOST_GROUP, generationId: ghost.generationId, memberId: ghost.memberId }).catch(() => {}), 200);
 
   // ---- (b) kafkajs consumers with auto-commit --------------------------------------------------
@@ -203,9 +203,9 @@ test('SIGKILL mid-consumption: acknowledged commits survive exactly and the grou
       const describeGhost = async () => (await check.request(API.DescribeGroups, 4, { groups: [GHOST_GROUP], includeAuthorizedOperations: false })).groups[0];
       const restored = await describeGhost();
       assert.equal(restored.protocolType, 'consumer', `the ghost group is restored; ${context()}`);
-      assert.equal(restored.groupState, 'Stable', 'the ghost group is restored Stable (its 3 s session has not run out yet)');
+      assert.equal(restored.groupState, 'Stable', 'the ghost group is restored Stable (its 10 s session, restarted by the restore, has not run out yet)');
       assert.deepEqual(restored.members.map((m: { memberId: string }) => m.memberId), [ghost.memberId], 'the restored member is the one from before the crash');
-      assert.ok(await waitFor(async () => (await describeGhost()).groupState === 'Empty', 15_000), 'a restored member that never returns expires');
+      assert.ok(await waitFor(async () => (await describeGhost()).groupState === 'Empty', 30_000), 'a restored member that never returns expires');
       const rejoined = await join(check, { groupId: GHOST_GROUP, version: 3, sessionTimeoutMs: 1000 });
       assert.equal(rejoined.errorCode, 0);
       assert.ok(rejoined.generationId > ghost.generationId, `the generation continues after the restart (${rejoined.generationId} > ${ghost.generationId})`);

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { buildBatch, compressionOf, Compression, decodeBatches, type BatchHeader, type CompressionName } from '../../src/record/index.ts';
+import { BATCH_HEADER_BYTES, buildBatch, compressionOf, Compression, decodeBatches, type BatchHeader, type CompressionName } from '../../src/record/index.ts';
 import { Rng } from '../../src/util/index.ts';
 import { embeddedBroker, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
@@ -255,15 +255,22 @@ for (const codec of ['gzip', 'snappy', 'lz4', 'zstd'] as const satisfies readonl
 
       // kcat really compressed, and really produced idempotently: producer id, epoch and
       // per-producer contiguous sequence numbers in every stored batch.
+      // librdkafka sends a batch uncompressed when compressing would make it bigger, which a batch
+      // of a record or two can be (a stalled event loop can leave one at the end): those may be
+      // plain, every larger batch must carry the codec, and so must at least one per partition.
       const nextSequence = new Map<number, number>();
       let stored = 0;
+      let compressed = 0;
       for (const h of await storedBatches(topic, partition)) {
-        assert.equal(
-          compressionOf(h.attributes),
-          Compression[codec],
-          `${topic}-${partition}@${h.baseOffset}: batch attributes 0x${h.attributes.toString(16)} must carry codec ${codec}` +
-            (downgrades.length > 0 ? `; librdkafka said: ${downgrades[0].trim()}` : ''),
-        );
+        const small = h.batchLength - (BATCH_HEADER_BYTES - 12) < 256;
+        if (compressionOf(h.attributes) === Compression[codec]) compressed++;
+        else {
+          assert.ok(
+            small && compressionOf(h.attributes) === Compression.none,
+            `${topic}-${partition}@${h.baseOffset}: batch of ${h.batchLength + 12} bytes with attributes 0x${h.attributes.toString(16)} must carry codec ${codec}` +
+              (downgrades.length > 0 ? `; librdkafka said: ${downgrades[0].trim()}` : ''),
+          );
+        }
         assert.ok(h.producerId >= 0, `${topic}-${partition}@${h.baseOffset}: producer id ${h.producerId} (idempotence was used)`);
         assert.ok(h.producerEpoch >= 0);
         assert.equal(h.baseSequence, nextSequence.get(h.producerId) ?? 0, `${topic}-${partition}@${h.baseOffset}: sequence of producer ${h.producerId}`);
@@ -272,6 +279,7 @@ for (const codec of ['gzip', 'snappy', 'lz4', 'zstd'] as const satisfies readonl
         stored += h.recordsCount;
       }
       assert.equal(stored, list.length);
+      if (list.length > 0) assert.ok(compressed > 0, `${topic}-${partition}: no batch carries codec ${codec}`);
     }
     assert.equal(producerIds.size, runs.length, 'each kcat run got its own producer id');
   });

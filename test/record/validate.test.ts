@@ -229,13 +229,19 @@ test('validating 1000 uncompressed 100-byte records is fast (relative to buildin
   const rng = new Rng(1);
   const records = Array.from({ length: 1000 }, () => ({ key: rng.bytes(16), value: rng.bytes(100) }));
   const batch = buildBatch({ records });
-  const rounds = 200;
-  const buildStart = performance.now();
-  for (let i = 0; i < 20; i++) buildBatch({ records });
-  const buildMs = (performance.now() - buildStart) / 20;
-  const start = performance.now();
-  for (let i = 0; i < rounds; i++) validateProducedBatch(batch, 0, batch.length, LIMITS);
-  const validateMs = (performance.now() - start) / rounds;
+  // The fastest of several alternating trials of each: a pause of this shared machine in one
+  // trial cannot decide the comparison.
+  const fastest = (rounds: number, fn: () => void): number => {
+    const start = performance.now();
+    for (let i = 0; i < rounds; i++) fn();
+    return (performance.now() - start) / rounds;
+  };
+  let buildMs = Infinity;
+  let validateMs = Infinity;
+  for (let trial = 0; trial < 7; trial++) {
+    buildMs = Math.min(buildMs, fastest(10, () => buildBatch({ records })));
+    validateMs = Math.min(validateMs, fastest(50, () => validateProducedBatch(batch, 0, batch.length, LIMITS)));
+  }
   // No absolute-time assertion: walking the records must cost less than encoding them.
   assert.ok(validateMs < buildMs, `validate ${validateMs.toFixed(3)} ms vs build ${buildMs.toFixed(3)} ms per batch`);
   console.log(`# validate 1000x100B uncompressed: ${(validateMs * 1000).toFixed(0)} µs/batch (build ${(buildMs * 1000).toFixed(0)} µs)`);

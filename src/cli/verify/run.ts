@@ -162,6 +162,9 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
 
     // ---- the nemesis ---------------------------------------------------------------------------
     const deadline = performance.now() + o.durationMs;
+    // Faults start once the workload runs (a message acknowledged): before that they test nothing.
+    while (history.acked.size === 0 && performance.now() < deadline) await sleep(50);
+    if (faults.length > 0) event(history.acked.size > 0 ? 'first message acknowledged: faults start' : 'no message acknowledged within the duration');
     const interval = o.faultIntervalMs ?? 2000;
     // Faults are drawn in rounds, each kind once per round in a seeded order, so every kind is
     // injected about equally often and each one within any run of faults.length injections.
