@@ -8,7 +8,7 @@
 // Every send() settles: it resolves with the offset the record was stored at, or rejects with a
 // typed error (`code`, `retriable`) — at the latest when its delivery timeout has passed and the
 // attempt in flight, if any, has ended.
-import { assert, AssertionError, ConfigError, HoldfastError } from '../util/index.ts';
+import { assert, AssertionError, ConfigError, HoldfastError, sharedMonotonicMs, sharedWallMs } from '../util/index.ts';
 import { BATCH_HEADER_BYTES, buildBatch, buildBatchAsync, compressionCodecOf, type CompressionName, type RecordInput } from '../record/index.ts';
 import { API_KEYS, ErrorCode, kafkaErrors, type InitProducerIdResponse, type ProduceResponse } from '../protocol/kafka/index.ts';
 import { ClientCluster, type TopicMetadata } from './cluster.ts';
@@ -173,6 +173,12 @@ interface ResolvedOptions {
   metadataMaxAgeMs: number;
 }
 
+/** Records sent between two flush() calls; counted so a flush knows when those before it settled. */
+interface Generation {
+  readonly id: number;
+  unsettled: number;
+}
+
 /** A record accepted by send(): converted to bytes once, sized, and waiting to settle. */
 interface PendingRecord {
   readonly topic: string;
@@ -180,8 +186,8 @@ interface PendingRecord {
   readonly keyBytes: Buffer | null;
   readonly partition: number | undefined;
   readonly bytes: number;
-  /** flush() generation this record belongs to. */
-  readonly generation: number;
+  /** The flush() generation this record belongs to, with its count of unsettled records. */
+  readonly generation: Generation;
   deadlineMs: number;
   settled: boolean;
   readonly resolve: (metadata: RecordMetadata) => void;
@@ -329,7 +335,7 @@ function prepareMessage(message: ProducerMessage, knownTopics?: ReadonlyMap<stri
       bytes += HEADER_OVERHEAD_MAX_BYTES + Buffer.byteLength(name, 'utf8') + (headerValue?.length ?? 0);
     }
   }
-  return { topic, input: { key, value, headers, timestamp: timestamp ?? Date.now() }, keyBytes: key, partition, bytes };
+  return { topic, input: { key, value, headers, timestamp: timestamp ?? sharedWallMs() }, keyBytes: key, partition, bytes };
 }
 
 /**
@@ -360,8 +366,11 @@ export class Producer {
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closing: Promise<void> | null = null;
   // flush(): records count per generation; a flush waits until no generation <= its own remains.
-  private generation = 0;
-  private readonly unsettled = new Map<number, number>();
+  // Each record points at its generation's counter, so a send or settle touches the map only
+  // when a generation's count goes from 0 to 1 or back.
+  private generation: Generation = { id: 0, unsettled: 0 };
+  /** Generations with unsettled records, by id; insertion order is ascending. */
+  private readonly unsettled = new Map<number, Generation>();
   private readonly flushWaiters: Array<{ generation: number; resolve: () => void }> = [];
   // Idempotence.
   private producerId = -1;
@@ -423,7 +432,7 @@ export class Producer {
         resolve,
         reject,
       };
-      this.unsettled.set(record.generation, (this.unsettled.get(record.generation) ?? 0) + 1);
+      if (record.generation.unsettled++ === 0) this.unsettled.set(record.generation.id, record.generation);
       this.admit(record);
     });
   }
@@ -460,7 +469,8 @@ export class Producer {
 
   /** Sends every lingering batch now; resolves when every record sent before the call has settled. */
   flush(): Promise<void> {
-    const generation = this.generation++;
+    const generation = this.generation.id;
+    this.generation = { id: generation + 1, unsettled: 0 };
     if (this.oldestUnsettledGeneration() > generation) return Promise.resolve();
     return new Promise<void>((resolve) => {
       this.flushWaiters.push({ generation, resolve });
@@ -516,7 +526,8 @@ export class Producer {
 
   private accept(record: PendingRecord): void {
     this.bufferedBytes += record.bytes;
-    record.deadlineMs = nowMs() + this.options.deliveryTimeoutMs;
+    // Per record, so the shared reading (at most a few µs old within a burst of sends).
+    record.deadlineMs = sharedMonotonicMs() + this.options.deliveryTimeoutMs;
     const topic = this.topicState(record.topic);
     if (topic.waiting.length > 0 || topic.numPartitions < 0) {
       topic.waiting.push(record);
@@ -536,13 +547,12 @@ export class Producer {
     }
     if (result instanceof Error) record.reject(result);
     else record.resolve(result);
-    const left = (this.unsettled.get(record.generation) ?? 0) - 1;
-    if (left < 0) throw new AssertionError(`generation ${record.generation} settled more records than it had`);
-    if (left === 0) {
-      this.unsettled.delete(record.generation);
+    const generation = record.generation;
+    if (--generation.unsettled === 0) {
+      this.unsettled.delete(generation.id);
       this.notifyFlushWaiters();
-    } else {
-      this.unsettled.set(record.generation, left);
+    } else if (generation.unsettled < 0) {
+      throw new AssertionError(`generation ${generation.id} settled more records than it had`);
     }
     if (buffered) this.admitWaiters();
   }
@@ -582,7 +592,7 @@ export class Producer {
     let batch = tp.queue.at(-1);
     if (batch === undefined || batch.sealed || batch.bytes + record.bytes > this.options.batchBytes) {
       if (batch !== undefined) batch.sealed = true;
-      const created = nowMs();
+      const created = sharedMonotonicMs();
       batch = {
         records: [],
         bytes: BATCH_HEADER_BYTES,

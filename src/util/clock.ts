@@ -34,3 +34,47 @@ export class ManualClock implements Clock {
     this.wallMs += ms;
   }
 }
+
+// Reading the clock costs ~40 ns here (performance.now and Date.now alike, measured on Node 24),
+// and a producer that stamps every record with a time and a deadline reads it twice per message.
+// Within one synchronous run of code time barely moves, so these readings are shared: a value is
+// kept until the microtask queue next runs (a queued microtask clears it) and for at most
+// SHARED_READS uses, so a long synchronous loop still sees time advance every few microseconds.
+const SHARED_READS = 32;
+let sharedMono = -1;
+let sharedWall = -1;
+let monoReads = 0;
+let wallReads = 0;
+let clearing = false;
+
+function clearShared(): void {
+  sharedMono = -1;
+  sharedWall = -1;
+  clearing = false;
+}
+
+function scheduleClear(): void {
+  if (clearing) return;
+  clearing = true;
+  queueMicrotask(clearShared);
+}
+
+/** performance.now(), read at most once per SHARED_READS calls within one synchronous run. */
+export function sharedMonotonicMs(): number {
+  if (sharedMono < 0 || ++monoReads >= SHARED_READS) {
+    sharedMono = performance.now();
+    monoReads = 0;
+    scheduleClear();
+  }
+  return sharedMono;
+}
+
+/** Date.now(), read at most once per SHARED_READS calls within one synchronous run. */
+export function sharedWallMs(): number {
+  if (sharedWall < 0 || ++wallReads >= SHARED_READS) {
+    sharedWall = Date.now();
+    wallReads = 0;
+    scheduleClear();
+  }
+  return sharedWall;
+}

@@ -133,6 +133,9 @@ export class FrameDecoder {
   }
 }
 
+/** Frames up to this size are allocated whole on their size prefix; larger ones grow as they fill. */
+export const FRAME_UPFRONT_BYTES = 8 * 1024 * 1024;
+
 /**
  * Frames read straight into their own memory, for sockets opened with `onread` (net.connect): a
  * frame's first bytes land in a reused scratch buffer, and once its size prefix is known the
@@ -148,9 +151,6 @@ export class FrameDecoder {
  *
  * Use: read into `nextBuffer()`, then call `filled(bytesRead)`, which returns the completed frames.
  */
-/** Frames up to this size are allocated whole on their size prefix; larger ones grow as they fill. */
-export const FRAME_UPFRONT_BYTES = 8 * 1024 * 1024;
-
 export class FrameReader {
   readonly maxFrameBytes: number;
   private readonly scratch: Buffer;
