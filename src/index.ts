@@ -6,6 +6,7 @@ export {
   type ProducerOptions,
   type ProducerMessage,
   type RecordMetadata,
+  type SendCallback,
   Consumer,
   ConsumerError,
   HandlerError,

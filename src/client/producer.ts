@@ -190,9 +190,14 @@ interface PendingRecord {
   readonly generation: Generation;
   deadlineMs: number;
   settled: boolean;
-  readonly resolve: (metadata: RecordMetadata) => void;
-  readonly reject: (err: Error) => void;
+  /** send(): the promise's functions; sendAsync(): the callback, and resolve/reject are null. */
+  readonly resolve: ((metadata: RecordMetadata) => void) | null;
+  readonly reject: ((err: Error) => void) | null;
+  readonly callback: SendCallback | null;
 }
+
+/** sendAsync()'s callback: called once, with the error or with where the record was stored. */
+export type SendCallback = (err: Error | null, metadata?: RecordMetadata) => void;
 
 interface Batch {
   readonly records: PendingRecord[];
@@ -372,6 +377,8 @@ export class Producer {
   /** Generations with unsettled records, by id; insertion order is ascending. */
   private readonly unsettled = new Map<number, Generation>();
   private readonly flushWaiters: Array<{ generation: number; resolve: () => void }> = [];
+  /** True while sendAsync() runs: a record settled then has its callback deferred. */
+  private insideSendAsync = false;
   // Idempotence.
   private producerId = -1;
   private producerEpoch = -1;
@@ -407,42 +414,62 @@ export class Producer {
 
   /** Sends one record; resolves once the broker acknowledged it, with where it was stored. */
   send(message: ProducerMessage): Promise<RecordMetadata> {
-    if (this.state !== 'open') return Promise.reject(closedError());
     let prepared: PreparedMessage;
     try {
-      prepared = prepareMessage(message, this.topics);
+      prepared = this.prepare(message);
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    if (prepared.bytes > this.options.maxBufferedBytes) {
-      return Promise.reject(
-        new ProducerError(ProducerErrorCode.MESSAGE_TOO_LARGE, `record of ~${prepared.bytes} bytes for topic ${prepared.topic} exceeds maxBufferedBytes ${this.options.maxBufferedBytes}`, { kafkaErrorCode: ErrorCode.MESSAGE_TOO_LARGE }),
-      );
-    }
-    return new Promise<RecordMetadata>((resolve, reject) => {
-      const record: PendingRecord = {
-        topic: prepared.topic,
-        input: prepared.input,
-        keyBytes: prepared.keyBytes,
-        partition: prepared.partition,
-        bytes: prepared.bytes,
-        generation: this.generation,
-        deadlineMs: Infinity,
-        settled: false,
-        resolve,
-        reject,
-      };
-      if (record.generation.unsettled++ === 0) this.unsettled.set(record.generation.id, record.generation);
-      this.admit(record);
-    });
+    return new Promise<RecordMetadata>((resolve, reject) => this.enqueue(prepared, resolve, reject, null));
   }
 
-  /** Like send(), reporting to `callback(err, metadata)` exactly once instead of returning a promise. */
-  sendAsync(message: ProducerMessage, callback: (err: Error | null, metadata?: RecordMetadata) => void): void {
-    this.send(message).then(
-      (metadata) => callback(null, metadata),
-      (err: Error) => callback(err),
-    );
+  /**
+   * Like send(), reporting to `callback(err, metadata)` exactly once, always after sendAsync()
+   * returned, instead of returning a promise: no promise per record, for high message rates. A
+   * callback that throws does not disturb the producer; its error is rethrown on its own.
+   */
+  sendAsync(message: ProducerMessage, callback: SendCallback): void {
+    let prepared: PreparedMessage;
+    try {
+      prepared = this.prepare(message);
+    } catch (err) {
+      queueMicrotask(() => callback(err as Error));
+      return;
+    }
+    this.insideSendAsync = true;
+    try {
+      this.enqueue(prepared, null, null, callback);
+    } finally {
+      this.insideSendAsync = false;
+    }
+  }
+
+  /** Checks the producer is open and the message valid and within the buffer; throws otherwise. */
+  private prepare(message: ProducerMessage): PreparedMessage {
+    if (this.state !== 'open') throw closedError();
+    const prepared = prepareMessage(message, this.topics);
+    if (prepared.bytes > this.options.maxBufferedBytes) {
+      throw new ProducerError(ProducerErrorCode.MESSAGE_TOO_LARGE, `record of ~${prepared.bytes} bytes for topic ${prepared.topic} exceeds maxBufferedBytes ${this.options.maxBufferedBytes}`, { kafkaErrorCode: ErrorCode.MESSAGE_TOO_LARGE });
+    }
+    return prepared;
+  }
+
+  private enqueue(prepared: PreparedMessage, resolve: PendingRecord['resolve'], reject: PendingRecord['reject'], callback: SendCallback | null): void {
+    const record: PendingRecord = {
+      topic: prepared.topic,
+      input: prepared.input,
+      keyBytes: prepared.keyBytes,
+      partition: prepared.partition,
+      bytes: prepared.bytes,
+      generation: this.generation,
+      deadlineMs: Infinity,
+      settled: false,
+      resolve,
+      reject,
+      callback,
+    };
+    if (record.generation.unsettled++ === 0) this.unsettled.set(record.generation.id, record.generation);
+    this.admit(record);
   }
 
   /**
@@ -545,8 +572,9 @@ export class Producer {
       this.bufferedBytes -= record.bytes;
       if (this.bufferedBytes < 0) throw new AssertionError(`buffered bytes went negative: ${this.bufferedBytes}`);
     }
-    if (result instanceof Error) record.reject(result);
-    else record.resolve(result);
+    if (record.callback !== null) this.callBack(record.callback, result);
+    else if (result instanceof Error) (record.reject as (err: Error) => void)(result);
+    else (record.resolve as (metadata: RecordMetadata) => void)(result);
     const generation = record.generation;
     if (--generation.unsettled === 0) {
       this.unsettled.delete(generation.id);
@@ -555,6 +583,22 @@ export class Producer {
       throw new AssertionError(`generation ${generation.id} settled more records than it had`);
     }
     if (buffered) this.admitWaiters();
+  }
+
+  /** Calls a sendAsync() callback: never inside sendAsync() itself, and a throw stays the caller's. */
+  private callBack(callback: SendCallback, result: RecordMetadata | Error): void {
+    const call = (): void => {
+      try {
+        if (result instanceof Error) callback(result);
+        else callback(null, result);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    };
+    if (this.insideSendAsync) queueMicrotask(call);
+    else call();
   }
 
   private oldestUnsettledGeneration(): number {

@@ -80,6 +80,47 @@ test('send() resolves with consecutive offsets, and the log holds the records in
   assert.deepEqual(records.map((r) => r.value?.toString()), Array.from({ length: 500 }, (_, i) => `v${i}`));
 });
 
+test('sendAsync(): callbacks never run inside the call, and one that throws disturbs neither the producer nor the other callbacks', async () => {
+  const name = await topic('send-async-callbacks', 2);
+  const p = producer();
+  await p.send({ topic: name, value: 'warm-up' }); // metadata known: a bad partition now fails at once
+  let returned = false;
+  const early = await new Promise<Error | null>((resolve) => {
+    p.sendAsync({ topic: name, value: 'x', partition: 7 }, (err) => resolve(returned ? err : new Error('called inside sendAsync')));
+    returned = true;
+  });
+  assert.ok(early instanceof ProducerError, String(early));
+  assert.notEqual(early.message, 'called inside sendAsync');
+
+  // 100 records in one batch; the callback of the 10th throws. Its error is rethrown on its own
+  // (seen here by the process-wide handler), the other 99 callbacks still run, once each.
+  const thrown: unknown[] = [];
+  const listeners = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  process.on('uncaughtException', (err) => thrown.push(err));
+  try {
+    const calls = new Map<number, number>();
+    await new Promise<void>((resolve) => {
+      for (let i = 0; i < 100; i++) {
+        p.sendAsync({ topic: name, value: `v${i}`, partition: 0 }, (err) => {
+          assert.equal(err, null);
+          calls.set(i, (calls.get(i) ?? 0) + 1);
+          if (calls.size === 100) resolve();
+          if (i === 9) throw new Error('callback 9 throws');
+        });
+      }
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual([...calls.values()].filter((n) => n !== 1), []);
+    assert.deepEqual(thrown.map(String), ['Error: callback 9 throws']);
+  } finally {
+    process.removeAllListeners('uncaughtException');
+    for (const l of listeners) process.on('uncaughtException', l);
+  }
+  // The producer carries on.
+  assert.equal((await p.send({ topic: name, value: 'after', partition: 0 })).partition, 0);
+});
+
 test('sendAsync() reports through the callback exactly once', async () => {
   const name = await topic('send-async');
   const p = producer();
