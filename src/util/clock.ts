@@ -41,40 +41,30 @@ export class ManualClock implements Clock {
 // kept until the microtask queue next runs (a queued microtask clears it) and for at most
 // SHARED_READS uses, so a long synchronous loop still sees time advance every few microseconds.
 const SHARED_READS = 32;
-let sharedMono = -1;
-let sharedWall = -1;
-let monoReads = 0;
-let wallReads = 0;
-let clearing = false;
 
-function clearShared(): void {
-  sharedMono = -1;
-  sharedWall = -1;
-  clearing = false;
-}
-
-function scheduleClear(): void {
-  if (clearing) return;
-  clearing = true;
-  queueMicrotask(clearShared);
+function sharedReading(read: () => number): () => number {
+  let value = -1;
+  let uses = 0;
+  let clearing = false;
+  const clear = (): void => {
+    value = -1;
+    clearing = false;
+  };
+  return () => {
+    if (value < 0 || ++uses >= SHARED_READS) {
+      value = read();
+      uses = 0;
+      if (!clearing) {
+        clearing = true;
+        queueMicrotask(clear);
+      }
+    }
+    return value;
+  };
 }
 
 /** performance.now(), read at most once per SHARED_READS calls within one synchronous run. */
-export function sharedMonotonicMs(): number {
-  if (sharedMono < 0 || ++monoReads >= SHARED_READS) {
-    sharedMono = performance.now();
-    monoReads = 0;
-    scheduleClear();
-  }
-  return sharedMono;
-}
+export const sharedMonotonicMs: () => number = sharedReading(() => performance.now());
 
 /** Date.now(), read at most once per SHARED_READS calls within one synchronous run. */
-export function sharedWallMs(): number {
-  if (sharedWall < 0 || ++wallReads >= SHARED_READS) {
-    sharedWall = Date.now();
-    wallReads = 0;
-    scheduleClear();
-  }
-  return sharedWall;
-}
+export const sharedWallMs: () => number = sharedReading(() => Date.now());
