@@ -436,11 +436,12 @@ export class Producer {
       queueMicrotask(() => callback(err as Error));
       return;
     }
+    const outer = this.insideSendAsync;
     this.insideSendAsync = true;
     try {
       this.enqueue(prepared, null, null, callback);
     } finally {
-      this.insideSendAsync = false;
+      this.insideSendAsync = outer;
     }
   }
 
