@@ -190,10 +190,8 @@ interface PendingRecord {
   readonly generation: Generation;
   deadlineMs: number;
   settled: boolean;
-  /** send(): the promise's functions; sendAsync(): the callback, and resolve/reject are null. */
-  readonly resolve: ((metadata: RecordMetadata) => void) | null;
-  readonly reject: ((err: Error) => void) | null;
-  readonly callback: SendCallback | null;
+  /** Told the outcome once: sendAsync()'s callback, or send()'s promise behind one. */
+  readonly done: SendCallback;
 }
 
 /** sendAsync()'s callback: called once, with the error or with where the record was stored. */
@@ -420,7 +418,7 @@ export class Producer {
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    return new Promise<RecordMetadata>((resolve, reject) => this.enqueue(prepared, resolve, reject, null));
+    return new Promise<RecordMetadata>((resolve, reject) => this.enqueue(prepared, (err, metadata) => (err === null ? resolve(metadata as RecordMetadata) : reject(err))));
   }
 
   /**
@@ -439,7 +437,7 @@ export class Producer {
     const outer = this.insideSendAsync;
     this.insideSendAsync = true;
     try {
-      this.enqueue(prepared, null, null, callback);
+      this.enqueue(prepared, callback);
     } finally {
       this.insideSendAsync = outer;
     }
@@ -455,7 +453,7 @@ export class Producer {
     return prepared;
   }
 
-  private enqueue(prepared: PreparedMessage, resolve: PendingRecord['resolve'], reject: PendingRecord['reject'], callback: SendCallback | null): void {
+  private enqueue(prepared: PreparedMessage, done: SendCallback): void {
     const record: PendingRecord = {
       topic: prepared.topic,
       input: prepared.input,
@@ -465,9 +463,7 @@ export class Producer {
       generation: this.generation,
       deadlineMs: Infinity,
       settled: false,
-      resolve,
-      reject,
-      callback,
+      done,
     };
     if (record.generation.unsettled++ === 0) this.unsettled.set(record.generation.id, record.generation);
     this.admit(record);
@@ -573,9 +569,7 @@ export class Producer {
       this.bufferedBytes -= record.bytes;
       if (this.bufferedBytes < 0) throw new AssertionError(`buffered bytes went negative: ${this.bufferedBytes}`);
     }
-    if (record.callback !== null) this.callBack(record.callback, result);
-    else if (result instanceof Error) (record.reject as (err: Error) => void)(result);
-    else (record.resolve as (metadata: RecordMetadata) => void)(result);
+    this.tell(record.done, result);
     const generation = record.generation;
     if (--generation.unsettled === 0) {
       this.unsettled.delete(generation.id);
@@ -586,20 +580,20 @@ export class Producer {
     if (buffered) this.admitWaiters();
   }
 
-  /** Calls a sendAsync() callback: never inside sendAsync() itself, and a throw stays the caller's. */
-  private callBack(callback: SendCallback, result: RecordMetadata | Error): void {
-    const call = (): void => {
-      try {
-        if (result instanceof Error) callback(result);
-        else callback(null, result);
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
-    };
-    if (this.insideSendAsync) queueMicrotask(call);
-    else call();
+  /** Reports an outcome: never inside sendAsync() itself, and a callback's throw stays the caller's. */
+  private tell(callback: SendCallback, result: RecordMetadata | Error): void {
+    if (this.insideSendAsync) {
+      queueMicrotask(() => this.tell(callback, result));
+      return;
+    }
+    try {
+      if (result instanceof Error) callback(result);
+      else callback(null, result);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
   }
 
   private oldestUnsettledGeneration(): number {

@@ -282,7 +282,7 @@ export class SimFileSystem implements FileSystem {
   private faultRules: SimFault[] = [];
 
   /** Size of the simulated disk: a write that would make the files' bytes exceed it fails with ENOSPC. */
-  capacityBytes = Infinity;
+  capacityBytes: number;
 
   constructor(options: { rng?: Rng; capacityBytes?: number } = {}) {
     this.rng = options.rng ?? new Rng(1);

@@ -26,6 +26,14 @@ function frameBuffer(bytes: number): Buffer {
   return out;
 }
 
+/** A frame size limit both readers accept: an int32 size prefix can say at most 2^31-1. */
+function checkedMaxFrameBytes(maxFrameBytes: number): number {
+  if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 0 || maxFrameBytes > 0x7fffffff) {
+    throw new RangeError(`maxFrameBytes must be an integer in [0, 2^31-1], got ${maxFrameBytes}`);
+  }
+  return maxFrameBytes;
+}
+
 export class FrameDecoder {
   readonly maxFrameBytes: number;
   /** Chunks (or chunk tails) of an incomplete frame, oldest first. */
@@ -37,10 +45,7 @@ export class FrameDecoder {
 
   /** @param maxFrameBytes largest accepted frame payload; bigger (or negative) sizes throw FrameError. */
   constructor(maxFrameBytes: number) {
-    if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 0 || maxFrameBytes > 0x7fffffff) {
-      throw new RangeError(`maxFrameBytes must be an integer in [0, 2^31-1], got ${maxFrameBytes}`);
-    }
-    this.maxFrameBytes = maxFrameBytes;
+    this.maxFrameBytes = checkedMaxFrameBytes(maxFrameBytes);
   }
 
   /** Bytes received that do not yet form a complete frame. */
@@ -164,11 +169,8 @@ export class FrameReader {
 
   /** @param maxFrameBytes largest accepted frame payload; @param scratchBytes size of the reused read buffer. */
   constructor(maxFrameBytes: number, scratchBytes = 64 * 1024) {
-    if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 0 || maxFrameBytes > 0x7fffffff) {
-      throw new RangeError(`maxFrameBytes must be an integer in [0, 2^31-1], got ${maxFrameBytes}`);
-    }
     if (!Number.isSafeInteger(scratchBytes) || scratchBytes < 2 * SIZE_PREFIX_BYTES) throw new RangeError(`scratchBytes must be an integer >= ${2 * SIZE_PREFIX_BYTES}, got ${scratchBytes}`);
-    this.maxFrameBytes = maxFrameBytes;
+    this.maxFrameBytes = checkedMaxFrameBytes(maxFrameBytes);
     this.scratch = Buffer.allocUnsafeSlow(scratchBytes);
   }
 
