@@ -49,11 +49,11 @@ if (values.setup === 'sim' || values.setup === 'both') {
   try {
     const result = await runVerify({
       brokers: [`127.0.0.1:${proxy.port}`], durationMs, rate, seed: seed + 1, sessionTimeoutMs: 3000, broker, proxy, onEvent,
-      faults: ['power-loss', 'disk-eio', 'broker-kill', 'client-kill', 'client-pause', 'net-cut', 'net-stall'],
+      faults: ['power-loss', 'disk-eio', 'bit-flip', 'broker-kill', 'client-kill', 'client-pause', 'net-cut', 'net-stall'],
       faultIntervalMs: 2000,
     });
     results.push({ setup: 'sim', result });
-    process.stdout.write(`setup sim (simulated file system: power loss, torn writes, EIO):\n${summarize(result)}\n\n`);
+    process.stdout.write(`setup sim (simulated file system: power loss, torn writes, EIO, bit flips):\n${summarize(result)}\n\n`);
   } finally {
     await proxy.close();
     await broker.close();

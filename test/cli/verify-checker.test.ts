@@ -6,7 +6,7 @@ import { check, type History, type AnomalyKind } from '../../src/cli/verify/chec
 
 /** Producer a sends a:0..a:5 to partitions 0/1 alternately; all acked, in the log, handled, committed. */
 function clean(): History {
-  const h: History = { acked: new Map(), failed: new Set(), attempted: new Map([['a', 5]]), deliveries: [], log: new Map([[0, []], [1, []]]), logEnd: new Map(), committed: new Map() };
+  const h: History = { acked: new Map(), failed: new Set(), attempted: new Map([['a', 5]]), deliveries: [], log: new Map([[0, []], [1, []]]), logEnd: new Map(), committed: new Map(), corruption: [] };
   for (let seq = 0; seq <= 5; seq++) {
     const partition = seq % 2;
     const entries = h.log.get(partition) as Array<{ offset: number; value: string }>;
@@ -31,7 +31,7 @@ function only(h: History, kind: AnomalyKind): void {
 test('a clean history is valid, with counts', () => {
   const r = check(clean());
   assert.equal(r.valid, true, JSON.stringify(r.examples));
-  assert.deepEqual(r.counts, { acked: 6, failed: 0, failedButStored: 0, unconfirmedStored: 0, inLog: 6, delivered: 6, distinctDelivered: 6, redeliveries: 0 });
+  assert.deepEqual(r.counts, { acked: 6, failed: 0, failedButStored: 0, unconfirmedStored: 0, inLog: 6, delivered: 6, distinctDelivered: 6, redeliveries: 0, corruptionDetected: 0 });
 });
 
 test('redeliveries and indeterminate sends are allowed and counted', () => {
@@ -111,4 +111,15 @@ test('committed-past-unprocessed and committed-past-end', () => {
   const g = clean();
   g.committed.set(0, 10);
   only(g, 'committed-past-end');
+});
+
+test('undetected-corruption: a bit flip served as data; detected flips are counted', () => {
+  const h = clean();
+  h.corruption.push({ detail: 'byte 40 of batch 0 in /data/t-0/00000000000000000000.log', detected: true });
+  const r = check(h);
+  assert.equal(r.valid, true, JSON.stringify(r.examples));
+  assert.equal(r.counts.corruptionDetected, 1);
+  h.corruption.push({ detail: 'byte 41 of batch 2 in /data/t-1/00000000000000000000.log', detected: false });
+  only(h, 'undetected-corruption');
+  assert.equal(check(h).anomalies['undetected-corruption'], 1);
 });

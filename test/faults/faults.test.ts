@@ -3,13 +3,16 @@
 //   1. a `holdfast serve` process behind the fault proxy: kill -9 and SIGSTOP of the broker and of
 //      clients, connection cuts, delays and stalls;
 //   2. a broker over the simulated file system: power loss (unsynced writes lost, torn into zeros
-//      or garbage), EIO on fsync, process kills, plus client and network faults;
+//      or garbage), EIO on fsync, bit flips in stored batches (each read back: it must be refused),
+//      process kills, plus client and network faults;
 //   3. the same with flush.mode=async, where power loss may lose acknowledged writes: the checkers
 //      must say so (a harness that cannot see loss proves nothing).
 // Longer runs: `npm run test:faults -- --duration 10m`. HOLDFAST_FAULTS_SEED replays a seed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FaultProxy, LocalBroker, freePort, runVerify, summarize, type VerifyResult } from '../../src/cli/verify/index.ts';
+import { Admin, Producer, TopicReader } from '../../src/client/index.ts';
+import { Rng } from '../../src/util/index.ts';
 import { SimBroker } from './sim-broker.ts';
 
 const SEED = Number(process.env.HOLDFAST_FAULTS_SEED ?? Date.now() % 1_000_000);
@@ -51,7 +54,7 @@ test('verify with broker, client and network faults against a holdfast serve pro
   }
 });
 
-test('verify with power loss, torn writes and EIO on the simulated file system', { timeout: 300_000 }, async (t) => {
+test('verify with power loss, torn writes, EIO and bit flips on the simulated file system', { timeout: 300_000 }, async (t) => {
   const proxyPort = await freePort();
   const broker = await SimBroker.start({ 'advertised.port': proxyPort, 'group.initial.rebalance.delay.ms': 0, 'group.min.session.timeout.ms': 1000 }, SEED);
   const proxy = await FaultProxy.start(broker.target, proxyPort);
@@ -59,7 +62,7 @@ test('verify with power loss, torn writes and EIO on the simulated file system',
     const r = await runVerify({
       brokers: [`127.0.0.1:${proxy.port}`],
       durationMs: SECONDS * 1000,
-      faults: ['power-loss', 'disk-eio', 'broker-kill', 'client-kill', 'net-cut'],
+      faults: ['power-loss', 'disk-eio', 'bit-flip', 'broker-kill', 'client-kill', 'net-cut'],
       faultIntervalMs: 1500,
       seed: SEED + 1,
       sessionTimeoutMs: 3000,
@@ -69,10 +72,58 @@ test('verify with power loss, torn writes and EIO on the simulated file system',
     report(t, r);
     assert.equal(r.valid, true, JSON.stringify(r.examples));
     assert.ok(r.counts.acked > 1000, 'the workload ran');
-    // Rounds of the five kinds, two of them storage faults: the first four faults include one.
-    assert.ok((r.faultsInjected['power-loss'] ?? 0) + (r.faultsInjected['disk-eio'] ?? 0) >= 1, `storage faults were injected: ${JSON.stringify(r.faultsInjected)}`);
+    // Rounds of the six kinds, three of them storage faults: the first four faults include one.
+    assert.ok((r.faultsInjected['power-loss'] ?? 0) + (r.faultsInjected['disk-eio'] ?? 0) + (r.faultsInjected['bit-flip'] ?? 0) >= 1, `storage faults were injected: ${JSON.stringify(r.faultsInjected)}`);
+    // Every flip found a stored batch (faults start after the first acknowledged one) and was refused.
+    assert.equal(r.counts.corruptionDetected, r.faultsInjected['bit-flip'] ?? 0);
   } finally {
     await proxy.close();
+    await broker.close();
+  }
+});
+
+test('a bit flip in a stored batch is refused on read, and undone; a flip the CRC cannot see is reported', { timeout: 120_000 }, async () => {
+  const broker = await SimBroker.start({ 'group.initial.rebalance.delay.ms': 0 }, SEED + 4);
+  const brokers = [`${broker.target.host}:${broker.target.port}`];
+  const admin = new Admin({ brokers });
+  const producer = new Producer({ brokers, lingerMs: 0 });
+  try {
+    await admin.createTopics([{ name: 'flips', partitions: 2 }]);
+    const sent: string[] = [];
+    const sendSome = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const value = `v${sent.length}`;
+        sent.push(value);
+        await producer.send({ topic: 'flips', partition: i % 2, value });
+      }
+    };
+    const readAll = async (): Promise<string[]> => {
+      const reader = new TopicReader({ brokers, topic: 'flips', from: 'earliest' });
+      const got: string[] = [];
+      for await (const m of reader) {
+        got.push(m.value?.toString() ?? '');
+        if (got.length === sent.length) break;
+      }
+      await reader.close();
+      return got.sort();
+    };
+    await sendSome(40);
+    const rng = new Rng(SEED + 5);
+    for (let i = 0; i < 6; i++) {
+      const what = await broker.inject('bit-flip', rng);
+      assert.equal(broker.corruption.length, i + 1, what);
+      assert.equal(broker.corruption[i].detected, true, broker.corruption[i].detail);
+      assert.match(broker.corruption[i].detail, /KAFKA_STORAGE_ERROR/);
+      await sendSome(10); // the partition is back online: produce works again
+    }
+    assert.deepEqual(await readAll(), [...sent].sort(), 'every flip was undone: all data reads back');
+    broker.flipUncoveredBytes = true;
+    await broker.inject('bit-flip', rng);
+    assert.equal(broker.corruption.at(-1)?.detected, false, 'a flip the CRC does not cover is served: reported as undetected');
+    assert.match(broker.corruption.at(-1)?.detail ?? '', /bytes of records \(no error\)/);
+  } finally {
+    await producer.close();
+    admin.close();
     await broker.close();
   }
 });

@@ -20,6 +20,11 @@ export interface History {
   logEnd: Map<number, number>;
   /** The group's committed offsets after the drain (partition → offset). */
   committed: Map<number, number>;
+  /**
+   * Bit flips the nemesis made in stored data, each read back before it was undone: `detected`
+   * when the broker refused to serve the damaged batch (KAFKA_STORAGE_ERROR) instead of sending it.
+   */
+  corruption: Array<{ detail: string; detected: boolean }>;
 }
 
 export interface Anomaly {
@@ -36,7 +41,8 @@ export type AnomalyKind =
   | 'offset-conflict' // one offset read with two values
   | 'undelivered' // acknowledged, never handled by the group
   | 'committed-past-unprocessed' // a committed offset covers a message no consumer handled
-  | 'committed-past-end'; // a committed offset beyond the end of the log
+  | 'committed-past-end' // a committed offset beyond the end of the log
+  | 'undetected-corruption'; // a flipped bit in stored data was served instead of refused
 
 export interface CheckResult {
   valid: boolean;
@@ -51,6 +57,8 @@ export interface CheckResult {
     delivered: number;
     distinctDelivered: number;
     redeliveries: number;
+    /** Bit flips the broker refused to serve (of `corruption` in the history). */
+    corruptionDetected: number;
   };
   anomalies: Record<AnomalyKind, number>;
   /** The first few anomalies of each kind, described. */
@@ -68,7 +76,7 @@ function parseValue(value: string): { producer: string; seq: number } | null {
 
 export function check(h: History): CheckResult {
   const anomalies: Record<AnomalyKind, number> = {
-    lost: 0, moved: 0, duplicated: 0, unexpected: 0, reordered: 0, 'offset-conflict': 0, undelivered: 0, 'committed-past-unprocessed': 0, 'committed-past-end': 0,
+    lost: 0, moved: 0, duplicated: 0, unexpected: 0, reordered: 0, 'offset-conflict': 0, undelivered: 0, 'committed-past-unprocessed': 0, 'committed-past-end': 0, 'undetected-corruption': 0,
   };
   const examples: Anomaly[] = [];
   const report = (kind: AnomalyKind, detail: string): void => {
@@ -171,6 +179,9 @@ export function check(h: History): CheckResult {
     if (missing > 0) report('committed-past-unprocessed', `partition ${partition}: committed ${committed} but ${missing} message(s) below it never handled (first at offset ${first})`);
   }
 
+  // Damage at rest is detected when read, never served as data.
+  for (const c of h.corruption) if (!c.detected) report('undetected-corruption', c.detail);
+
   const valid = Object.values(anomalies).every((n) => n === 0);
   return {
     valid,
@@ -183,6 +194,7 @@ export function check(h: History): CheckResult {
       delivered: h.deliveries.length,
       distinctDelivered: deliveredValues.size,
       redeliveries: h.deliveries.length - deliveredOffsets.size,
+      corruptionDetected: h.corruption.filter((c) => c.detected).length,
     },
     anomalies,
     examples,

@@ -11,7 +11,9 @@ import { NODE_FLAGS } from '../node-flags.ts';
 import type { Rng } from '../../util/index.ts';
 
 /** A fault the broker side can inject; each call injects and then recovers from it. */
-export type BrokerFault = 'broker-kill' | 'broker-pause' | 'power-loss' | 'disk-eio';
+export type BrokerFault = 'broker-kill' | 'broker-pause' | 'power-loss' | 'disk-eio' | 'bit-flip';
+
+export const BROKER_FAULTS: readonly BrokerFault[] = ['broker-kill', 'broker-pause', 'power-loss', 'disk-eio', 'bit-flip'];
 
 /** What a verify run needs from the broker it tests. */
 export interface BrokerControl {
@@ -22,6 +24,11 @@ export interface BrokerControl {
   inject(fault: BrokerFault, rng: Rng): Promise<string>;
   /** Makes sure the broker is running and not paused. */
   heal(): Promise<void>;
+  /**
+   * Every bit flip this broker's `bit-flip` faults made, and whether reading the damaged batch back
+   * was refused (detected) rather than served. Absent when the setup cannot flip bits.
+   */
+  readonly corruption?: ReadonlyArray<{ detail: string; detected: boolean }>;
   /** The broker's process id, for CPU and memory readings; null when it runs in this process. */
   pid(): number | null;
   close(): Promise<void>;

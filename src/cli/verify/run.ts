@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Rng } from '../../util/index.ts';
 import { Admin, TopicReader } from '../../client/index.ts';
 import { check, type CheckResult, type History } from './checker.ts';
-import type { BrokerControl, BrokerFault } from './local-broker.ts';
+import { BROKER_FAULTS, type BrokerControl, type BrokerFault } from './local-broker.ts';
 import type { FaultProxy } from './proxy.ts';
 import type { WorkerArgs } from './worker.ts';
 
@@ -16,7 +16,7 @@ export type ClientFault = 'client-kill' | 'client-pause';
 export type NetworkFault = 'net-cut' | 'net-delay' | 'net-stall';
 export type Fault = BrokerFault | ClientFault | NetworkFault;
 
-export const ALL_FAULTS: readonly Fault[] = ['broker-kill', 'broker-pause', 'power-loss', 'disk-eio', 'client-kill', 'client-pause', 'net-cut', 'net-delay', 'net-stall'];
+export const ALL_FAULTS: readonly Fault[] = [...BROKER_FAULTS, 'client-kill', 'client-pause', 'net-cut', 'net-delay', 'net-stall'];
 
 export interface VerifyOptions {
   /** Bootstrap addresses the clients use (the proxy's, when there is one). */
@@ -94,7 +94,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const skipped: Array<{ fault: Fault; reason: string }> = [];
   const faults: Fault[] = [];
   for (const f of o.faults) {
-    if ((f === 'broker-kill' || f === 'broker-pause' || f === 'power-loss' || f === 'disk-eio') && !(o.broker?.faults.includes(f) ?? false)) {
+    if ((BROKER_FAULTS as readonly Fault[]).includes(f) && !(o.broker?.faults.includes(f as BrokerFault) ?? false)) {
       skipped.push({ fault: f, reason: o.broker === undefined ? 'the broker is not run by verify (remote): cannot kill, pause or crash it' : 'this broker setup cannot inject it' });
     } else if (f.startsWith('net-') && o.proxy === undefined) {
       skipped.push({ fault: f, reason: 'no fault proxy between clients and broker (remote broker advertises its own address)' });
@@ -102,7 +102,8 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   }
 
   const admin = new Admin({ brokers: o.brokers, clientId: 'holdfast-verify', requestTimeoutMs: 15_000 });
-  const history: History = { acked: new Map(), failed: new Set(), attempted: new Map(), deliveries: [], log: new Map(), logEnd: new Map(), committed: new Map() };
+  const history: History = { acked: new Map(), failed: new Set(), attempted: new Map(), deliveries: [], log: new Map(), logEnd: new Map(), committed: new Map(), corruption: [] };
+  const corruptionBefore = o.broker?.corruption?.length ?? 0;
   const workers = new Map<string, Worker>();
   const incarnations = { producer: 0, consumer: 0 };
   const faultsInjected: Record<string, number> = {};
@@ -237,6 +238,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     clearTimeout(readTimer);
     await reader.close();
     for (const c of await admin.fetchOffsets(group)) if (c.topic === topic) history.committed.set(c.partition, c.offset);
+    history.corruption = (o.broker?.corruption ?? []).slice(corruptionBefore);
     event(`read back ${[...history.log.values()].reduce((n, l) => n + l.length, 0)} message(s); checking`);
     await admin.deleteTopics([topic]).catch(() => undefined);
     await admin.deleteGroups([group]).catch(() => undefined);
@@ -269,6 +271,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
       case 'broker-pause':
       case 'power-loss':
       case 'disk-eio':
+      case 'bit-flip':
         return (o.broker as BrokerControl).inject(fault, rng);
       case 'client-kill': {
         const all = [...workers.values()].filter((w) => w.child.exitCode === null && w.child.signalCode === null);
@@ -333,7 +336,8 @@ export function summarize(r: VerifyResult): string {
   ];
   for (const s of r.faultsSkipped) lines.push(`  skipped ${s.fault}: ${s.reason}`);
   const bad = Object.entries(r.anomalies).filter(([, n]) => n > 0);
-  lines.push(bad.length === 0 ? '  anomalies: none (lost, moved, duplicated, unexpected, reordered, offset-conflict, undelivered, committed-past-unprocessed, committed-past-end)' : `  anomalies: ${bad.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  if (r.counts.corruptionDetected > 0) lines.push(`  bit flips: ${r.counts.corruptionDetected} detected (the broker refused the damaged batch)`);
+  lines.push(bad.length === 0 ? `  anomalies: none (${Object.keys(r.anomalies).join(', ')})` : `  anomalies: ${bad.map(([k, n]) => `${k} ${n}`).join(', ')}`);
   for (const e of r.examples) lines.push(`    ${e.kind}: ${e.detail}`);
   return lines.join('\n');
 }
