@@ -65,7 +65,6 @@ export async function serve(argv: string[]): Promise<void> {
   });
   const missing = NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
   if (missing.length > 0) broker.logger.info('node flags missing: expect more garbage collection under load', { missing: missing.join(' ') });
-  process.stdout.write(`holdfast ready kafka=${broker.advertised.host}:${broker.port} data=${config.dataDir}\n`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -81,4 +80,6 @@ export async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Only now: whoever waits for this line may send SIGTERM at once, and it must find the handler.
+  process.stdout.write(`holdfast ready kafka=${broker.advertised.host}:${broker.port} data=${config.dataDir}\n`);
 }

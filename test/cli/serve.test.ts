@@ -41,6 +41,21 @@ test('serve prints the ready line, serves, shuts down cleanly on SIGTERM and kee
   }
 });
 
+test('SIGTERM sent the moment the ready line appears still shuts down cleanly', { timeout: 120_000 }, async () => {
+  // The ready line is what supervisors and scripts wait for: the signal handlers must be in place
+  // before it is written (a broker that printed it first died of a prompt SIGTERM under load).
+  for (let i = 0; i < 5; i++) {
+    const dir = tempDir();
+    try {
+      const b = await spawnBroker(dir);
+      const exit = await b.kill('SIGTERM');
+      assert.deepEqual(exit, { code: 0, signal: null }, `clean exit; stderr:\n${b.stderr.join('\n')}`);
+    } finally {
+      removeDir(dir);
+    }
+  }
+});
+
 test('a bad flag or config value stops the start with an error naming it', () => {
   const cli = resolve('src/cli/main.ts');
   const r = spawnSync(process.execPath, [cli, 'serve', '--port', '99999', '--data-dir', tempDir()], { encoding: 'utf8' });
