@@ -735,26 +735,25 @@ export class PartitionLog {
 
   // ---- long polls -----------------------------------------------------------------------------
 
-  /** Resolves when highWatermark > offset, after timeoutMs, on abort, or when the log stops. */
-  waitForData(offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.hw > offset || this.stateValue !== 'online' || this.closing || signal?.aborted) return Promise.resolve();
-    if (this.waiters.size >= this.maxWaiters) return Promise.resolve(); // bounded: the caller just polls again
-    return new Promise((resolve) => {
-      let cancelTimer: (() => void) | undefined;
-      const onAbort = (): void => waiter.done();
-      const waiter: Waiter = {
-        offset,
-        done: () => {
-          if (!this.waiters.delete(waiter)) return;
-          cancelTimer?.();
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      this.waiters.add(waiter);
-      cancelTimer = this.timers.setTimeout(() => waiter.done(), Math.max(0, timeoutMs));
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+  /**
+   * Long polls: calls `wake` once, when the high watermark passes `offset` or the log stops (goes
+   * offline, fails or closes), and returns a function that cancels the wait. Returns undefined and
+   * registers nothing when waiting is pointless (data is already there, the log is not online or is
+   * closing) or when `maxWaiters` are already waiting (bounded: the caller polls again). The caller
+   * owns the timeout, so a request waiting on many partitions keeps one timer, not one each.
+   */
+  onData(offset: number, wake: () => void): (() => void) | undefined {
+    if (this.hw > offset || this.stateValue !== 'online' || this.closing || this.waiters.size >= this.maxWaiters) return undefined;
+    const waiter: Waiter = {
+      offset,
+      done: () => {
+        if (this.waiters.delete(waiter)) wake();
+      },
+    };
+    this.waiters.add(waiter);
+    return () => {
+      this.waiters.delete(waiter);
+    };
   }
 
   private notifyWaiters(): void {

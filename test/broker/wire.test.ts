@@ -85,6 +85,37 @@ test('pipelined requests are answered in order even when an earlier one long-pol
   assert.deepEqual(res.map((r) => r.readInt32BE(0)), [1, 2, 3]);
 });
 
+test('a long poll on several partitions wakes when any of them gets data, and when its topic is deleted', { timeout: 60_000 }, async () => {
+  // maxWaitMs far above the test's timeout: only a wake can end these polls in time.
+  const poll = (topic: string, partitions: number[]) => ({
+    ...fetchReq(topic, 0, 1 << 20, 600_000),
+    topics: [{ topic, partitions: partitions.map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 })) }],
+  });
+  const waiter = await TestKafkaClient.connect(b.bootstrap);
+  try {
+    await createTopic('longpoll', 3);
+    const pending = waiter.request(1, 11, poll('longpoll', [0, 1, 2]));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await produce('longpoll', buildBatch({ records: [{ value: 'x' }] }), 2)).responses[0].partitionResponses[0].errorCode, 0);
+    const res = await pending;
+    const parts = res.responses[0].partitions;
+    assert.equal(parts.find((p: { partitionIndex: number }) => p.partitionIndex === 2).records.length > 0, true);
+    assert.deepEqual(parts.map((p: { errorCode: number }) => p.errorCode), [0, 0, 0]);
+
+    await createTopic('doomed', 2);
+    const doomed = waiter.request(1, 11, poll('doomed', [0, 1]));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await c.request(20, 3, { topicNames: ['doomed'], timeoutMs: 5000 })).responses[0].errorCode, 0);
+    // Deleting a partition wakes its polls; the read after the wake may still find the other
+    // partition, not yet deleted, empty.
+    const gone: Array<{ errorCode: number; records: Buffer | null }> = (await doomed).responses[0].partitions;
+    assert.ok(gone.some((p) => p.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), JSON.stringify(gone.map((p) => p.errorCode)));
+    assert.ok(gone.every((p) => p.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION || (p.errorCode === 0 && (p.records?.length ?? 0) === 0)));
+  } finally {
+    waiter.close();
+  }
+});
+
 test('versions advertised but not served answer UNSUPPORTED_VERSION in the body', async () => {
   await createTopic('old-versions');
   const p = await produce('old-versions', buildBatch({ records: [{ value: 'x' }] }), 0, 2);

@@ -381,33 +381,31 @@ test('async flush mode: durable after the write, fsync by flush(), message count
   });
 });
 
-test('waitForData resolves on new data, on timeout, and is bounded', async () => {
+test('onData wakes a long poll on new data, once; cancels; is bounded; wakes everyone when the log closes', async () => {
   await withTempDir(async (dir) => {
-    const timers = new ManualTimers();
-    const log = await openLog(fs, dir, new ManualClock(), { timers, maxWaiters: 2 });
-    let woke = false;
-    const waiting = log.waitForData(0, 10_000).then(() => (woke = true));
+    const log = await openLog(fs, dir, new ManualClock(), { maxWaiters: 2 });
+    let woke = 0;
+    const cancel = log.onData(0, () => woke++);
+    assert.equal(typeof cancel, 'function');
     await new Promise((r) => setImmediate(r));
-    assert.equal(woke, false);
+    assert.equal(woke, 0);
     await appendAll(log, [makeBatch()]);
-    await waiting;
-    assert.equal(woke, true);
-    let timedOut = false;
-    const t = log.waitForData(1, 500).then(() => (timedOut = true));
-    timers.advance(499);
-    await Promise.resolve();
-    assert.equal(timedOut, false);
-    timers.advance(1);
-    await t;
-    const controller = new AbortController();
-    const aborted = log.waitForData(1, 10_000, controller.signal);
-    controller.abort();
-    await aborted;
-    const w1 = log.waitForData(1, 10_000);
-    const w2 = log.waitForData(1, 10_000);
-    await log.waitForData(1, 10_000); // over the bound: resolves at once
+    assert.equal(woke, 1, 'woken once the high watermark passed the offset');
+    await appendAll(log, [makeBatch()]);
+    assert.equal(woke, 1, 'and only once');
+    assert.equal(log.onData(0, () => woke++), undefined, 'data already there: nothing to wait for');
+    // A cancelled wait is not woken, and frees its place under the bound.
+    let cancelledWoke = false;
+    const hw = log.highWatermark;
+    log.onData(hw, () => (cancelledWoke = true))?.();
+    const wakes: string[] = [];
+    assert.ok(log.onData(hw, () => wakes.push('a')) !== undefined);
+    assert.ok(log.onData(hw, () => wakes.push('b')) !== undefined);
+    assert.equal(log.onData(hw, () => wakes.push('c')), undefined, 'over maxWaiters: the caller polls again');
     await log.close();
-    await Promise.all([w1, w2]);
+    assert.equal(cancelledWoke, false);
+    assert.deepEqual(wakes.sort(), ['a', 'b'], 'closing the log wakes every waiter');
+    assert.equal(log.onData(hw, () => wakes.push('d')), undefined, 'a closed log takes no waiters');
   });
 });
 
