@@ -20,16 +20,20 @@ if (!(major >= NEEDS_MAJOR)) {
 }
 
 const compiled = existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)));
-const module = (name) => new URL(compiled ? `../dist/cli/${name}.js` : `../src/cli/${name}.ts`, import.meta.url).href;
+const cliModule = (name) => new URL(compiled ? `../dist/cli/${name}.js` : `../src/cli/${name}.ts`, import.meta.url).href;
 
-const { NODE_FLAGS } = await import(module('node-flags'));
+const { NODE_FLAGS } = await import(cliModule('node-flags'));
 if (typeof process.execve === 'function' && process.platform !== 'win32' && !NODE_FLAGS.every((f) => process.execArgv.includes(f))) {
   // The caller's own node options come after ours, so they win (HOLDFAST_* profiling flags, or one undoing ours).
   const argv = [process.execPath, ...NODE_FLAGS, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)];
-  process.execve(process.execPath, argv, process.env);
+  try {
+    process.execve(process.execPath, argv, process.env); // does not return
+  } catch (err) {
+    process.stderr.write(`holdfast: could not restart with ${NODE_FLAGS.join(' ')} (${err && err.message ? err.message : err}); running without them\n`);
+  }
 }
 
-const { main } = await import(module('main'));
+const { main } = await import(cliModule('main'));
 main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exit(code);
