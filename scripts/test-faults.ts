@@ -32,7 +32,7 @@ if (values.setup === 'process' || values.setup === 'both') {
   try {
     const result = await runVerify({
       brokers: [`127.0.0.1:${proxy.port}`], durationMs, rate, seed, sessionTimeoutMs: 3000, broker, proxy, onEvent,
-      faults: ['broker-kill', 'broker-pause', 'client-kill', 'client-pause', 'net-cut', 'net-delay', 'net-stall'],
+      faults: ['broker-kill', 'broker-pause', 'bit-flip', 'client-kill', 'client-pause', 'net-cut', 'net-delay', 'net-stall'],
       faultIntervalMs: 2000,
     });
     results.push({ setup: 'process', result });

@@ -22,7 +22,7 @@ test('holdfast verify against a running broker: client faults, checkers pass, JS
     assert.ok(result.counts.acked > 0);
     assert.ok(result.counts.distinctDelivered >= result.counts.acked);
     const skipped = result.faultsSkipped.map((s: { fault: string }) => s.fault).sort();
-    assert.deepEqual(skipped, ['broker-kill', 'broker-pause', 'net-cut', 'net-delay', 'net-stall']);
+    assert.deepEqual(skipped, ['bit-flip', 'broker-kill', 'broker-pause', 'net-cut', 'net-delay', 'net-stall']);
     assert.match(r.stderr, /^VALID: seed 42/m);
     assert.match(r.stderr, /skipped broker-kill: the broker is not run by verify/);
   } finally {

@@ -1,7 +1,8 @@
 // The bounded fault suite (RELIABILITY.md) run by `npm test`: verify runs with producers and
 // consumers in their own processes while a nemesis injects faults, then heal, drain and check.
 //   1. a `holdfast serve` process behind the fault proxy: kill -9 and SIGSTOP of the broker and of
-//      clients, connection cuts, delays and stalls;
+//      clients, bit flips in its segment files (read back: refused, then undone), connection cuts,
+//      delays and stalls;
 //   2. a broker over the simulated file system: power loss (unsynced writes lost, torn into zeros
 //      or garbage), EIO on fsync, bit flips in stored batches (each read back: it must be refused),
 //      process kills, plus client and network faults;
@@ -18,6 +19,18 @@ import { SimBroker } from './sim-broker.ts';
 const SEED = Number(process.env.HOLDFAST_FAULTS_SEED ?? Date.now() % 1_000_000);
 const SECONDS = Number(process.env.HOLDFAST_FAULTS_SECONDS ?? 30);
 
+/** The first `count` values of `topic`, from the earliest offset, sorted. */
+async function readValues(brokers: string[], topic: string, count: number): Promise<string[]> {
+  const reader = new TopicReader({ brokers, topic, from: 'earliest' });
+  const got: string[] = [];
+  for await (const m of reader) {
+    got.push(m.value?.toString() ?? '');
+    if (got.length === count) break;
+  }
+  await reader.close();
+  return got.sort();
+}
+
 function report(t: { diagnostic: (s: string) => void }, r: VerifyResult): void {
   for (const line of summarize(r).split('\n')) t.diagnostic(line);
   t.diagnostic(`replay with HOLDFAST_FAULTS_SEED=${r.seed}`);
@@ -31,7 +44,7 @@ test('verify with broker, client and network faults against a holdfast serve pro
     const r = await runVerify({
       brokers: [`127.0.0.1:${proxy.port}`],
       durationMs: SECONDS * 1000,
-      faults: ['broker-kill', 'broker-pause', 'client-kill', 'client-pause', 'net-cut', 'net-delay', 'net-stall'],
+      faults: ['broker-kill', 'broker-pause', 'bit-flip', 'client-kill', 'client-pause', 'net-cut', 'net-delay', 'net-stall'],
       faultIntervalMs: 1500,
       seed: SEED,
       sessionTimeoutMs: 3000,
@@ -43,11 +56,12 @@ test('verify with broker, client and network faults against a holdfast serve pro
     assert.ok(r.counts.acked > 1000, 'the workload ran');
     // A nemesis step waits at most 2.25 s (1.5 × the interval) and a fault lasts at most ~3.5 s
     // (a 3 s pause, or a kill, 1.5 s down and a restart), so even a slow run injects SECONDS / 6.
-    const kinds = ['broker-kill', 'broker-pause', 'client-kill', 'client-pause', 'net-cut', 'net-delay', 'net-stall'].map((k) => r.faultsInjected[k] ?? 0);
+    const kinds = ['broker-kill', 'broker-pause', 'bit-flip', 'client-kill', 'client-pause', 'net-cut', 'net-delay', 'net-stall'].map((k) => r.faultsInjected[k] ?? 0);
     assert.ok(kinds.reduce((a, b) => a + b, 0) >= Math.floor(SECONDS / 6), `faults were injected: ${JSON.stringify(r.faultsInjected)}`);
     // Faults are drawn in rounds holding every kind once, so no kind is more than one ahead.
     assert.ok(Math.max(...kinds) - Math.min(...kinds) <= 1, `every kind in turn: ${JSON.stringify(r.faultsInjected)}`);
     assert.deepEqual(r.faultsSkipped, []);
+    assert.equal(r.counts.corruptionDetected, r.faultsInjected['bit-flip'] ?? 0, 'every bit flip on the real disk was refused');
   } finally {
     await proxy.close();
     await broker.close();
@@ -97,16 +111,6 @@ test('a bit flip in a stored batch is refused on read, and undone; a flip the CR
         await producer.send({ topic: 'flips', partition: i % 2, value });
       }
     };
-    const readAll = async (): Promise<string[]> => {
-      const reader = new TopicReader({ brokers, topic: 'flips', from: 'earliest' });
-      const got: string[] = [];
-      for await (const m of reader) {
-        got.push(m.value?.toString() ?? '');
-        if (got.length === sent.length) break;
-      }
-      await reader.close();
-      return got.sort();
-    };
     await sendSome(40);
     const rng = new Rng(SEED + 5);
     for (let i = 0; i < 6; i++) {
@@ -116,7 +120,7 @@ test('a bit flip in a stored batch is refused on read, and undone; a flip the CR
       assert.match(broker.corruption[i].detail, /KAFKA_STORAGE_ERROR/);
       await sendSome(10); // the partition is back online: produce works again
     }
-    assert.deepEqual(await readAll(), [...sent].sort(), 'every flip was undone: all data reads back');
+    assert.deepEqual(await readValues(brokers, 'flips', sent.length), [...sent].sort(), 'every flip was undone: all data reads back');
     broker.flipUncoveredBytes = true;
     await broker.inject('bit-flip', rng);
     assert.equal(broker.corruption.at(-1)?.detected, false, 'a flip the CRC does not cover is served: reported as undetected');
@@ -124,6 +128,40 @@ test('a bit flip in a stored batch is refused on read, and undone; a flip the CR
   } finally {
     await producer.close();
     admin.close();
+    await broker.close();
+  }
+});
+
+test('a bit flip in a segment file of a holdfast serve process is refused on read, and undone', { timeout: 120_000 }, async (t) => {
+  const proxyPort = await freePort();
+  const broker = await LocalBroker.start({ advertisedPort: proxyPort });
+  const proxy = await FaultProxy.start(broker.target, proxyPort);
+  const brokers = [`127.0.0.1:${proxy.port}`];
+  const admin = new Admin({ brokers });
+  const producer = new Producer({ brokers, lingerMs: 0 });
+  try {
+    await admin.createTopics([{ name: 'flips', partitions: 2 }]);
+    const sent: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      sent.push(`v${i}`);
+      await producer.send({ topic: 'flips', partition: i % 2, value: `v${i}` });
+    }
+    const rng = new Rng(SEED + 6);
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      const what = await broker.inject('bit-flip', rng);
+      t.diagnostic(`${what} (${Math.round(performance.now() - started)} ms)`);
+      assert.equal(broker.corruption[i]?.detected, true, broker.corruption[i]?.detail ?? what);
+      assert.match(broker.corruption[i].detail, /Fetch answered KAFKA_STORAGE_ERROR/);
+      const value = `after-${i}`;
+      sent.push(value);
+      await producer.send({ topic: 'flips', partition: i % 2, value });
+    }
+    assert.deepEqual(await readValues(brokers, 'flips', sent.length), [...sent].sort(), 'every flip was undone: all data reads back');
+  } finally {
+    await producer.close();
+    admin.close();
+    await proxy.close();
     await broker.close();
   }
 });

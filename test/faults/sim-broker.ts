@@ -4,26 +4,11 @@
 // bit flips in stored batches, each read back over the wire (it must be refused, never served) and
 // then undone.
 import { startBroker, type Broker } from '../../src/broker/index.ts';
-import { KafkaConnection } from '../../src/client/index.ts';
-import { ErrorCode, errorName } from '../../src/protocol/kafka/index.ts';
 import { SimFileSystem } from '../../src/storage/index.ts';
 import { Rng, silentLogger } from '../../src/util/index.ts';
-import type { BrokerControl, BrokerFault } from '../../src/cli/verify/index.ts';
+import { injectBitFlip, type BrokerControl, type BrokerFault } from '../../src/cli/verify/index.ts';
 
 const DATA = '/data';
-const SEGMENT = /^\/data\/([^/]+)-(\d+)\/\d{20}\.log$/;
-/** Batch header bytes: baseOffset (8) and batchLength (4) come first; PartitionLeaderEpoch is 12..15. */
-const BATCH_LENGTH_AT = 8;
-const LEADER_EPOCH_AT = 12;
-
-interface StoredBatch {
-  path: string;
-  topic: string;
-  partition: number;
-  position: number;
-  size: number;
-  baseOffset: number;
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -111,77 +96,22 @@ export class SimBroker implements BrokerControl {
     throw new Error(`SimBroker cannot inject ${fault}`);
   }
 
-  /**
-   * Flips one bit of a stored batch of a user topic, restarts, and fetches that batch over the wire
-   * as a consumer would: the broker must refuse it (KAFKA_STORAGE_ERROR, the partition offline),
-   * not serve it. Then the byte is put back, as restoring the segment from another copy would, and
-   * the broker restarts with the partition online. The stop before the flip is a clean shutdown, so
-   * the damaged batch lies below the recovery point (recovery does not rescan it: the read must
-   * catch it) and out of the tail cache (the read comes from the file).
-   */
+  /** One bit flipped in a stored batch on the simulated disk, read back, put back (see injectBitFlip). */
   private async flipBit(rng: Rng): Promise<string> {
-    await this.stop();
-    const candidates = this.storedBatches();
-    if (candidates.length === 0) {
-      await this.restart();
-      return 'bit flip: no stored batch of a user topic yet; broker restarted';
-    }
-    const target = candidates[rng.int(0, candidates.length - 1)];
-    let within: number;
-    if (this.flipUncoveredBytes) within = LEADER_EPOCH_AT + rng.int(0, 3);
-    else {
-      // Any byte the CRC or the framing checks cover: all but PartitionLeaderEpoch.
-      within = rng.int(0, target.size - 5);
-      if (within >= LEADER_EPOCH_AT) within += 4;
-    }
-    const at = target.position + within;
-    const mask = 1 << rng.int(0, 7);
-    const where = `bit ${Math.log2(mask)} of byte ${within} of the batch at offset ${target.baseOffset} of ${target.topic}-${target.partition} (${target.path})`;
-    this.sim.corrupt(target.path, at, mask);
-    let answer: string;
-    try {
-      await this.restart();
-      answer = await this.fetchAnswer(target);
-    } finally {
-      this.sim.corrupt(target.path, at, mask);
-    }
-    const detected = answer === errorName(ErrorCode.KAFKA_STORAGE_ERROR);
-    this.corruption.push({ detail: `${where}: Fetch answered ${answer}`, detected });
-    await this.stop();
-    await this.restart();
-    return `bit flip: ${where}; read back, Fetch answered ${answer}; byte restored, broker restarted`;
-  }
-
-  /** Every whole batch in the segment files of user topics (not __consumer_offsets). */
-  private storedBatches(): StoredBatch[] {
-    const out: StoredBatch[] = [];
-    for (const [path, data] of this.sim.filesUnder(DATA)) {
-      const m = SEGMENT.exec(path);
-      if (m === null || m[1].startsWith('__')) continue;
-      for (let position = 0; position + BATCH_LENGTH_AT + 4 <= data.length; ) {
-        const size = BATCH_LENGTH_AT + 4 + data.readInt32BE(position + BATCH_LENGTH_AT);
-        if (size <= LEADER_EPOCH_AT + 4 || position + size > data.length) break;
-        out.push({ path, topic: m[1], partition: Number(m[2]), position, size, baseOffset: Number(data.readBigInt64BE(position)) });
-        position += size;
-      }
-    }
-    return out;
-  }
-
-  /** What a Fetch (v11) of the batch's first offset returns: an error name, or what was served. */
-  private async fetchAnswer(b: StoredBatch): Promise<string> {
-    const c = await KafkaConnection.open({ host: this.target.host, port: this.target.port, clientId: 'sim-broker-probe' });
-    try {
-      const res = await c.request<{ responses: Array<{ partitions: Array<{ errorCode: number; records: Buffer | null }> }> }>(1, 11, {
-        replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, isolationLevel: 1, sessionId: 0, sessionEpoch: -1,
-        topics: [{ topic: b.topic, partitions: [{ partition: b.partition, currentLeaderEpoch: -1, fetchOffset: b.baseOffset, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }],
-        forgottenTopicsData: [], rackId: '',
-      });
-      const p = res.responses[0].partitions[0];
-      return p.errorCode !== ErrorCode.NONE ? errorName(p.errorCode) : `${p.records?.length ?? 0} bytes of records (no error)`;
-    } finally {
-      c.close();
-    }
+    const { text, flip } = await injectBitFlip(
+      {
+        dataDir: DATA,
+        target: this.target,
+        stopCleanly: () => this.stop(),
+        start: () => this.restart(),
+        files: () => this.sim.filesUnder(DATA),
+        xorByte: (path, position, mask) => this.sim.corrupt(path, position, mask),
+      },
+      rng,
+      this.flipUncoveredBytes,
+    );
+    if (flip !== undefined) this.corruption.push(flip);
+    return text;
   }
 
   async heal(): Promise<void> {

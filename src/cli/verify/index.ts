@@ -11,6 +11,7 @@ export { runVerify, summarize, ALL_FAULTS, type Fault, type VerifyOptions, type 
 export { check, type History, type CheckResult, type Anomaly, type AnomalyKind } from './checker.ts';
 export { FaultProxy } from './proxy.ts';
 export { LocalBroker, freePort, type BrokerControl, type BrokerFault } from './local-broker.ts';
+export { injectBitFlip, type FlipHost } from './bit-flip.ts';
 
 export const VERIFY_USAGE = `Usage: holdfast verify [--brokers HOST:PORT] [--duration 5m] [--faults none|clients|all]
                        [--rate N] [--producers N] [--consumers N] [--partitions N] [--seed N]
@@ -25,8 +26,9 @@ unexpected, each producer's order kept per partition, one value per offset, ever
 message handled by the group at least once, committed offsets only over handled messages.
 
 Without --brokers it starts its own broker behind a fault proxy; --faults all (its default) then
-kills (kill -9) and pauses (SIGSTOP) the broker and clients, and cuts, delays and stalls the
-network. With --brokers (any Kafka-protocol broker) only client faults can be injected (default
+kills (kill -9) and pauses (SIGSTOP) the broker and clients, cuts, delays and stalls the network,
+and flips a bit in a stored batch (which a fetch must then be refused, never served; the byte is
+put back afterwards). With --brokers (any Kafka-protocol broker) only client faults can be injected (default
 --faults clients); the others are skipped and listed. --duration: 30s, 5m, 1h (default 1m).
 --rate is messages per second per producer (default 300).
 Exit code 0 when every check passes, 5 when an anomaly was found, 1 when the run itself failed.`;
@@ -42,7 +44,7 @@ export function parseDuration(value: string): number {
 const FAULT_SETS: Record<string, Fault[]> = {
   none: [],
   clients: ['client-kill', 'client-pause'],
-  all: ['broker-kill', 'broker-pause', 'client-kill', 'client-pause', 'net-cut', 'net-delay', 'net-stall'],
+  all: ['broker-kill', 'broker-pause', 'bit-flip', 'client-kill', 'client-pause', 'net-cut', 'net-delay', 'net-stall'],
 };
 
 export async function verify(argv: string[], io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {}): Promise<number> {

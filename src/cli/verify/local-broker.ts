@@ -1,7 +1,7 @@
 // The broker a verify run starts itself (`holdfast serve` as a child process), so it can inject the
 // faults only the owner of a process can: kill -9 and restart on the same data, SIGSTOP/SIGCONT.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../node-flags.ts';
 import type { Rng } from '../../util/index.ts';
+import { injectBitFlip } from './bit-flip.ts';
 
 /** A fault the broker side can inject; each call injects and then recovers from it. */
 export type BrokerFault = 'broker-kill' | 'broker-pause' | 'power-loss' | 'disk-eio' | 'bit-flip';
@@ -50,10 +51,44 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+const SCAN_BYTES = 64 * 1024 * 1024;
+
+/** XORs one byte of a file in place and fsyncs it. */
+function xorByte(path: string, position: number, mask: number): void {
+  const fd = openSync(path, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    if (readSync(fd, b, 0, 1, position) !== 1) throw new Error(`${path} has no byte ${position}`);
+    b[0] ^= mask;
+    writeSync(fd, b, 0, 1, position);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The first `limit` bytes of a file (all of it if shorter). */
+function readPrefix(path: string, limit: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(Math.min(limit, fstatSync(fd).size));
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 const MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../main.ts' : '../main.js', import.meta.url));
 
 export class LocalBroker implements BrokerControl {
-  readonly faults: readonly BrokerFault[] = ['broker-kill', 'broker-pause'];
+  readonly faults: readonly BrokerFault[] = ['broker-kill', 'broker-pause', 'bit-flip'];
+  readonly corruption: Array<{ detail: string; detected: boolean }> = [];
   readonly target: { host: string; port: number };
   private readonly dataDir: string;
   private readonly configFile: string;
@@ -141,7 +176,47 @@ export class LocalBroker implements BrokerControl {
       this.paused = false;
       return `broker paused (SIGSTOP) for ${ms} ms`;
     }
+    if (fault === 'bit-flip') return this.flipBit(rng);
     throw new Error(`a local broker process cannot inject ${fault}`);
+  }
+
+  /** One bit flipped in a segment file on disk, read back, put back (see injectBitFlip). */
+  private async flipBit(rng: Rng): Promise<string> {
+    const { text, flip } = await injectBitFlip(
+      {
+        dataDir: this.dataDir,
+        target: this.target,
+        stopCleanly: () => this.stopCleanly(),
+        start: () => this.spawn(),
+        files: () => this.segmentFiles(),
+        xorByte,
+      },
+      rng,
+    );
+    if (flip !== undefined) this.corruption.push(flip);
+    this.restarts++;
+    return text;
+  }
+
+  /** Every `.log` file one level down (the first 64 MiB of each). */
+  private *segmentFiles(): Iterable<[string, Buffer]> {
+    for (const dir of readdirSync(this.dataDir, { withFileTypes: true })) {
+      if (!dir.isDirectory()) continue;
+      for (const name of readdirSync(join(this.dataDir, dir.name))) {
+        if (name.endsWith('.log')) yield [join(this.dataDir, dir.name, name), readPrefix(join(this.dataDir, dir.name, name), SCAN_BYTES)];
+      }
+    }
+  }
+
+  /** SIGTERM and wait: the broker drains, fsyncs and writes its checkpoints. */
+  private async stopCleanly(): Promise<void> {
+    if (this.child === null || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.paused) this.child.kill('SIGCONT');
+    this.paused = false;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), 30_000);
+    await this.exited;
+    clearTimeout(timer);
   }
 
   async heal(): Promise<void> {
@@ -153,13 +228,7 @@ export class LocalBroker implements BrokerControl {
   }
 
   async close(): Promise<void> {
-    if (this.child !== null && this.child.exitCode === null && this.child.signalCode === null) {
-      if (this.paused) this.child.kill('SIGCONT');
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child?.kill('SIGKILL'), 30_000);
-      await this.exited;
-      clearTimeout(timer);
-    }
+    await this.stopCleanly();
     rmSync(this.configFile, { force: true });
     if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }

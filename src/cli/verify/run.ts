@@ -95,7 +95,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const faults: Fault[] = [];
   for (const f of o.faults) {
     if ((BROKER_FAULTS as readonly Fault[]).includes(f) && !(o.broker?.faults.includes(f as BrokerFault) ?? false)) {
-      skipped.push({ fault: f, reason: o.broker === undefined ? 'the broker is not run by verify (remote): cannot kill, pause or crash it' : 'this broker setup cannot inject it' });
+      skipped.push({ fault: f, reason: o.broker === undefined ? 'the broker is not run by verify (remote): cannot kill, pause or crash it, or damage its files' : 'this broker setup cannot inject it' });
     } else if (f.startsWith('net-') && o.proxy === undefined) {
       skipped.push({ fault: f, reason: 'no fault proxy between clients and broker (remote broker advertises its own address)' });
     } else faults.push(f);
