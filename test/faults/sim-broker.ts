@@ -102,7 +102,7 @@ export class SimBroker implements BrokerControl {
       {
         dataDir: DATA,
         target: this.target,
-        stopCleanly: () => this.stop(),
+        stopCleanly: () => this.broker.close().then(() => true, () => false),
         start: () => this.restart(),
         files: () => this.sim.filesUnder(DATA),
         xorByte: (path, position, mask) => this.sim.corrupt(path, position, mask),

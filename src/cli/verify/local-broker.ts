@@ -208,15 +208,20 @@ export class LocalBroker implements BrokerControl {
     }
   }
 
-  /** SIGTERM and wait: the broker drains, fsyncs and writes its checkpoints. */
-  private async stopCleanly(): Promise<void> {
-    if (this.child === null || this.child.exitCode !== null || this.child.signalCode !== null) return;
-    if (this.paused) this.child.kill('SIGCONT');
+  /**
+   * SIGTERM and wait: the broker drains, fsyncs and writes its checkpoints. True when it was running
+   * and exited with code 0 (not when it had to be killed after 30 s).
+   */
+  private async stopCleanly(): Promise<boolean> {
+    const child = this.child;
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return false;
+    if (this.paused) child.kill('SIGCONT');
     this.paused = false;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child?.kill('SIGKILL'), 30_000);
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     await this.exited;
     clearTimeout(timer);
+    return child.exitCode === 0;
   }
 
   async heal(): Promise<void> {
