@@ -10,6 +10,8 @@ import { FETCH_MIN_SERVED } from './versions.ts';
 
 type Response = FetchResponse<RecordsData>;
 type PartitionData = Response['responses'][number]['partitions'][number];
+/** A partition a long poll may wait on: nothing past `offset` yet. */
+type Waitable = { topic: string; partition: number; offset: number };
 
 /** Fetch v0-2 had no response-wide max_bytes; cap what one response may carry. */
 const DEFAULT_FETCH_MAX_BYTES = 52428800;
@@ -27,11 +29,11 @@ function emptyPartition(partitionIndex: number, errorCode: number): PartitionDat
   };
 }
 
-async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<{ response: Response; bytes: number; waitable: Array<{ topic: string; partition: number; offset: number }> }> {
+async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<{ response: Response; bytes: number; waitable: Waitable[] }> {
   const readCommitted = req.isolationLevel === 1;
   let remaining = ctx.apiVersion >= 3 ? (req.maxBytes ?? DEFAULT_FETCH_MAX_BYTES) : DEFAULT_FETCH_MAX_BYTES;
   let bytes = 0;
-  const waitable: Array<{ topic: string; partition: number; offset: number }> = [];
+  const waitable: Waitable[] = [];
   const responses: Response['responses'] = [];
   for (const t of req.topics) {
     const topic = t.topic ?? '';
@@ -95,7 +97,7 @@ export async function handleFetch(b: BrokerContext, ctx: RequestContext, req: Fe
  * after `maxWaitMs`: one timer for the request however many partitions it waits on. A partition
  * deleted since the read is skipped; the timer still ends the wait.
  */
-function waitForAny(b: BrokerContext, waitable: Array<{ topic: string; partition: number; offset: number }>, maxWaitMs: number): Promise<void> {
+function waitForAny(b: BrokerContext, waitable: Waitable[], maxWaitMs: number): Promise<void> {
   return new Promise((resolve) => {
     const cancels: Array<() => void> = [];
     let settled = false;

@@ -6,7 +6,7 @@
 import { startBroker, type Broker } from '../../src/broker/index.ts';
 import { SimFileSystem } from '../../src/storage/index.ts';
 import { Rng, silentLogger } from '../../src/util/index.ts';
-import { injectBitFlip, type BrokerControl, type BrokerFault } from '../../src/cli/verify/index.ts';
+import { injectBitFlip, type BrokerControl, type BrokerFault, type CorruptionProbe } from '../../src/cli/verify/index.ts';
 
 const DATA = '/data';
 
@@ -16,7 +16,7 @@ function sleep(ms: number): Promise<void> {
 
 export class SimBroker implements BrokerControl {
   readonly faults: readonly BrokerFault[] = ['power-loss', 'disk-eio', 'broker-kill', 'bit-flip'];
-  readonly corruption: Array<{ detail: string; detected: boolean }> = [];
+  readonly corruption: CorruptionProbe[] = [];
   /**
    * Test only: flip a byte of PartitionLeaderEpoch, the one field the batch CRC does not cover
    * (Kafka's format), so the flip cannot be detected, to show an undetected flip is reported.
@@ -27,7 +27,6 @@ export class SimBroker implements BrokerControl {
   private broker: Broker;
   private readonly config: Record<string, unknown>;
   private fatal: Error | null = null;
-  restarts = 0;
 
   private constructor(sim: SimFileSystem, broker: Broker, config: Record<string, unknown>) {
     this.sim = sim;
@@ -53,7 +52,6 @@ export class SimBroker implements BrokerControl {
       try {
         this.fatal = null;
         this.broker = await startBroker({ dataDir: DATA, port: this.target.port, fs: this.sim.mount(), logger: silentLogger, config: this.config, onFatal: (err) => this.onFatal(err) });
-        this.restarts++;
         return;
       } catch (err) {
         if (attempt >= 20 || !/EADDRINUSE/.test(String(err))) throw err;

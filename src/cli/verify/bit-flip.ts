@@ -6,6 +6,7 @@
 // (KAFKA_STORAGE_ERROR, the partition offline), never serve it.
 import { ErrorCode, KafkaConnection } from '../../client/index.ts';
 import type { Rng } from '../../util/index.ts';
+import type { CorruptionProbe } from './checker.ts';
 
 /** RecordBatch v2: baseOffset (8 bytes) and batchLength (4) come first; PartitionLeaderEpoch is bytes 12..15. */
 const BATCH_LENGTH_AT = 8;
@@ -112,7 +113,7 @@ export interface FlipHost {
  * did in words, and the flip with whether the broker refused the batch (undefined when nothing was
  * flipped: no stored batch yet, or the stop was not clean).
  */
-export async function injectBitFlip(host: FlipHost, rng: Rng, uncovered = false): Promise<{ text: string; flip?: { detail: string; detected: boolean } }> {
+export async function injectBitFlip(host: FlipHost, rng: Rng, uncovered = false): Promise<{ text: string; flip?: CorruptionProbe }> {
   if (!(await host.stopCleanly())) {
     // Then the batch might lie above the recovery point, where recovery (rightly) truncates a bad
     // tail as a torn write: a flip there would lose acknowledged data by the harness's doing.

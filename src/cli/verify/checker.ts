@@ -20,11 +20,14 @@ export interface History {
   logEnd: Map<number, number>;
   /** The group's committed offsets after the drain (partition → offset). */
   committed: Map<number, number>;
-  /**
-   * Bit flips the nemesis made in stored data, each read back before it was undone: `detected`
-   * when the broker refused to serve the damaged batch (KAFKA_STORAGE_ERROR) instead of sending it.
-   */
-  corruption: Array<{ detail: string; detected: boolean }>;
+  /** Bit flips the nemesis made in stored data, each read back before it was undone. */
+  corruption: CorruptionProbe[];
+}
+
+/** One bit flip read back: `detected` when the broker refused the damaged batch (KAFKA_STORAGE_ERROR) instead of serving it. */
+export interface CorruptionProbe {
+  detail: string;
+  detected: boolean;
 }
 
 export interface Anomaly {

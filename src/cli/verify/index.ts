@@ -8,7 +8,7 @@ import { FaultProxy } from './proxy.ts';
 import { runVerify, summarize, type Fault, type VerifyResult } from './run.ts';
 
 export { runVerify, summarize, ALL_FAULTS, type Fault, type VerifyOptions, type VerifyResult } from './run.ts';
-export { check, type History, type CheckResult, type Anomaly, type AnomalyKind } from './checker.ts';
+export { check, type History, type CheckResult, type Anomaly, type AnomalyKind, type CorruptionProbe } from './checker.ts';
 export { FaultProxy } from './proxy.ts';
 export { LocalBroker, freePort, type BrokerControl, type BrokerFault } from './local-broker.ts';
 export { injectBitFlip, type FlipHost } from './bit-flip.ts';
@@ -28,8 +28,9 @@ message handled by the group at least once, committed offsets only over handled 
 Without --brokers it starts its own broker behind a fault proxy; --faults all (its default) then
 kills (kill -9) and pauses (SIGSTOP) the broker and clients, cuts, delays and stalls the network,
 and flips a bit in a stored batch (which a fetch must then be refused, never served; the byte is
-put back afterwards). With --brokers (any Kafka-protocol broker) only client faults can be injected (default
---faults clients); the others are skipped and listed. --duration: 30s, 5m, 1h (default 1m).
+put back afterwards). With --brokers (any Kafka-protocol broker) only client faults can be
+injected (default --faults clients); the others are skipped and listed. --duration: 30s, 5m, 1h
+(default 1m).
 --rate is messages per second per producer (default 300).
 Exit code 0 when every check passes, 5 when an anomaly was found, 1 when the run itself failed.`;
 

@@ -1,5 +1,6 @@
 // The broker a verify run starts itself (`holdfast serve` as a child process), so it can inject the
-// faults only the owner of a process can: kill -9 and restart on the same data, SIGSTOP/SIGCONT.
+// faults only the owner of a process can: kill -9 and restart on the same data, SIGSTOP/SIGCONT,
+// and bit flips in its segment files between clean restarts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, fsyncSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -10,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../node-flags.ts';
 import type { Rng } from '../../util/index.ts';
 import { injectBitFlip } from './bit-flip.ts';
+import type { CorruptionProbe } from './checker.ts';
 
 /** A fault the broker side can inject; each call injects and then recovers from it. */
 export type BrokerFault = 'broker-kill' | 'broker-pause' | 'power-loss' | 'disk-eio' | 'bit-flip';
@@ -29,7 +31,7 @@ export interface BrokerControl {
    * Every bit flip this broker's `bit-flip` faults made, and whether reading the damaged batch back
    * was refused (detected) rather than served. Absent when the setup cannot flip bits.
    */
-  readonly corruption?: ReadonlyArray<{ detail: string; detected: boolean }>;
+  readonly corruption?: readonly CorruptionProbe[];
   /** The broker's process id, for CPU and memory readings; null when it runs in this process. */
   pid(): number | null;
   close(): Promise<void>;
@@ -88,7 +90,7 @@ const MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../main.ts
 
 export class LocalBroker implements BrokerControl {
   readonly faults: readonly BrokerFault[] = ['broker-kill', 'broker-pause', 'bit-flip'];
-  readonly corruption: Array<{ detail: string; detected: boolean }> = [];
+  readonly corruption: CorruptionProbe[] = [];
   readonly target: { host: string; port: number };
   private readonly dataDir: string;
   private readonly configFile: string;
@@ -98,7 +100,6 @@ export class LocalBroker implements BrokerControl {
   private paused = false;
   /** The last lines the broker wrote to stderr (for a failure report). */
   readonly stderr: string[] = [];
-  restarts = 0;
 
   private constructor(port: number, options: { dataDir?: string; advertisedPort: number; config: Record<string, string | number> }) {
     this.target = { host: '127.0.0.1', port };
@@ -164,7 +165,6 @@ export class LocalBroker implements BrokerControl {
       const down = rng.int(100, 1500);
       await sleep(down);
       await this.spawn();
-      this.restarts++;
       return `broker killed (kill -9), restarted after ${down} ms`;
     }
     if (fault === 'broker-pause') {
@@ -194,7 +194,6 @@ export class LocalBroker implements BrokerControl {
       rng,
     );
     if (flip !== undefined) this.corruption.push(flip);
-    this.restarts++;
     return text;
   }
 
