@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Rng, silentLogger } from '../../src/util/index.ts';
 import { startBroker, type Broker } from '../../src/broker/index.ts';
+import { ErrorCode } from '../../src/protocol/kafka/index.ts';
 import { Producer, partitionForKey, type RecordMetadata } from '../../src/client/index.ts';
 import { embeddedBroker, removeDir } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
@@ -98,112 +99,121 @@ function valueOf(i: number): string {
   return `${String(i).padStart(8, '0')}:${'x'.repeat(91)}`;
 }
 
-test(`${TOTAL} sends through a connection-cutting proxy: all settle; acknowledged records are in the log once, in order`, { timeout: OVERALL_TIMEOUT_MS + 30_000 }, async (t) => {
-  const b = await embeddedBroker();
-  const rng = new Rng(SEED);
-  const proxy = await chaosProxy(b.broker.port, rng);
-  const direct = await TestKafkaClient.connect(b.bootstrap);
-  t.diagnostic(`seed ${SEED} (replay with HOLDFAST_CHAOS_SEED=${SEED})`);
-  try {
-    await b.broker.createTopic('chaos', PARTITIONS, {});
-    // Count the retries the broker recognised as exact duplicates (answered with the original offsets).
-    let duplicates = 0;
-    for (let partition = 0; partition < PARTITIONS; partition++) {
-      const producers = b.broker.partitionLog('chaos', partition)?.producers;
-      assert.ok(producers !== undefined);
-      const check = producers.check.bind(producers);
-      producers.check = (header) => {
-        const result = check(header);
-        if (result.kind === 'duplicate') duplicates++;
-        return result;
-      };
-    }
-    b.broker.advertised = { host: '127.0.0.1', port: proxy.port };
-    const producer = new Producer({ brokers: [`127.0.0.1:${proxy.port}`], deliveryTimeoutMs: 30_000, requestTimeoutMs: 5_000, connectTimeoutMs: 2_000 });
+// Default batches (1 MiB: the window never fills one, so one batch of a partition is in flight at a
+// time), and 4 KiB batches, which fill at once, so up to 5 of a partition are in flight when the
+// proxy cuts the connection under them.
+for (const batchBytes of [undefined, 4096]) {
+  const setup = batchBytes === undefined ? 'default batches' : `${batchBytes}-byte batches, several in flight`;
+  test(`${TOTAL} sends through a connection-cutting proxy (${setup}): all settle; acknowledged records are in the log once, in order`, { timeout: OVERALL_TIMEOUT_MS + 30_000 }, async (t) => {
+    const b = await embeddedBroker();
+    const rng = new Rng(SEED);
+    const proxy = await chaosProxy(b.broker.port, rng);
+    const direct = await TestKafkaClient.connect(b.bootstrap);
+    t.diagnostic(`seed ${SEED} (replay with HOLDFAST_CHAOS_SEED=${SEED})`);
+    try {
+      await b.broker.createTopic('chaos', PARTITIONS, {});
+      // Count the retries the broker recognised as exact duplicates (answered with the original offsets).
+      // And those refused as out of order: a batch sent behind one that did not reach the log.
+      let duplicates = 0;
+      let outOfOrder = 0;
+      for (let partition = 0; partition < PARTITIONS; partition++) {
+        const producers = b.broker.partitionLog('chaos', partition)?.producers;
+        assert.ok(producers !== undefined);
+        const check = producers.check.bind(producers);
+        producers.check = (header) => {
+          const result = check(header);
+          if (result.kind === 'duplicate') duplicates++;
+          if (result.kind === 'error' && result.errorCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER) outOfOrder++;
+          return result;
+        };
+      }
+      b.broker.advertised = { host: '127.0.0.1', port: proxy.port };
+      const producer = new Producer({ brokers: [`127.0.0.1:${proxy.port}`], deliveryTimeoutMs: 30_000, requestTimeoutMs: 5_000, connectTimeoutMs: 2_000, batchBytes });
 
-    const acked: Array<RecordMetadata | undefined> = new Array(TOTAL);
-    const errors = new Map<string, number>();
-    let settled = 0;
-    const started = performance.now();
-    const allSettled = new Promise<void>((resolve) => {
-      let next = 0;
-      let outstanding = 0;
-      const pump = (): void => {
-        while (outstanding < WINDOW && next < TOTAL) {
-          const i = next++;
-          outstanding++;
-          producer
-            .send({ topic: 'chaos', key: `key-${i % 64}`, value: valueOf(i) })
-            .then(
-              (metadata) => {
-                acked[i] = metadata;
-              },
-              (err: { code?: string }) => {
-                errors.set(err.code ?? String(err), (errors.get(err.code ?? String(err)) ?? 0) + 1);
-              },
-            )
-            .finally(() => {
-              outstanding--;
-              settled++;
-              if (settled === TOTAL) resolve();
-              else pump();
-            });
-        }
-      };
-      pump();
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), OVERALL_TIMEOUT_MS);
-    });
-    const outcome = await Promise.race([allSettled.then(() => 'done' as const), timedOut]);
-    clearTimeout(timer);
-    const seconds = (performance.now() - started) / 1000;
-    const ackedCount = acked.filter((m) => m !== undefined).length;
-    t.diagnostic(`${settled}/${TOTAL} settled in ${seconds.toFixed(1)} s: ${ackedCount} acknowledged, rejected ${JSON.stringify(Object.fromEntries(errors))}; proxy cut ${proxy.cuts()} connections; the broker answered ${duplicates} retries as duplicates`);
-    assert.equal(outcome, 'done', `only ${settled} of ${TOTAL} sends settled within ${OVERALL_TIMEOUT_MS} ms`);
-    assert.ok(proxy.cuts() > 0, 'the proxy cut connections');
-    proxy.heal();
-    await producer.close();
+      const acked: Array<RecordMetadata | undefined> = new Array(TOTAL);
+      const errors = new Map<string, number>();
+      let settled = 0;
+      const started = performance.now();
+      const allSettled = new Promise<void>((resolve) => {
+        let next = 0;
+        let outstanding = 0;
+        const pump = (): void => {
+          while (outstanding < WINDOW && next < TOTAL) {
+            const i = next++;
+            outstanding++;
+            producer
+              .send({ topic: 'chaos', key: `key-${i % 64}`, value: valueOf(i) })
+              .then(
+                (metadata) => {
+                  acked[i] = metadata;
+                },
+                (err: { code?: string }) => {
+                  errors.set(err.code ?? String(err), (errors.get(err.code ?? String(err)) ?? 0) + 1);
+                },
+              )
+              .finally(() => {
+                outstanding--;
+                settled++;
+                if (settled === TOTAL) resolve();
+                else pump();
+              });
+          }
+        };
+        pump();
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), OVERALL_TIMEOUT_MS);
+      });
+      const outcome = await Promise.race([allSettled.then(() => 'done' as const), timedOut]);
+      clearTimeout(timer);
+      const seconds = (performance.now() - started) / 1000;
+      const ackedCount = acked.filter((m) => m !== undefined).length;
+      t.diagnostic(`${settled}/${TOTAL} settled in ${seconds.toFixed(1)} s: ${ackedCount} acknowledged, rejected ${JSON.stringify(Object.fromEntries(errors))}; proxy cut ${proxy.cuts()} connections; the broker answered ${duplicates} retries as duplicates and refused ${outOfOrder} batches as out of order`);
+      assert.equal(outcome, 'done', `only ${settled} of ${TOTAL} sends settled within ${OVERALL_TIMEOUT_MS} ms`);
+      assert.ok(proxy.cuts() > 0, 'the proxy cut connections');
+      proxy.heal();
+      await producer.close();
 
-    // Read back directly from the broker.
-    const seen = new Map<number, { partition: number; offset: number }>();
-    for (let partition = 0; partition < PARTITIONS; partition++) {
-      const { records } = await fetchAll(direct, 'chaos', partition);
-      let lastAcked = -1;
-      for (const r of records) {
-        const i = Number(r.value?.toString().slice(0, 8));
-        assert.ok(Number.isSafeInteger(i) && i >= 0 && i < TOTAL, `unexpected record at ${partition}@${r.offset}`);
-        assert.equal(r.value?.toString(), valueOf(i));
-        assert.equal(seen.has(i), false, `record ${i} is in the log twice (${JSON.stringify(seen.get(i))} and ${partition}@${r.offset})`);
-        seen.set(i, { partition, offset: r.offset });
-        assert.equal(partition, partitionForKey(`key-${i % 64}`, PARTITIONS), `record ${i} is on the partition of its key`);
-        if (acked[i] !== undefined) {
-          assert.ok(i > lastAcked, `partition ${partition}: acknowledged record ${i} after ${lastAcked} breaks send order`);
-          lastAcked = i;
+      // Read back directly from the broker.
+      const seen = new Map<number, { partition: number; offset: number }>();
+      for (let partition = 0; partition < PARTITIONS; partition++) {
+        const { records } = await fetchAll(direct, 'chaos', partition);
+        let lastAcked = -1;
+        for (const r of records) {
+          const i = Number(r.value?.toString().slice(0, 8));
+          assert.ok(Number.isSafeInteger(i) && i >= 0 && i < TOTAL, `unexpected record at ${partition}@${r.offset}`);
+          assert.equal(r.value?.toString(), valueOf(i));
+          assert.equal(seen.has(i), false, `record ${i} is in the log twice (${JSON.stringify(seen.get(i))} and ${partition}@${r.offset})`);
+          seen.set(i, { partition, offset: r.offset });
+          assert.equal(partition, partitionForKey(`key-${i % 64}`, PARTITIONS), `record ${i} is on the partition of its key`);
+          if (acked[i] !== undefined) {
+            assert.ok(i > lastAcked, `partition ${partition}: acknowledged record ${i} after ${lastAcked} breaks send order`);
+            lastAcked = i;
+          }
         }
       }
-    }
-    let lost = 0;
-    for (let i = 0; i < TOTAL; i++) {
-      const metadata = acked[i];
-      if (metadata === undefined) continue;
-      const where = seen.get(i);
-      if (where === undefined) {
-        lost++;
-        continue;
+      let lost = 0;
+      for (let i = 0; i < TOTAL; i++) {
+        const metadata = acked[i];
+        if (metadata === undefined) continue;
+        const where = seen.get(i);
+        if (where === undefined) {
+          lost++;
+          continue;
+        }
+        assert.deepEqual([metadata.partition, metadata.offset], [where.partition, where.offset], `record ${i}: send() reported a different place than the log`);
       }
-      assert.deepEqual([metadata.partition, metadata.offset], [where.partition, where.offset], `record ${i}: send() reported a different place than the log`);
+      assert.equal(lost, 0, `${lost} acknowledged records are missing from the log`);
+      t.diagnostic(`log holds ${seen.size} records: all ${ackedCount} acknowledged once each, plus ${seen.size - ackedCount} of the rejected`);
+    } finally {
+      direct.close();
+      await proxy.close();
+      await b.close();
+      removeDir(b.dataDir);
     }
-    assert.equal(lost, 0, `${lost} acknowledged records are missing from the log`);
-    t.diagnostic(`log holds ${seen.size} records: all ${ackedCount} acknowledged once each, plus ${seen.size - ackedCount} of the rejected`);
-  } finally {
-    direct.close();
-    await proxy.close();
-    await b.close();
-    removeDir(b.dataDir);
-  }
-});
+  });
+}
 
 test('sends across a broker restart: every send settles, acknowledged records are in the log once, in order', { timeout: 90_000 }, async (t) => {
   const first = await embeddedBroker();
