@@ -71,6 +71,8 @@ interface Worker {
 }
 
 const WORKER = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url));
+/** batchBytes of every second producer (slots 1, 3, …): a backlog left by a fault then leaves in several full batches per partition, in flight together (Producer maxInFlight). */
+const SMALL_BATCH_BYTES = 1024;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -112,7 +114,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     const id = `${kind === 'producer' ? 'p' : 'c'}${slot}.${incarnations[kind]++}`;
     const args: WorkerArgs =
       kind === 'producer'
-        ? { role: 'producer', id, brokers: o.brokers, topic, rate: o.rate ?? 300, inFlight: 1000 }
+        ? { role: 'producer', id, brokers: o.brokers, topic, rate: o.rate ?? 300, inFlight: 1000, batchBytes: slot % 2 === 1 ? SMALL_BATCH_BYTES : undefined }
         : { role: 'consumer', id, brokers: o.brokers, topic, group, sessionTimeoutMs: o.sessionTimeoutMs ?? 6000 };
     const child = spawn(process.execPath, [WORKER, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
     const w: Worker = { kind, slot, id, child, paused: false, done: false, stderr: [], exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };

@@ -19,6 +19,8 @@ export interface ProducerWorkerArgs {
   rate: number;
   /** Unacknowledged messages at most. */
   inFlight: number;
+  /** The Producer's batchBytes; small batches fill from a backlog, so several of a partition go out at once (maxInFlight). */
+  batchBytes?: number;
 }
 
 export interface ConsumerWorkerArgs {
@@ -37,7 +39,7 @@ function report(line: object): void {
 }
 
 async function runProducer(a: ProducerWorkerArgs): Promise<void> {
-  const producer = new Producer({ brokers: a.brokers, clientId: a.id, requestTimeoutMs: 5000, deliveryTimeoutMs: 30_000, retryBackoffMaxMs: 1000, lingerMs: 2 });
+  const producer = new Producer({ brokers: a.brokers, clientId: a.id, requestTimeoutMs: 5000, deliveryTimeoutMs: 30_000, retryBackoffMaxMs: 1000, lingerMs: 2, batchBytes: a.batchBytes });
   let stopping = false;
   process.once('SIGTERM', () => (stopping = true));
   let seq = 0;
