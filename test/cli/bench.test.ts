@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { tempDir, removeDir } from '../helpers/broker.ts';
+import { tempDir, removeDir, embeddedBroker } from '../helpers/broker.ts';
+import { TestKafkaClient } from '../helpers/kafka-client.ts';
+import { decodeBatches } from '../../src/record/index.ts';
 import { bench, parseDuration, LatencyHistogram } from '../../src/cli/bench/index.ts';
 
 function collector(): { stream: Writable; text: () => string } {
@@ -36,6 +38,8 @@ test('holdfast bench --workload W1 --mode durable: one JSON line, sane figures, 
     assert.equal(r.messageBytes, 1024);
     assert.equal(r.partitions, 4);
     assert.equal(r.durationSeconds, 3);
+    assert.equal(r.batchBytes, null, 'the Producer\'s default batch size');
+    assert.equal(r.stickyBytes, null);
     assert.equal(r.warmupSeconds, 1);
     for (const k of ['produced', 'consumed', 'produceMsgPerSec', 'produceMBPerSec', 'e2eMsgPerSec', 'brokerCpuUsPerMessage', 'drainSeconds']) {
       assert.equal(typeof r[k], 'number', `${k} is a number`);
@@ -73,10 +77,49 @@ test('holdfast bench --workload W1 --mode durable: one JSON line, sane figures, 
   }
 });
 
-test('bench usage errors: unknown workload or mode, too short a duration', async () => {
+test('--batch-bytes and --sticky-bytes reach the producer: its batches in the log stay under the size, on one partition', { timeout: 120_000 }, async () => {
+  const b = await embeddedBroker();
+  const out = tempDir('holdfast-bench-test-');
+  const client = await TestKafkaClient.connect(b.bootstrap);
+  // The bench deletes its topic from a broker it did not start; keep it here to read it back.
+  b.broker.deleteTopic = async () => {};
+  try {
+    const stdout = collector();
+    const stderr = collector();
+    // Max rate with 100 messages in flight: the Producer's own batches would be ~14 KB.
+    const args = ['--workload', 'W2', '--mode', 'fast', '--duration', '2s', '--partitions', '2', '--in-flight', '100', '--batch-bytes', '4096', '--sticky-bytes', '1000000000'];
+    const code = await bench([...args, '--brokers', b.bootstrap, '--json', '--out', out], { stdout: stdout.stream, stderr: stderr.stream });
+    assert.equal(code, 0, stderr.text());
+    const r = JSON.parse(stdout.text().trim());
+    assert.equal(r.batchBytes, 4096);
+    assert.equal(r.stickyBytes, 1_000_000_000);
+    const md = await client.request(3, 1, { topics: null });
+    const topic = (md.topics as Array<{ name: string }>).find((t) => t.name.startsWith('bench-W2-'))?.name;
+    assert.ok(topic !== undefined, 'the bench topic exists');
+    const res = await client.request(1, 11, {
+      replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, isolationLevel: 1, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic, partitions: [0, 1].map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 })) }],
+      forgottenTopicsData: [], rackId: '',
+    });
+    const partitions = res.responses[0].partitions as Array<{ highWatermark: number; records: Buffer | null }>;
+    assert.equal(partitions.filter((p) => p.highWatermark > 0).length, 1, 'stickiness beyond the run keeps every record on one partition');
+    const batches = partitions.flatMap((p) => decodeBatches(p.records ?? Buffer.alloc(0)));
+    assert.ok(batches.length > 10, `read ${batches.length} batches`);
+    for (const batch of batches) assert.ok(batch.header.batchLength + 12 <= 4096, `a batch of ${batch.header.batchLength + 12} bytes`);
+    assert.ok(batches.some((batch) => batch.header.batchLength + 12 > 2048), 'batches fill up towards the size');
+  } finally {
+    client.close();
+    await b.close();
+    removeDir(b.dataDir);
+    removeDir(out);
+  }
+});
+
+test('bench usage errors: unknown workload or mode, too short a duration, too small a batch', async () => {
   await assert.rejects(bench(['--workload', 'W9']), /--workload must be/);
   await assert.rejects(bench(['--mode', 'slow']), /--mode must be/);
   await assert.rejects(bench(['--duration', '1s']), /--duration must be at least 2s/);
+  await assert.rejects(bench(['--batch-bytes', '100']), /--batch-bytes/);
   assert.equal(parseDuration('500ms'), 500);
   assert.equal(parseDuration('30s'), 30_000);
   assert.equal(parseDuration('2m'), 120_000);

@@ -55,6 +55,10 @@ Options:
   --out DIR            charts go to DIR/<workload>-<mode>.svg (default ./bench-results)
   --json               one JSON object per run on stdout (the table then goes to stderr)
   --linger-ms N        producer lingerMs (default ${DEFAULT_LINGER_MS})
+  --batch-bytes N      producer batchBytes (default the Producer's, 1 MiB); a batch full before the
+                       one in flight returns goes out behind it (up to 5 in flight)
+  --sticky-bytes N     bytes of keyless records the partitioner keeps on one partition (default
+                       the batch bytes, as in the Producer)
   --max-uncommitted N  consumer maxUncommittedMessages (default ${DEFAULT_MAX_UNCOMMITTED})
 
 Each message carries its send time; the consumer records send → handled latency. Reported per run:
@@ -134,6 +138,8 @@ export async function bench(argv: string[], io: { stdout?: NodeJS.WritableStream
       out: { type: 'string', default: 'bench-results' },
       json: { type: 'boolean', default: false },
       'linger-ms': { type: 'string', default: String(DEFAULT_LINGER_MS) },
+      'batch-bytes': { type: 'string' },
+      'sticky-bytes': { type: 'string' },
       'max-uncommitted': { type: 'string', default: String(DEFAULT_MAX_UNCOMMITTED) },
     },
     allowPositionals: false,
@@ -151,6 +157,8 @@ export async function bench(argv: string[], io: { stdout?: NodeJS.WritableStream
   const messageBytes = intOption('message-bytes', values['message-bytes'], 8);
   const inFlight = intOption('in-flight', values['in-flight'], 1)!;
   const lingerMs = intOption('linger-ms', values['linger-ms'], 0)!;
+  const batchBytes = intOption('batch-bytes', values['batch-bytes'], 101); // the Producer's least: a batch header and one record's framing
+  const stickyBytes = intOption('sticky-bytes', values['sticky-bytes'], 1);
   const maxUncommittedMessages = intOption('max-uncommitted', values['max-uncommitted'], 1)!;
   const brokers = values.brokers === undefined ? undefined : brokerList(values.brokers);
   const brokerNodeArgs = nodeArgsFromEnv('HOLDFAST_BROKER_NODE_ARGS');
@@ -180,6 +188,8 @@ export async function bench(argv: string[], io: { stdout?: NodeJS.WritableStream
             partitions,
             inFlight,
             lingerMs,
+            batchBytes,
+            stickyBytes,
             maxUncommittedMessages,
             outDir: values.out,
             brokerNodeArgs,

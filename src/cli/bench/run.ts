@@ -40,6 +40,10 @@ export interface RunOptions {
   partitions: number;
   inFlight: number;
   lingerMs: number;
+  /** Producer batchBytes; undefined: the Producer's default. */
+  batchBytes?: number;
+  /** Partitioner stickiness for keyless records; undefined: the batch bytes. */
+  stickyBytes?: number;
   maxUncommittedMessages: number;
   /** Directory for the chart; null writes none. */
   outDir: string | null;
@@ -60,6 +64,10 @@ export interface BenchResult {
   rate: number | null;
   inFlight: number;
   lingerMs: number;
+  /** Producer batchBytes; null: the Producer's default (1 MiB). */
+  batchBytes: number | null;
+  /** Partitioner stickiness; null: the batch bytes. */
+  stickyBytes: number | null;
   durationSeconds: number;
   warmupSeconds: number;
   /** Length of the measured window (duration minus warm-up). */
@@ -182,7 +190,7 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
     }
     // The producer starts only once every group has its partitions, so warm-up is not group joins.
     await Promise.all(consumers.map((c) => c.next('ready', READY_TIMEOUT_MS)));
-    const producer = new WorkerProcess('producer', { role: 'producer', brokers, topic, messageBytes: w.messageBytes, inFlight: o.inFlight, rate: w.rate, lingerMs: o.lingerMs });
+    const producer = new WorkerProcess('producer', { role: 'producer', brokers, topic, messageBytes: w.messageBytes, inFlight: o.inFlight, rate: w.rate, lingerMs: o.lingerMs, batchBytes: o.batchBytes, stickyBytes: o.stickyBytes });
     workers.push(producer);
     await producer.next('ready', READY_TIMEOUT_MS);
 
@@ -238,6 +246,8 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
         rate: w.rate > 0 ? w.rate : null,
         inFlight: o.inFlight,
         lingerMs: o.lingerMs,
+        batchBytes: o.batchBytes ?? null,
+        stickyBytes: o.stickyBytes ?? null,
         durationSeconds: o.durationMs / 1000,
         warmupSeconds: warmupMs / 1000,
         measuredSeconds,

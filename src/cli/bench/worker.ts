@@ -9,7 +9,7 @@
 //
 // Clock: performance.timeOrigin + performance.now(), ms with sub-ms precision; the same clock in
 // every process on one machine. Each message's value starts with its send time as a float64 (LE).
-import { Consumer, Producer } from '../../client/index.ts';
+import { Consumer, Producer, createDefaultPartitioner } from '../../client/index.ts';
 import { LatencyHistogram, type HistogramSnapshot } from './histogram.ts';
 
 export interface ProducerWorkerArgs {
@@ -22,6 +22,8 @@ export interface ProducerWorkerArgs {
   /** Messages per second on a fixed schedule; 0 = as fast as the window allows. */
   rate: number;
   lingerMs: number;
+  batchBytes?: number;
+  stickyBytes?: number;
 }
 
 export interface ConsumerWorkerArgs {
@@ -114,7 +116,8 @@ function bump(bins: number[], index: number): void {
 async function runProducer(a: ProducerWorkerArgs): Promise<void> {
   // lingerMs comes from the parent: 0 by default, not the Producer's 5 ms — with a bounded window
   // linger only adds to every round trip (measured; see DEFAULT_LINGER_MS in index.ts).
-  const producer = new Producer({ brokers: a.brokers, clientId: 'holdfast-bench-producer', acks: -1, idempotent: true, lingerMs: a.lingerMs });
+  const partitioner = a.stickyBytes === undefined ? undefined : createDefaultPartitioner({ stickyBytes: a.stickyBytes });
+  const producer = new Producer({ brokers: a.brokers, clientId: 'holdfast-bench-producer', acks: -1, idempotent: true, lingerMs: a.lingerMs, batchBytes: a.batchBytes, partitioner });
   const template = Buffer.alloc(a.messageBytes, 0x61);
   const starting = nextMessage<StartMessage>('start');
   await sendToParent({ t: 'ready' });
