@@ -2,7 +2,12 @@
 // the same log code runs over the real disk (node-fs.ts) and over the crash-simulating in-memory
 // file system (sim-fs.ts). Timers are a seam too, so simulations stay deterministic.
 
-export type OpenMode = 'read' | 'readwrite' | 'create';
+/**
+ * 'create' is O_CREAT|O_RDWR without truncation. 'dsync' is O_RDWR|O_DSYNC: a write returns once
+ * its data (and the file size needed to read it) is durable, as if followed by fdatasync, in one
+ * system call.
+ */
+export type OpenMode = 'read' | 'readwrite' | 'create' | 'dsync';
 
 /** An open file. Positional I/O only: there is no shared file cursor to race on. */
 export interface FileHandle {
@@ -20,7 +25,6 @@ export interface FileHandle {
 }
 
 export interface FileSystem {
-  /** 'create' is O_CREAT|O_RDWR without truncation. */
   open(path: string, mode: OpenMode): Promise<FileHandle>;
   readFile(path: string): Promise<Buffer>;
   exists(path: string): Promise<boolean>;

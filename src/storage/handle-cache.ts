@@ -6,7 +6,10 @@ import type { FileHandle, FileSystem } from './fs.ts';
 
 export const DEFAULT_MAX_OPEN_FILES = 1024;
 
-type HandleMode = 'read' | 'readwrite' | 'create';
+type HandleMode = 'read' | 'readwrite' | 'create' | 'dsync';
+
+/** Cache key prefix per mode: 'create' opens what is then used read-write; 'dsync' handles are separate. */
+const KEY_PREFIX: Record<HandleMode, string> = { read: 'r:', readwrite: 'w:', create: 'w:', dsync: 'd:' };
 
 interface Entry {
   key: string;
@@ -46,7 +49,7 @@ export class FileHandleCache {
   }
 
   private acquire(path: string, mode: HandleMode): Entry {
-    const key = `${mode === 'read' ? 'r' : 'w'}:${path}`;
+    const key = KEY_PREFIX[mode] + path;
     const existing = this.entries.get(key);
     if (existing !== undefined) {
       this.entries.delete(key);
@@ -84,7 +87,7 @@ export class FileHandleCache {
   /** Closes the handles of `path` (now, or when their current users finish). */
   async close(path: string): Promise<void> {
     const closing: Promise<void>[] = [];
-    for (const key of [`r:${path}`, `w:${path}`]) {
+    for (const key of [`r:${path}`, `w:${path}`, `d:${path}`]) {
       const entry = this.entries.get(key);
       if (entry === undefined) continue;
       this.entries.delete(key);

@@ -9,6 +9,7 @@ const OPEN_FLAGS: Record<OpenMode, number> = {
   read: fs.constants.O_RDONLY,
   readwrite: fs.constants.O_RDWR,
   create: fs.constants.O_RDWR | fs.constants.O_CREAT,
+  dsync: fs.constants.O_RDWR | fs.constants.O_DSYNC,
 };
 
 // Below half of Buffer.poolSize, so the first read uses the shared pool: no allocation per file.

@@ -143,14 +143,17 @@ class SimHandle implements FileHandle {
   private readonly boot: number;
   private readonly path: string;
   private readonly writable: boolean;
+  /** Opened 'dsync': each write is followed by a sync, which can fail or be counted like one. */
+  private readonly durableWrites: boolean;
   private closed = false;
 
-  constructor(sim: SimFileSystem, inode: Inode, boot: number, path: string, writable: boolean) {
+  constructor(sim: SimFileSystem, inode: Inode, boot: number, path: string, writable: boolean, durableWrites = false) {
     this.sim = sim;
     this.inode = inode;
     this.boot = boot;
     this.path = path;
     this.writable = writable;
+    this.durableWrites = durableWrites;
   }
 
   private check(op: SimOp, write: boolean): void {
@@ -173,6 +176,7 @@ class SimHandle implements FileHandle {
     this.check('write', true);
     this.sim.writeFault(this.path, (partial) => this.apply(buf.subarray(bufOffset, bufOffset + partial(length)), position));
     this.apply(buf.subarray(bufOffset, bufOffset + length), position);
+    if (this.durableWrites) await this.sync();
     return length;
   }
 
@@ -181,6 +185,7 @@ class SimHandle implements FileHandle {
     const data = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs);
     this.sim.writeFault(this.path, (partial) => this.apply(data.subarray(0, partial(data.length)), position));
     this.apply(data, position);
+    if (this.durableWrites) await this.sync();
     return data.length;
   }
 
@@ -470,7 +475,7 @@ export class SimFileSystem implements FileSystem {
       this.logDirOp({ kind: 'link', path: p, entry }, [dirname(p)]);
     }
     if (entry.kind !== 'file') throw fsError('EISDIR', `${p} is a directory`);
-    return new SimHandle(this, entry.inode, this.bootCount, p, mode !== 'read');
+    return new SimHandle(this, entry.inode, this.bootCount, p, mode !== 'read', mode === 'dsync');
   }
 
   async readFile(path: string): Promise<Buffer> {

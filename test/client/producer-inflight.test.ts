@@ -1,7 +1,8 @@
 // Several batches of one partition in flight (maxInFlight): the producer sends a partition's next
-// batch while the one before waits for the broker's fsync, and the broker's sequence check keeps
-// the order when a batch ahead fails. The fsync is held at the file-system seam, so "in flight"
-// is observed on the broker (its log end moves before anything is durable), not inferred.
+// batch while the one before waits for the broker's durable write, and the broker's sequence check
+// keeps the order when a batch ahead fails. The durable write (O_DSYNC write or fsync) is held at
+// the file-system seam, so "in flight" is observed on the broker (its log end moves before
+// anything is durable), not inferred.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
@@ -13,7 +14,7 @@ import { decodeBatches } from '../../src/record/index.ts';
 import { removeDir, tempDir } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 
-/** Real files; fsyncs of files whose path contains `pathPart` wait while `held`. */
+/** Real files; fsyncs, and writes through O_DSYNC handles (durable writes), of files whose path contains `pathPart` wait while `held`. */
 class HeldSyncFileSystem implements FileSystem {
   private readonly inner = new NodeFileSystem();
   private readonly waiters: Array<() => void> = [];
@@ -35,15 +36,15 @@ class HeldSyncFileSystem implements FileSystem {
   async open(path: string, mode: OpenMode): Promise<FileHandle> {
     const h = await this.inner.open(path, mode);
     if (!path.includes(this.pathPart)) return h;
-    const sync = async (): Promise<void> => {
+    const gate = async (): Promise<void> => {
       if (this.held) await new Promise<void>((resolve) => this.waiters.push(resolve));
-      return h.sync();
     };
+    const durable = mode === 'dsync';
     return {
       read: (...a) => h.read(...a),
-      write: (...a) => h.write(...a),
-      writev: (...a) => h.writev(...a),
-      sync,
+      write: async (...a) => (durable && (await gate()), h.write(...a)),
+      writev: async (...a) => (durable && (await gate()), h.writev(...a)),
+      sync: async () => (await gate(), h.sync()),
       truncate: (...a) => h.truncate(...a),
       size: () => h.size(),
       close: () => h.close(),

@@ -117,6 +117,11 @@ export class CountingFileSystem implements FileSystem {
     if (err !== undefined) throw err;
   }
 
+  private durableWrite(path: string): void {
+    this.count('dsync-write', path);
+    this.count('sync', path);
+  }
+
   get(op: string): number {
     return this.counts.get(op) ?? 0;
   }
@@ -132,9 +137,12 @@ export class CountingFileSystem implements FileSystem {
         self.bytesRead.set(path, (self.bytesRead.get(path) ?? 0) + n);
         return n;
       },
-      write: (b, o, l, p) => (self.count('write', path), h.write(b, o, l, p)),
-      writev: (bufs, p) => (self.count('writev', path), h.writev(bufs, p)),
+      // A write through an O_DSYNC handle is a write and an fsync in one call: counted (and made
+      // to fail) as both, and as a 'dsync-write'; a sync() call is also an 'fdatasync'.
+      write: (b, o, l, p) => (self.count('write', path), mode === 'dsync' && self.durableWrite(path), h.write(b, o, l, p)),
+      writev: (bufs, p) => (self.count('writev', path), mode === 'dsync' && self.durableWrite(path), h.writev(bufs, p)),
       sync: async () => {
+        self.count('fdatasync', path);
         self.count('sync', path);
         await h.sync();
       },

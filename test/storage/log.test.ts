@@ -329,6 +329,31 @@ test('group commit: 100 concurrent appends in sync mode share far fewer than 100
   });
 });
 
+test('sync mode writes appends through an O_DSYNC handle (no separate fdatasync); async mode writes plainly and fsyncs on flush', async () => {
+  await withTempDir(async (dir) => {
+    const counting = new CountingFileSystem(fs);
+    const log = await openLog(counting, dir, new ManualClock());
+    const fdatasyncs = counting.get('fdatasync:log');
+    await appendAll(log, [makeBatch(), makeBatch(), makeBatch()]);
+    assert.ok(counting.get('dsync-write:log') >= 1, 'durable writes');
+    assert.equal(counting.get('fdatasync:log'), fdatasyncs, 'no fdatasync besides');
+    assert.equal(log.recoveryPoint, 3);
+    assert.equal(log.highWatermark, 3);
+    await log.close();
+  });
+  await withTempDir(async (dir) => {
+    const counting = new CountingFileSystem(fs);
+    const log = await openLog(counting, dir, new ManualClock(), { config: config({ flushMode: 'async' }) });
+    await appendAll(log, [makeBatch(), makeBatch()]);
+    assert.equal(counting.get('dsync-write:log'), 0);
+    const fdatasyncs = counting.get('fdatasync:log');
+    await log.flush();
+    assert.equal(counting.get('fdatasync:log'), fdatasyncs + 1);
+    assert.equal(log.recoveryPoint, 2);
+    await log.close();
+  });
+});
+
 test('a failed fsync is fatal: failed state, onFatal once, pending and later appends rejected, no retry', async () => {
   await withTempDir(async (dir) => {
     const counting = new CountingFileSystem(fs);
