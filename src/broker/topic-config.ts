@@ -28,7 +28,7 @@ export const TOPIC_CONFIGS: Record<string, ConfigSpec> = {
   'segment.ms': { type: 'long', default: 7 * DAY_MS, min: 1, doc: 'Roll to a new segment file after this long.' },
   'segment.index.bytes': { type: 'int', default: 10 * 1024 * 1024, min: 4096, doc: 'Maximum size of a segment index.' },
   'index.interval.bytes': { type: 'int', default: 4096, min: 0, doc: 'Bytes between sparse index entries.' },
-  'flush.mode': { type: 'string', default: 'sync', choices: ['sync', 'async'], doc: 'sync: fsync before the produce is acknowledged (group commit). async: acknowledge after the write reaches the OS; fsync per flush.interval.*.' },
+  'flush.mode': { type: 'string', default: 'sync', choices: ['sync', 'async'], doc: 'sync: durable (an O_DSYNC write) before the produce is acknowledged (group commit). async: acknowledge after the write reaches the OS; fsync per flush.interval.*.' },
   'flush.interval.ms': { type: 'long', default: 1000, min: 1, doc: 'async mode: fsync at least this often. Power loss can lose up to this window.' },
   'flush.interval.messages': { type: 'long', default: 10000, min: 1, doc: 'async mode: fsync after this many unflushed records.' },
   'max.message.bytes': { type: 'int', default: 1048588, min: 0, doc: 'Largest record batch accepted (MESSAGE_TOO_LARGE above it).' },

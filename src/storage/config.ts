@@ -12,7 +12,7 @@ export interface LogConfig {
   retentionMs: number;
   /** Delete oldest sealed segments while the log is larger than this; -1 = unlimited. @default -1 */
   retentionBytes: number;
-  /** 'sync': an append is durable once fsynced (group commit). 'async': once written. @default 'sync' */
+  /** 'sync': an append is durable once written through an O_DSYNC handle (group commit). 'async': once written. @default 'sync' */
   flushMode: 'sync' | 'async';
   /** Async mode: fsync at least this often. @default 1000 */
   flushIntervalMs: number;
