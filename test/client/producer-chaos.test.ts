@@ -215,50 +215,55 @@ for (const batchBytes of [undefined, 4096]) {
   });
 }
 
-test('sends across a broker restart: every send settles, acknowledged records are in the log once, in order', { timeout: 90_000 }, async (t) => {
-  const first = await embeddedBroker();
-  const port = first.broker.port;
-  const dataDir = first.dataDir;
-  await first.broker.createTopic('restart', PARTITIONS, {});
-  const producer = new Producer({ brokers: [first.bootstrap], deliveryTimeoutMs: 30_000, lingerMs: 1 });
-  const total = 5_000;
-  const acked: Array<RecordMetadata | undefined> = new Array(total);
-  const errors: string[] = [];
-  const sends: Array<Promise<void>> = [];
-  let restarted: Broker | null = null;
-  try {
-    for (let i = 0; i < total; i++) {
-      sends.push(producer.send({ topic: 'restart', key: `key-${i % 16}`, value: valueOf(i) }).then((m) => void (acked[i] = m), (err: { code?: string }) => void errors.push(err.code ?? String(err))));
-      if (i % 250 === 0) await new Promise((r) => setTimeout(r, 5)); // spread the sends over the restart
-      if (i === total / 2) {
-        t.diagnostic(`broker stops with ${acked.filter((m) => m !== undefined).length} of ${i + 1} sends acknowledged`);
-        await first.broker.close(); // everything in flight now is lost or answered; nothing listens
-        await new Promise((r) => setTimeout(r, 300));
-        restarted = await startBroker({ dataDir, port, logger: silentLogger });
+for (const batchBytes of [undefined, 2048]) {
+  const setup = batchBytes === undefined ? 'default batches' : `${batchBytes}-byte batches, several in flight`;
+  test(`sends across a broker restart (${setup}): every send settles, acknowledged records are in the log once, in order`, { timeout: 90_000 }, async (t) => {
+    const first = await embeddedBroker();
+    const port = first.broker.port;
+    const dataDir = first.dataDir;
+    await first.broker.createTopic('restart', PARTITIONS, {});
+    const producer = new Producer({ brokers: [first.bootstrap], deliveryTimeoutMs: 30_000, lingerMs: 1, batchBytes });
+    const total = 5_000;
+    const acked: Array<RecordMetadata | undefined> = new Array(total);
+    const errors: string[] = [];
+    const sends: Array<Promise<void>> = [];
+    let restarted: Broker | null = null;
+    try {
+      for (let i = 0; i < total; i++) {
+        sends.push(producer.send({ topic: 'restart', key: `key-${i % 16}`, value: valueOf(i) }).then((m) => void (acked[i] = m), (err: { code?: string }) => void errors.push(err.code ?? String(err))));
+        if (i === total / 2) {
+          // Right after a burst of sends, so that some are in flight when the broker stops.
+          await new Promise((r) => setImmediate(r));
+          t.diagnostic(`broker stops with ${acked.filter((m) => m !== undefined).length} of ${i + 1} sends acknowledged`);
+          await first.broker.close(); // everything in flight now is lost or answered; nothing listens
+          await new Promise((r) => setTimeout(r, 300));
+          restarted = await startBroker({ dataDir, port, logger: silentLogger });
+        }
+        if (i % 250 === 0) await new Promise((r) => setTimeout(r, 5)); // spread the sends over the restart
       }
-    }
-    await Promise.all(sends);
-    t.diagnostic(`${acked.filter((m) => m !== undefined).length} acknowledged, ${errors.length} rejected ${JSON.stringify(errors.slice(0, 5))}`);
-    await producer.close();
-    const direct = await TestKafkaClient.connect(`127.0.0.1:${port}`);
-    const seen = new Set<number>();
-    for (let partition = 0; partition < PARTITIONS; partition++) {
-      let lastAcked = -1;
-      for (const r of (await fetchAll(direct, 'restart', partition)).records) {
-        const i = Number(r.value?.toString().slice(0, 8));
-        assert.equal(seen.has(i), false, `record ${i} is in the log twice`);
-        seen.add(i);
-        if (acked[i] === undefined) continue;
-        assert.deepEqual([acked[i]?.partition, acked[i]?.offset], [partition, r.offset], `record ${i} is where send() said`);
-        assert.ok(i > lastAcked, `partition ${partition}: ${i} after ${lastAcked} breaks send order`);
-        lastAcked = i;
+      await Promise.all(sends);
+      t.diagnostic(`${acked.filter((m) => m !== undefined).length} acknowledged, ${errors.length} rejected ${JSON.stringify(errors.slice(0, 5))}`);
+      await producer.close();
+      const direct = await TestKafkaClient.connect(`127.0.0.1:${port}`);
+      const seen = new Set<number>();
+      for (let partition = 0; partition < PARTITIONS; partition++) {
+        let lastAcked = -1;
+        for (const r of (await fetchAll(direct, 'restart', partition)).records) {
+          const i = Number(r.value?.toString().slice(0, 8));
+          assert.equal(seen.has(i), false, `record ${i} is in the log twice`);
+          seen.add(i);
+          if (acked[i] === undefined) continue;
+          assert.deepEqual([acked[i]?.partition, acked[i]?.offset], [partition, r.offset], `record ${i} is where send() said`);
+          assert.ok(i > lastAcked, `partition ${partition}: ${i} after ${lastAcked} breaks send order`);
+          lastAcked = i;
+        }
       }
+      direct.close();
+      for (let i = 0; i < total; i++) if (acked[i] !== undefined) assert.ok(seen.has(i), `acknowledged record ${i} is missing`);
+    } finally {
+      await producer.close().catch(() => {});
+      await restarted?.close();
+      removeDir(dataDir);
     }
-    direct.close();
-    for (let i = 0; i < total; i++) if (acked[i] !== undefined) assert.ok(seen.has(i), `acknowledged record ${i} is missing`);
-  } finally {
-    await producer.close().catch(() => {});
-    await restarted?.close();
-    removeDir(dataDir);
-  }
-});
+  });
+}
