@@ -2,9 +2,10 @@
 // processes. In a module of its own so that launchers (bench, verify) need not load the broker.
 /**
  * Node flags every Holdfast process that moves data runs with: `bin/holdfast.js` (it re-executes
- * itself with them), `npm start`, the brokers that bench, verify and the tests start, and the producer and consumer
- * processes of `holdfast bench` and `bench:compare` (for every system, so the peers' clients too,
- * as OpenMessaging Benchmark runs its workers with tuned JVM flags). A test keeps them in step.
+ * itself with them), `npm start`, the brokers that bench, verify and the tests start, and the
+ * producer and consumer processes of `holdfast bench` and `bench:compare` (for every system, so the
+ * peers' clients too, as OpenMessaging Benchmark runs its workers with tuned JVM flags). A test
+ * keeps them in step.
  * They go on the command line: V8 reads --initial-old-space-size only at start-up
  * (v8.setFlagsFromString has no effect on it), and Node documents changing flags at runtime as
  * unsafe. An application running a Producer or Consumer at high rates should pass them itself

@@ -132,6 +132,8 @@ const INT32_MAX = 0x7fffffff;
 const SEQUENCE_MODULUS = 2 ** 31;
 /** Upper bound of a record's framing: length, attributes, timestamp and offset deltas, key/value lengths, header count. */
 const RECORD_OVERHEAD_MAX_BYTES = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+/** The least batchBytes: a batch header and one record's framing. */
+export const MIN_BATCH_BYTES = BATCH_HEADER_BYTES + RECORD_OVERHEAD_MAX_BYTES;
 const HEADER_OVERHEAD_MAX_BYTES = 10;
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 /** Errors after which the partition's leader or the topic may have changed: refresh metadata. */
@@ -314,7 +316,7 @@ function resolveOptions(o: ProducerOptions): ResolvedOptions {
     idempotent,
     compression,
     lingerMs: positiveInt('lingerMs', o.lingerMs, 5, 0),
-    batchBytes: positiveInt('batchBytes', o.batchBytes, 1048576, BATCH_HEADER_BYTES + RECORD_OVERHEAD_MAX_BYTES),
+    batchBytes: positiveInt('batchBytes', o.batchBytes, 1048576, MIN_BATCH_BYTES),
     maxBufferedBytes: positiveInt('maxBufferedBytes', o.maxBufferedBytes, 33554432),
     maxBlockMs: positiveInt('maxBlockMs', o.maxBlockMs, 60000, 0),
     deliveryTimeoutMs: positiveInt('deliveryTimeoutMs', o.deliveryTimeoutMs, 120000),
@@ -897,9 +899,10 @@ export class Producer {
     if (tp.inFlight > 0 && (next.attempts > 0 || (!next.sealed && !flushing) || !this.canFollowInFlight(tp, next))) {
       // Behind batches in flight goes only a full batch (or any, on flush()), on its first attempt,
       // when the broker's sequence check orders it after them (see canFollowInFlight). A batch
-      // still filling collects records until they are done: as many requests as before at low
-      // rates (measured: sending every tick's records at once raised the broker's CPU per message
-      // in the L benchmark by a fifth). A retry waits until none is in flight.
+      // still filling collects records until they are done: as many requests as with one in flight
+      // at low rates (a rejected version that sent every tick's records at once raised the broker's
+      // CPU per message in `holdfast bench --workload L` by a fifth; README, L row). A retry waits
+      // until none is in flight.
       return notNow(Infinity);
     }
     const lingerUntilMs = next.createdMs + this.options.lingerMs;

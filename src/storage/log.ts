@@ -5,9 +5,9 @@
 // takes everything queued and does one writev at the segment's end (flush.mode=sync: through an
 // O_DSYNC handle, so it returns durable, as writev + fdatasync would), and only then advances the
 // high watermark and resolves the appends' `durable` promises: appends that arrive during a write
-// share the next one (group commit). A failed write or fsync
-// is fatal: the log moves to 'failed', rejects everything pending and future, calls onFatal once,
-// and never retries (an fsync that failed may have dropped the dirty pages it reported on).
+// share the next one (group commit). A failed write or fsync is fatal: the log moves to 'failed',
+// rejects everything pending and future, calls onFatal once, and never retries (an fsync that
+// failed may have dropped the dirty pages it reported on).
 import { assert, assertSafeInteger, type Clock, CorruptionError, FatalStorageError, type Logger } from '../util/index.ts';
 import {
   BATCH_HEADER_BYTES,
@@ -437,8 +437,7 @@ export class PartitionLog {
     const seg = op.segment;
     assert(op.position === seg.writtenBytes, `writer at position ${seg.writtenBytes} but append queued at ${op.position}`);
     // flush.mode=sync writes through an O_DSYNC handle: the write returns durable, one system call
-    // and one thread-pool round trip instead of writev + fdatasync (measured: ~15% less time and
-    // ~20% less CPU per 100 KB group commit on this machine's disk).
+    // and one thread-pool round trip instead of two (`npm run bench:durable-write` compares them).
     const durableWrite = this.config.flushMode === 'sync';
     const prefixSynced = seg.syncedBytes === seg.writtenBytes;
     const written = await this.handles.use(seg.logPath, durableWrite ? 'dsync' : 'readwrite', (h) => h.writev(op.bufs, op.position));

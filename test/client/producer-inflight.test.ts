@@ -10,9 +10,9 @@ import { startBroker, type Broker } from '../../src/broker/index.ts';
 import { NodeFileSystem, type FileHandle, type FileSystem, type OpenMode } from '../../src/storage/index.ts';
 import { HoldfastError, silentLogger } from '../../src/util/index.ts';
 import { Producer, type ProducerOptions, type RecordMetadata } from '../../src/client/index.ts';
-import { decodeBatches } from '../../src/record/index.ts';
 import { removeDir, tempDir } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
+import { fetchBatches } from '../helpers/fetch-all.ts';
 
 /** Real files; fsyncs, and writes through O_DSYNC handles (durable writes), of files whose path contains `pathPart` wait while `held`. */
 class HeldSyncFileSystem implements FileSystem {
@@ -91,14 +91,7 @@ function send(p: Producer, topic: string, value: string | Buffer): Promise<Recor
 async function logBatches(bootstrap: string, topic: string): Promise<Array<{ producerId: number; baseSequence: number; values: string[] }>> {
   const client = await TestKafkaClient.connect(bootstrap);
   try {
-    const res = await client.request(1, 11, {
-      replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 8 << 20, isolationLevel: 1, sessionId: 0, sessionEpoch: -1,
-      topics: [{ topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 8 << 20 }] }],
-      forgottenTopicsData: [], rackId: '',
-    });
-    const p = res.responses[0].partitions[0];
-    assert.equal(p.errorCode, 0);
-    return decodeBatches(p.records ?? Buffer.alloc(0)).map((b) => ({
+    return (await fetchBatches(client, topic, 0)).batches.map((b) => ({
       producerId: Number(b.header.producerId),
       baseSequence: b.header.baseSequence,
       values: b.records.map((r) => r.value?.toString() ?? ''),

@@ -4,12 +4,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
-import { buildBatch, compressionOf, Compression, decodeBatches, type DecodedBatch, type CompressionName } from '../../src/record/index.ts';
+import { buildBatch, compressionOf, Compression, type DecodedBatch, type CompressionName } from '../../src/record/index.ts';
 import { HoldfastError } from '../../src/util/index.ts';
 import { Producer, ProducerError, KafkaProtocolError, partitionForKey, type ProducerOptions, type RecordMetadata } from '../../src/client/index.ts';
 import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
-import { fetchAll } from '../helpers/fetch-all.ts';
+import { fetchAll, fetchBatches } from '../helpers/fetch-all.ts';
 
 let b: EmbeddedBroker;
 let client: TestKafkaClient;
@@ -40,24 +40,7 @@ async function topic(name: string, partitions = 1, configs: Record<string, strin
 
 /** Every batch of a partition, headers included (fetchAll flattens them away). */
 async function batchesOf(name: string, partition: number): Promise<DecodedBatch[]> {
-  const out: DecodedBatch[] = [];
-  let offset = 0;
-  for (;;) {
-    const res = await client.request(1, 11, {
-      replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 8 << 20, isolationLevel: 1, sessionId: 0, sessionEpoch: -1,
-      topics: [{ topic: name, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: offset, logStartOffset: -1, partitionMaxBytes: 8 << 20 }] }],
-      forgottenTopicsData: [], rackId: '',
-    });
-    const p = res.responses[0].partitions[0];
-    assert.equal(p.errorCode, 0);
-    if (p.records === null || p.records.length === 0) return out;
-    for (const batch of decodeBatches(p.records)) {
-      if (batch.header.baseOffset < offset) continue;
-      out.push(batch);
-      offset = batch.header.baseOffset + batch.header.lastOffsetDelta + 1;
-    }
-    if (offset >= p.highWatermark) return out;
-  }
+  return (await fetchBatches(client, name, partition)).batches;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<HoldfastError> {

@@ -1,13 +1,15 @@
-// Reads a whole partition back over the wire (Fetch v11) and decodes every record.
-import { decodeBatches, type KafkaRecord } from '../../src/record/index.ts';
+// Reads a whole partition back over the wire (Fetch v11): every batch, headers included
+// (fetchBatches), or every record (fetchAll).
+import { decodeBatches, type DecodedBatch, type KafkaRecord } from '../../src/record/index.ts';
 import type { TestKafkaClient } from './kafka-client.ts';
 
 export interface FetchedRecord extends KafkaRecord {
   partition: number;
 }
 
-export async function fetchAll(client: TestKafkaClient, topic: string, partition: number, fromOffset = 0, maxBytes = 4 * 1024 * 1024): Promise<{ records: FetchedRecord[]; highWatermark: number }> {
-  const records: FetchedRecord[] = [];
+/** The batches holding offsets `fromOffset` up to the high watermark, in order (the first may start before `fromOffset`). */
+export async function fetchBatches(client: TestKafkaClient, topic: string, partition: number, fromOffset = 0, maxBytes = 4 * 1024 * 1024): Promise<{ batches: DecodedBatch[]; highWatermark: number }> {
+  const batches: DecodedBatch[] = [];
   let offset = fromOffset;
   let highWatermark = -1;
   for (;;) {
@@ -28,18 +30,21 @@ export async function fetchAll(client: TestKafkaClient, topic: string, partition
     highWatermark = p.highWatermark;
     const raw: Buffer | null = p.records;
     if (raw === null || raw.length === 0) break;
-    let progressed = false;
+    const before = offset;
     for (const batch of decodeBatches(raw)) {
-      for (const r of batch.records) {
-        if (r.offset < offset) continue;
-        records.push({ ...r, partition });
-        offset = r.offset + 1;
-        progressed = true;
-      }
-      offset = Math.max(offset, batch.header.baseOffset + batch.header.lastOffsetDelta + 1);
+      const end = batch.header.baseOffset + batch.header.lastOffsetDelta + 1;
+      if (end <= offset) continue;
+      batches.push(batch);
+      offset = end;
     }
-    if (!progressed && offset >= highWatermark) break;
-    if (offset >= highWatermark) break;
+    if (offset === before || offset >= highWatermark) break;
   }
+  return { batches, highWatermark };
+}
+
+export async function fetchAll(client: TestKafkaClient, topic: string, partition: number, fromOffset = 0, maxBytes = 4 * 1024 * 1024): Promise<{ records: FetchedRecord[]; highWatermark: number }> {
+  const { batches, highWatermark } = await fetchBatches(client, topic, partition, fromOffset, maxBytes);
+  const records: FetchedRecord[] = [];
+  for (const batch of batches) for (const r of batch.records) if (r.offset >= fromOffset) records.push({ ...r, partition });
   return { records, highWatermark };
 }

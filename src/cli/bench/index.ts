@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { BROKERS_HELP, EXIT, UsageError, brokerList, formatNumber as fmt, intOption, table, writeOut } from '../common.ts';
 import { nodeArgsFromEnv } from '../node-flags.ts';
+import { MIN_BATCH_BYTES } from '../../client/index.ts';
 import { Progress } from '../progress.ts';
 import { WORKLOADS, runBench, type BenchResult, type Mode, type WorkloadName } from './run.ts';
 
@@ -157,7 +158,7 @@ export async function bench(argv: string[], io: { stdout?: NodeJS.WritableStream
   const messageBytes = intOption('message-bytes', values['message-bytes'], 8);
   const inFlight = intOption('in-flight', values['in-flight'], 1)!;
   const lingerMs = intOption('linger-ms', values['linger-ms'], 0)!;
-  const batchBytes = intOption('batch-bytes', values['batch-bytes'], 101); // the Producer's least: a batch header and one record's framing
+  const batchBytes = intOption('batch-bytes', values['batch-bytes'], MIN_BATCH_BYTES);
   const stickyBytes = intOption('sticky-bytes', values['sticky-bytes'], 1);
   const maxUncommittedMessages = intOption('max-uncommitted', values['max-uncommitted'], 1)!;
   const brokers = values.brokers === undefined ? undefined : brokerList(values.brokers);

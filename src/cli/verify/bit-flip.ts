@@ -4,7 +4,7 @@
 // Fetch of the damaged batch gets back. With one replica a flipped bit in acknowledged data cannot
 // be repaired, so what is checked is detection: the broker must refuse the batch
 // (KAFKA_STORAGE_ERROR, the partition offline), never serve it.
-import { ErrorCode, KafkaConnection } from '../../client/index.ts';
+import { ErrorCode, errorName, KafkaConnection } from '../../client/index.ts';
 import type { Rng } from '../../util/index.ts';
 import type { CorruptionProbe } from './checker.ts';
 
@@ -72,8 +72,6 @@ function describeFlip(batch: StoredBatch, flip: Flip): string {
   return `bit ${Math.log2(flip.mask)} of byte ${flip.within} of the batch at offset ${batch.baseOffset} of ${batch.topic}-${batch.partition} (${batch.path})`;
 }
 
-const ERROR_NAMES = new Map<number, string>(Object.entries(ErrorCode).map(([name, code]) => [code as number, name]));
-
 /** Fetches (v11) the batch's first offset: refused when the broker answers KAFKA_STORAGE_ERROR. */
 async function fetchBatch(target: { host: string; port: number }, batch: StoredBatch): Promise<{ refused: boolean; answer: string }> {
   const c = await KafkaConnection.open({ host: target.host, port: target.port, clientId: 'holdfast-verify-bit-flip' });
@@ -84,7 +82,7 @@ async function fetchBatch(target: { host: string; port: number }, batch: StoredB
       forgottenTopicsData: [], rackId: '',
     });
     const p = res.responses[0].partitions[0];
-    if (p.errorCode !== ErrorCode.NONE) return { refused: p.errorCode === ErrorCode.KAFKA_STORAGE_ERROR, answer: ERROR_NAMES.get(p.errorCode) ?? `error ${p.errorCode}` };
+    if (p.errorCode !== ErrorCode.NONE) return { refused: p.errorCode === ErrorCode.KAFKA_STORAGE_ERROR, answer: errorName(p.errorCode) };
     return { refused: false, answer: `${p.records?.length ?? 0} bytes of records (no error)` };
   } finally {
     c.close();
