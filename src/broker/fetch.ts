@@ -16,17 +16,17 @@ type Waitable = { topic: string; partition: number; offset: number };
 /** Fetch v0-2 had no response-wide max_bytes; cap what one response may carry. */
 const DEFAULT_FETCH_MAX_BYTES = 52428800;
 
+/** Records of a partition with nothing to return: one shared, frozen empty list. */
+const NO_RECORDS: readonly Buffer[] = Object.freeze([]);
+
+// One object per partition per read, built whole (a fetch names every partition its consumer owns,
+// and most have nothing new: these objects are most of a long poll's garbage).
+function partitionData(partitionIndex: number, errorCode: number, highWatermark: number, logStartOffset: number, abortedTransactions: [] | null): PartitionData {
+  return { partitionIndex, errorCode, highWatermark, lastStableOffset: highWatermark, logStartOffset, abortedTransactions, preferredReadReplica: -1, records: NO_RECORDS };
+}
+
 function emptyPartition(partitionIndex: number, errorCode: number): PartitionData {
-  return {
-    partitionIndex,
-    errorCode,
-    highWatermark: -1,
-    lastStableOffset: -1,
-    logStartOffset: -1,
-    abortedTransactions: null,
-    preferredReadReplica: -1,
-    records: [],
-  };
+  return partitionData(partitionIndex, errorCode, -1, -1, null);
 }
 
 async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<{ response: Response; bytes: number; waitable: Waitable[] }> {
@@ -53,21 +53,15 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
         partitions.push(emptyPartition(p.partition, ErrorCode.KAFKA_STORAGE_ERROR));
         continue;
       }
-      const data: PartitionData = {
-        ...emptyPartition(p.partition, ErrorCode.NONE),
-        highWatermark: log.highWatermark,
-        lastStableOffset: log.highWatermark,
-        logStartOffset: log.logStartOffset,
-        abortedTransactions: readCommitted ? [] : null,
-      };
+      const data = partitionData(p.partition, ErrorCode.NONE, log.highWatermark, log.logStartOffset, readCommitted ? [] : null);
       partitions.push(data);
       if (remaining <= 0 && bytes > 0) continue;
       const limit = Math.min(p.partitionMaxBytes, Math.max(remaining, 0));
       try {
-        const read = await log.read(p.fetchOffset, Math.max(limit, 1));
+        const read = log.readCached(p.fetchOffset, Math.max(limit, 1)) ?? (await log.read(p.fetchOffset, Math.max(limit, 1)));
         // KIP-74: only the first partition that returns data may exceed the limits.
         if (bytes > 0 && read.bytes > remaining) continue;
-        data.records = read.chunks;
+        if (read.bytes > 0) data.records = read.chunks;
         bytes += read.bytes;
         remaining -= read.bytes;
         if (read.bytes === 0) waitable.push({ topic, partition: p.partition, offset: p.fetchOffset });

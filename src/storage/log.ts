@@ -573,6 +573,24 @@ export class PartitionLog {
    * CRC-checked; a bad one takes the partition offline and throws CorruptionError.
    */
   async read(fetchOffset: number, maxBytes: number, options: { maxOffset?: number } = {}): Promise<ReadResult> {
+    const quick = this.readCached(fetchOffset, maxBytes, options);
+    if (quick !== undefined) return quick;
+    const maxOffset = Math.min(options.maxOffset ?? this.hw, this.hw);
+    for (let i = this.segmentIndexFor(fetchOffset); i < this.segments.length; i++) {
+      const seg = this.segments[i];
+      if (seg.visibleNextOffset <= fetchOffset) continue;
+      return this.readSegmentGuarded(seg, fetchOffset, maxBytes, maxOffset);
+    }
+    return { chunks: [], bytes: 0 };
+  }
+
+  /**
+   * `read` when it needs no I/O: the answer when nothing below the limit is past `fetchOffset` or
+   * the tail cache holds it; undefined when the file must be read (call `read`). Throws as `read`
+   * does. A consumer's fetch asks for every partition it owns, most of them with nothing new, and
+   * this answers those without a promise each.
+   */
+  readCached(fetchOffset: number, maxBytes: number, options: { maxOffset?: number } = {}): ReadResult | undefined {
     if (this.stateValue !== 'online') throw this.unavailable();
     assertSafeInteger(fetchOffset, 'fetch offset');
     if (fetchOffset < this.logStart || fetchOffset > this.logEnd) {
@@ -582,12 +600,7 @@ export class PartitionLog {
     if (fetchOffset >= maxOffset) return { chunks: [], bytes: 0 };
     const cached = this.cache.collect(fetchOffset, maxBytes, maxOffset);
     if (cached !== undefined) return { chunks: cached, bytes: cached.reduce((n, c) => n + c.length, 0) };
-    for (let i = this.segmentIndexFor(fetchOffset); i < this.segments.length; i++) {
-      const seg = this.segments[i];
-      if (seg.visibleNextOffset <= fetchOffset) continue;
-      return this.readSegmentGuarded(seg, fetchOffset, maxBytes, maxOffset);
-    }
-    return { chunks: [], bytes: 0 };
+    return undefined;
   }
 
   private segmentIndexFor(offset: number): number {

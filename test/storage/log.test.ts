@@ -95,6 +95,30 @@ test('the tail cache serves the same bytes as the files', async () => {
   });
 });
 
+test('readCached answers without I/O what read would, and defers the rest to read', async () => {
+  await withTempDir(async (dir) => {
+    const counting = new CountingFileSystem(fs);
+    await fs.mkdir(join(dir, 'a'));
+    const log = await openLog(counting, join(dir, 'a'), new ManualClock());
+    await appendAll(log, Array.from({ length: 10 }, (_, i) => makeBatch({ records: 2, payload: payload(i, 300) })));
+    const reads = (): number => counting.get('read:log');
+    const before = reads();
+    assert.deepEqual(log.readCached(log.highWatermark, 1000), { chunks: [], bytes: 0 }, 'nothing past the high watermark');
+    const cached = log.readCached(4, 1000);
+    assert.ok(cached !== undefined && cached.bytes > 0);
+    assert.deepEqual(Buffer.concat(cached.chunks), Buffer.concat((await log.read(4, 1000)).chunks));
+    assert.equal(reads(), before, 'no file read');
+    assert.throws(() => log.readCached(21, 1000), OffsetOutOfRangeError);
+    await log.close();
+    // Reopened, the cache is empty: the file has it.
+    const reopened = await openLog(counting, join(dir, 'a'), new ManualClock(), { cleanShutdown: true, recoveryPoint: 20 });
+    assert.equal(reopened.readCached(4, 1000), undefined);
+    assert.deepEqual(Buffer.concat((await reopened.read(4, 1000)).chunks), Buffer.concat(cached.chunks));
+    assert.ok(reads() > before);
+    await reopened.close();
+  });
+});
+
 test('segments roll by size and by time, and reads cross segments', async () => {
   await withTempDir(async (dir) => {
     const clock = new ManualClock(T0);
