@@ -79,9 +79,12 @@ export interface AppendResult {
 }
 
 export interface ReadResult {
-  chunks: Buffer[];
-  bytes: number;
+  readonly chunks: readonly Buffer[];
+  readonly bytes: number;
 }
+
+/** The answer to a read with nothing to return: shared (a long poll asks every idle partition twice). */
+const NOTHING: ReadResult = Object.freeze({ chunks: Object.freeze([]), bytes: 0 });
 
 interface Deferred {
   promise: Promise<void>;
@@ -581,7 +584,7 @@ export class PartitionLog {
       if (seg.visibleNextOffset <= fetchOffset) continue;
       return this.readSegmentGuarded(seg, fetchOffset, maxBytes, maxOffset);
     }
-    return { chunks: [], bytes: 0 };
+    return NOTHING;
   }
 
   /**
@@ -597,7 +600,7 @@ export class PartitionLog {
       throw new OffsetOutOfRangeError(`fetch offset ${fetchOffset} is outside [${this.logStart}, ${this.logEnd}] for ${this.name}`);
     }
     const maxOffset = Math.min(options.maxOffset ?? this.hw, this.hw);
-    if (fetchOffset >= maxOffset) return { chunks: [], bytes: 0 };
+    if (fetchOffset >= maxOffset) return NOTHING;
     const cached = this.cache.collect(fetchOffset, maxBytes, maxOffset);
     if (cached !== undefined) return { chunks: cached, bytes: cached.reduce((n, c) => n + c.length, 0) };
     return undefined;
@@ -658,7 +661,7 @@ export class PartitionLog {
       const n = await h.read(buf, 0, want, found.position);
       if (n < want) throw this.corruption(seg, { position: found.position + n, expectedOffset: found.baseOffset, reason: `file ends ${want - n} bytes early` });
       const end = this.validateRegion(seg, buf, found.position, found.baseOffset, limit, maxOffset);
-      return end === 0 ? { chunks: [], bytes: 0 } : { chunks: [buf.subarray(0, end)], bytes: end };
+      return end === 0 ? NOTHING : { chunks: [buf.subarray(0, end)], bytes: end };
     });
   }
 

@@ -80,7 +80,7 @@ export function openLog(fs: FileSystem, dir: string, clock: ManualClock, overrid
 }
 
 /** Splits concatenated batches into individual frames. */
-export function splitBatches(chunks: Buffer[]): Buffer[] {
+export function splitBatches(chunks: readonly Buffer[]): Buffer[] {
   const out: Buffer[] = [];
   for (const chunk of chunks) {
     let pos = 0;
