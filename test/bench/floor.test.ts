@@ -1,0 +1,33 @@
+// bench:floor is the platform's share of the benchmarks' cost: its numbers are only worth comparing
+// if its pipeline really moves every message producer → durable write → consumer.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+function floor(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, ['bench/floor.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
+}
+
+test('a short W2 run moves messages end to end and reports each process', () => {
+  const run = floor('--workload', 'W2', '--duration', '3s');
+  assert.equal(run.status, 0, run.stderr);
+  const r = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}');
+  assert.equal(r.floor, true);
+  assert.equal(r.workload, 'W2');
+  assert.equal(r.messageBytes, 100);
+  assert.ok(r.produced > 1000, `produced ${r.produced}`);
+  // Counted in the same window at both ends: apart by what was in flight at its edges.
+  assert.ok(Math.abs(r.produced - r.consumed) <= 0.05 * r.produced + 2 * r.inFlight, `produced ${r.produced}, consumed ${r.consumed}`);
+  // A group commit holds what arrived while the previous write ran: never more than the window.
+  assert.ok(r.messagesPerWrite >= 1 && r.messagesPerWrite <= r.inFlight, `messagesPerWrite ${r.messagesPerWrite}`);
+  for (const role of ['broker', 'producer', 'consumer']) assert.ok(r.cpuUsPerMessage[role] > 0, `${role} CPU ${r.cpuUsPerMessage[role]}`);
+});
+
+test('an unknown workload or a too short duration is refused by name', () => {
+  const bad = floor('--workload', 'W9');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--workload must be one of W1, W2, L, got W9/);
+  const short = floor('--duration', '1s');
+  assert.equal(short.status, 2);
+  assert.match(short.stderr, /--duration must be like 20s or 2m and at least 3s, got 1s/);
+});
