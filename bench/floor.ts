@@ -8,8 +8,10 @@
 // after each response. No record format, indexes, offsets, groups or commits: only the system
 // calls, copies and wake-ups that any broker doing this durably in Node pays.
 //
-// Compare its CPU per message and throughput with `holdfast bench` in alternating runs: the
-// difference is what Holdfast's own code costs, the rest is the platform's. One JSON line per run.
+// Compare its CPU per message, throughput and latency with `holdfast bench` in alternating runs
+// (same workloads and warm-up): the difference is what Holdfast's own code costs, the rest is the
+// platform's. One JSON line per run, with the latency of the durable writes as JavaScript sees
+// them (writev dispatch to its callback: the kernel's time plus any wait for the event loop).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -17,16 +19,17 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../src/cli/node-flags.ts';
 import { LatencyHistogram } from '../src/cli/bench/histogram.ts';
+import { parseDuration } from '../src/cli/bench/index.ts';
+import { WORKLOADS, warmupMsOf } from '../src/cli/bench/run.ts';
 import { crc32c } from '../src/util/index.ts';
 import { removeDir, tempDir } from '../test/helpers/broker.ts';
 
-const WORKLOADS = {
-  W1: { messageBytes: 1024, rate: 0 },
-  W2: { messageBytes: 100, rate: 0 },
-  L: { messageBytes: 1024, rate: 20_000 },
-} as const;
-type WorkloadName = keyof typeof WORKLOADS;
+/** The bench workloads with one consumer group (their message size and rate come from WORKLOADS). */
+const FLOOR_WORKLOADS = ['W1', 'W2', 'L'] as const;
+type WorkloadName = (typeof FLOOR_WORKLOADS)[number];
+/** holdfast bench's window of unacknowledged messages. */
 const IN_FLIGHT = 1000;
+/** The Producer's default batchBytes. */
 const BATCH_BYTES = 1 << 20;
 /** Frame: u32 length of the rest, u32 message count, u32 CRC-32C of the payload, payload. */
 const FRAME_HEADER = 12;
@@ -48,6 +51,7 @@ interface Report {
   messages: number;
   cpuUs: number;
   writes?: number;
+  /** Consumer: send → handled. Broker: writev dispatch → completion seen by JavaScript. */
   latencyMs?: ReturnType<LatencyHistogram['percentilesMs']>;
 }
 
@@ -96,7 +100,8 @@ async function runBroker(a: Args): Promise<void> {
   let fetchWaiting = false;
   let producer: net.Socket | null = null;
   let consumer: net.Socket | null = null;
-  const w = new Window((win) => void send(win.report('broker', { writes: win.writes })));
+  const writeLatency = new LatencyHistogram();
+  const w = new Window((win) => void send(win.report('broker', { writes: win.writes, latencyMs: writeLatency.percentilesMs() })));
 
   const answerFetch = (): void => {
     if (consumer === null || !fetchWaiting || durable.length === 0) return;
@@ -120,8 +125,10 @@ async function runBroker(a: Args): Promise<void> {
     pending = [];
     pendingBytes = 0;
     pendingMessages = 0;
+    const startedMs = performance.now();
     fs.writev(fd, bufs, position, (err, written) => {
       if (err !== null) throw err;
+      if (w.open) writeLatency.record((performance.now() - startedMs) * 1000);
       if (written !== bytes) throw new Error(`short write: ${written} of ${bytes}`);
       position += bytes;
       writing = false;
@@ -168,7 +175,7 @@ async function runBroker(a: Args): Promise<void> {
       }
       const n = Math.min(payloadLeft, chunk.length - at);
       const slice = chunk.subarray(at, at + n);
-      crc = crc32cUpdate(crc, slice);
+      crc = crc32c(slice, 0, slice.length, crc);
       frame.push(slice);
       payloadLeft -= n;
       at += n;
@@ -214,21 +221,6 @@ async function runBroker(a: Args): Promise<void> {
       process.exit(0);
     }
   });
-}
-
-// The payload's CRC is checked chunk by chunk: CRC-32C continues from a previous value when the
-// pre/post inversion is undone, which crc32c(data) applies per call.
-const crcNative = await loadCrcWithState();
-function crc32cUpdate(previous: number, data: Buffer): number {
-  return crcNative(data, previous) >>> 0;
-}
-
-async function loadCrcWithState(): Promise<(data: Buffer, initial: number) => number> {
-  const { createRequire } = await import('node:module');
-  const mod = createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: (data: Buffer, initial?: number) => number };
-  const check = Buffer.from('123456789');
-  if (mod.crc32c(check.subarray(4), mod.crc32c(check.subarray(0, 4))) >>> 0 !== crc32c(check)) throw new Error('@node-rs/crc32 does not continue a CRC-32C');
-  return mod.crc32c;
 }
 
 function listen(server: net.Server): Promise<void> {
@@ -392,11 +384,11 @@ function nextMessage<T>(c: ChildProcess, t: string): Promise<T> {
 async function runParent(): Promise<void> {
   const { values } = parseArgs({ options: { workload: { type: 'string', default: 'W1' }, duration: { type: 'string', default: '20s' } } });
   const workload = values.workload as WorkloadName;
-  if (!(workload in WORKLOADS)) throw new Error(`--workload must be one of ${Object.keys(WORKLOADS).join(', ')}, got ${values.workload}`);
-  const m = /^(\d+)(s|m)$/.exec(values.duration ?? '');
-  if (m === null || Number(m[1]) < 3) throw new Error(`--duration must be like 20s or 2m and at least 3s, got ${values.duration}`);
-  const durationMs = Number(m[1]) * (m[2] === 'm' ? 60_000 : 1000);
-  const warmupMs = Math.min(2000, Math.floor(durationMs / 10));
+  if (!FLOOR_WORKLOADS.includes(workload)) throw new Error(`--workload must be one of ${FLOOR_WORKLOADS.join(', ')}, got ${values.workload}`);
+  const durationMs = parseDuration(values.duration ?? '');
+  if (durationMs < 3000) throw new Error(`--duration must be like 20s or 2m and at least 3s, got ${values.duration}`);
+  // The same warm-up as holdfast bench, so the measured windows compare.
+  const warmupMs = warmupMsOf(durationMs);
   const dir = tempDir('holdfast-floor-');
   const base: Args = { role: 'parent', workload, durationMs, warmupMs, dir, producerPort: 0, consumerPort: 0 };
   const children: ChildProcess[] = [];
@@ -433,6 +425,7 @@ async function runParent(): Promise<void> {
         produceMsgPerSec: Math.round(p.messages / seconds),
         consumeMsgPerSec: Math.round(c.messages / seconds),
         latencyMs: c.latencyMs,
+        durableWriteMs: b.latencyMs,
         cpuUsPerMessage: { broker: perMessage(b), producer: perMessage(p), consumer: perMessage(c) },
         durableWritesPerSec: Math.round((b.writes ?? 0) / seconds),
         messagesPerWrite: Math.round(b.messages / Math.max(1, b.writes ?? 0)),

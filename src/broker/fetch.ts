@@ -19,8 +19,8 @@ const DEFAULT_FETCH_MAX_BYTES = 52428800;
 /** Records of a partition with nothing to return: one shared, frozen empty list. */
 const NO_RECORDS: readonly Buffer[] = Object.freeze([]);
 
-// One object per partition per read, built whole (a fetch names every partition its consumer owns,
-// and most have nothing new: these objects are most of a long poll's garbage).
+// One object per partition per read, built whole: a fetch names every partition its consumer owns,
+// and a long poll reads them all twice, most with nothing new.
 function partitionData(partitionIndex: number, errorCode: number, highWatermark: number, logStartOffset: number, abortedTransactions: [] | null): PartitionData {
   return { partitionIndex, errorCode, highWatermark, lastStableOffset: highWatermark, logStartOffset, abortedTransactions, preferredReadReplica: -1, records: NO_RECORDS };
 }
@@ -56,12 +56,12 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
       const data = partitionData(p.partition, ErrorCode.NONE, log.highWatermark, log.logStartOffset, readCommitted ? [] : null);
       partitions.push(data);
       if (remaining <= 0 && bytes > 0) continue;
-      const limit = Math.min(p.partitionMaxBytes, Math.max(remaining, 0));
+      const maxBytes = Math.max(Math.min(p.partitionMaxBytes, Math.max(remaining, 0)), 1);
       try {
-        const read = log.readCached(p.fetchOffset, Math.max(limit, 1)) ?? (await log.read(p.fetchOffset, Math.max(limit, 1)));
+        const read = log.readCached(p.fetchOffset, maxBytes) ?? (await log.read(p.fetchOffset, maxBytes));
         // KIP-74: only the first partition that returns data may exceed the limits.
         if (bytes > 0 && read.bytes > remaining) continue;
-        if (read.bytes > 0) data.records = read.chunks;
+        data.records = read.chunks;
         bytes += read.bytes;
         remaining -= read.bytes;
         if (read.bytes === 0) waitable.push({ topic, partition: p.partition, offset: p.fetchOffset });

@@ -2,14 +2,14 @@
 // partitions with many segments do not hold 10,000s of descriptors. Handles are opened lazily,
 // pinned while an operation uses them, and closed when evicted or when their file goes away.
 import { assert } from '../util/index.ts';
-import type { FileHandle, FileSystem } from './fs.ts';
+import type { FileHandle, FileSystem, OpenMode } from './fs.ts';
 
 export const DEFAULT_MAX_OPEN_FILES = 1024;
 
-type HandleMode = 'read' | 'readwrite' | 'create' | 'dsync';
-
 /** Cache key prefix per mode: 'create' opens what is then used read-write; 'dsync' handles are separate. */
-const KEY_PREFIX: Record<HandleMode, string> = { read: 'r:', readwrite: 'w:', create: 'w:', dsync: 'd:' };
+const KEY_PREFIX: Record<OpenMode, string> = { read: 'r:', readwrite: 'w:', create: 'w:', dsync: 'd:' };
+/** Every distinct prefix: the handles one path may have open. */
+const PREFIXES = [...new Set(Object.values(KEY_PREFIX))];
 
 interface Entry {
   key: string;
@@ -35,7 +35,7 @@ export class FileHandleCache {
   }
 
   /** Runs `fn` with an open handle for `path`. 'create' opens with O_CREAT and caches as read-write. */
-  async use<T>(path: string, mode: HandleMode, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
+  async use<T>(path: string, mode: OpenMode, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
     const entry = this.acquire(path, mode);
     entry.pins++;
     try {
@@ -48,7 +48,7 @@ export class FileHandleCache {
     }
   }
 
-  private acquire(path: string, mode: HandleMode): Entry {
+  private acquire(path: string, mode: OpenMode): Entry {
     const key = KEY_PREFIX[mode] + path;
     const existing = this.entries.get(key);
     if (existing !== undefined) {
@@ -87,7 +87,7 @@ export class FileHandleCache {
   /** Closes the handles of `path` (now, or when their current users finish). */
   async close(path: string): Promise<void> {
     const closing: Promise<void>[] = [];
-    for (const key of [`r:${path}`, `w:${path}`, `d:${path}`]) {
+    for (const key of PREFIXES.map((prefix) => prefix + path)) {
       const entry = this.entries.get(key);
       if (entry === undefined) continue;
       this.entries.delete(key);

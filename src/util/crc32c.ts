@@ -23,10 +23,10 @@ const TABLES: Uint32Array[] = (() => {
   return tables;
 })();
 
-/** Pure TypeScript CRC-32C over `data[start, end)`. */
-export function crc32cPortable(data: Uint8Array, start = 0, end = data.length): number {
+/** Pure TypeScript CRC-32C over `data[start, end)`, continuing from `previous` (the CRC of the bytes before; 0: none). */
+export function crc32cPortable(data: Uint8Array, start = 0, end = data.length, previous = 0): number {
   const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES;
-  let crc = 0xffffffff;
+  let crc = (previous ^ 0xffffffff) >>> 0;
   let i = start;
   for (; i + 8 <= end; i += 8) {
     const a = (crc ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24))) >>> 0;
@@ -61,11 +61,15 @@ export const crc32cImplementation: 'native' | 'portable' = native ? 'native' : '
 // Below this size the call into native code costs more than the table loop.
 const NATIVE_MIN_BYTES = 64;
 
-/** CRC-32C over `data[start, end)`, as an unsigned 32-bit number. */
-export function crc32c(data: Uint8Array, start = 0, end = data.length): number {
+/**
+ * CRC-32C over `data[start, end)`, as an unsigned 32-bit number. `previous` continues a CRC over
+ * bytes that came before (data split across buffers): crc32c(b, 0, b.length, crc32c(a)) is the
+ * CRC of a then b.
+ */
+export function crc32c(data: Uint8Array, start = 0, end = data.length, previous = 0): number {
   if (native !== null && end - start >= NATIVE_MIN_BYTES) {
     const view = start === 0 && end === data.length ? data : data.subarray(start, end);
-    return native(view) >>> 0;
+    return native(view, previous) >>> 0;
   }
-  return crc32cPortable(data, start, end);
+  return crc32cPortable(data, start, end, previous);
 }

@@ -17,3 +17,14 @@ test('native and portable crc32c agree on random data, ranges and lengths', () =
     assert.equal(crc32c(data, start, end), crc32cPortable(data, start, end), `len=${data.length} ${start}..${end}`);
   }
 });
+
+test('a CRC continues across split data, natively and portably', () => {
+  const rng = new Rng(7);
+  for (let i = 0; i < 200; i++) {
+    const data = rng.bytes(rng.int(0, 3000));
+    const cut = rng.int(0, data.length);
+    const whole = crc32c(data);
+    assert.equal(crc32c(data, cut, data.length, crc32c(data, 0, cut)), whole, `len=${data.length} cut=${cut}`);
+    assert.equal(crc32cPortable(data, cut, data.length, crc32cPortable(data, 0, cut)), whole, `portable len=${data.length} cut=${cut}`);
+  }
+});
