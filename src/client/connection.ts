@@ -142,7 +142,7 @@ export class KafkaConnection {
       }, timeoutMs);
       this.pending.set(correlationId, { apiKey, apiVersion, resolve: resolve as (b: unknown) => void, reject, timer });
     });
-    for (const chunk of encodeRequestFrame(apiKey, apiVersion, correlationId, this.clientId, body)) this.socket.write(chunk);
+    this.writeFrame(encodeRequestFrame(apiKey, apiVersion, correlationId, this.clientId, body));
     return promise;
   }
 
@@ -154,11 +154,19 @@ export class KafkaConnection {
     if (this.failure !== null) return Promise.reject(this.failure);
     const chunks = encodeRequestFrame(apiKey, apiVersion, this.nextCorrelation(), this.clientId, body);
     return new Promise<void>((resolve, reject) => {
-      this.socket.cork();
-      for (let i = 0; i < chunks.length - 1; i++) this.socket.write(chunks[i]);
-      this.socket.write(chunks[chunks.length - 1], (err) => (err ? reject(new ConnectionError(`write to ${this.host}:${this.port} failed: ${err.message}`, err)) : resolve()));
-      this.socket.uncork();
+      this.writeFrame(chunks, (err) => (err ? reject(new ConnectionError(`write to ${this.host}:${this.port} failed: ${err.message}`, err)) : resolve()));
     });
+  }
+
+  /**
+   * Writes a frame's chunks with one system call (writev): uncorked, each chunk would be a write
+   * of its own, and the broker could wake up for a frame's first bytes alone.
+   */
+  private writeFrame(chunks: readonly Buffer[], written?: (err?: Error | null) => void): void {
+    this.socket.cork();
+    for (let i = 0; i < chunks.length - 1; i++) this.socket.write(chunks[i]);
+    this.socket.write(chunks[chunks.length - 1], written);
+    this.socket.uncork();
   }
 
   private nextCorrelation(): number {

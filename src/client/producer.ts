@@ -1,5 +1,7 @@
 // Producer: the client's write path. Records accumulate in per-partition batches (lingerMs,
-// batchBytes); every ready partition of a leader goes out in one Produce request. With idempotence
+// batchBytes), each record written into its batch's bytes as it joins (record/BatchAppender, as
+// Kafka's producer appends to its batch buffers); every ready partition of a leader goes out in
+// one Produce request. With idempotence
 // (the default) every batch carries producer id, epoch and sequence numbers, and a retry re-sends
 // the exact same bytes: the broker recognises an exact retry and answers with the original offsets,
 // so retries never duplicate (KAFKA-PROTOCOL.md §2.4, RELIABILITY.md §1). The sequence numbers also
@@ -12,7 +14,7 @@
 // typed error (`code`, `retriable`) — at the latest when its delivery timeout has passed and the
 // attempt in flight, if any, has ended.
 import { assert, AssertionError, ConfigError, HoldfastError, sharedMonotonicMs, sharedWallMs } from '../util/index.ts';
-import { BATCH_HEADER_BYTES, buildBatch, buildBatchAsync, compressionCodecOf, type CompressionName, type RecordInput } from '../record/index.ts';
+import { BATCH_HEADER_BYTES, BatchAppender, MAX_BATCH_BYTES, compressionCodecOf, type CompressionName } from '../record/index.ts';
 import { API_KEYS, ErrorCode, kafkaErrors, type InitProducerIdResponse, type ProduceResponse } from '../protocol/kafka/index.ts';
 import { ClientCluster, type TopicMetadata } from './cluster.ts';
 import { KafkaProtocolError } from './connection.ts';
@@ -197,19 +199,27 @@ interface Generation {
   unsettled: number;
 }
 
-/** A record accepted by send(): converted to bytes once, sized, and waiting to settle. */
+/**
+ * A record accepted by send(), validated and converted to bytes, until it settles. Its key, value
+ * and headers are written into its partition's batch when it is placed there (most often within
+ * send()), and dropped then; a record that must wait first holds copies of them (see ownBytes).
+ */
 interface PendingRecord {
   readonly topic: string;
-  readonly input: RecordInput;
-  readonly keyBytes: Buffer | null;
+  key: Buffer | null;
+  value: Buffer | null;
+  headerKeys: readonly Buffer[];
+  headerValues: ReadonlyArray<Buffer | null>;
+  readonly timestamp: number;
   readonly partition: number | undefined;
+  /** Upper bound of its bytes in a batch: what it takes of the buffer (maxBufferedBytes) and of batchBytes. */
   readonly bytes: number;
   /** The flush() generation this record belongs to, with its count of unsettled records. */
-  readonly generation: Generation;
+  generation: Generation;
   deadlineMs: number;
   settled: boolean;
   /** Told the outcome once: sendAsync()'s callback, or send()'s promise behind one. */
-  readonly done: SendCallback;
+  done: SendCallback;
 }
 
 /** sendAsync()'s callback: called once, with the error or with where the record was stored. */
@@ -217,14 +227,17 @@ export type SendCallback = (err: Error | null, metadata?: RecordMetadata) => voi
 
 interface Batch {
   readonly records: PendingRecord[];
+  /** The records' bytes, written as they were placed. */
+  readonly appender: BatchAppender;
+  /** Upper bound of the batch's size (header and the records' `bytes`), against batchBytes. */
   bytes: number;
   readonly createdMs: number;
   /** Deadline of the oldest record (records are appended in acceptance order). */
   readonly deadlineMs: number;
   /** No more records may join: it is full, or it has been sent. */
   sealed: boolean;
-  /** Bytes of the first attempt; every retry sends exactly these. */
-  encoded: Buffer | null;
+  /** Bytes of the first attempt, as chunks; every retry sends exactly these. */
+  encoded: readonly Buffer[] | null;
   producerId: number;
   producerEpoch: number;
   baseSequence: number;
@@ -252,6 +265,8 @@ interface PartitionState {
   sequenceProducerId: number;
   sequenceEpoch: number;
   nextSequence: number;
+  /** Size of the partition's last batch sent: its next batch's first chunk is sized by it. */
+  lastBatchBytes: number;
 }
 
 /** A batch going out in a Produce request, with its partition. */
@@ -337,6 +352,7 @@ function resolveOptions(o: ProducerOptions): ResolvedOptions {
     }
     resolved.maxInFlight = 1;
   }
+  if (resolved.batchBytes > MAX_BATCH_BYTES) throw new ConfigError(`producer option batchBytes ${resolved.batchBytes} exceeds the largest batch of ${MAX_BATCH_BYTES} bytes`);
   if (resolved.requestTimeoutMs > INT32_MAX) throw new ConfigError(`producer option requestTimeoutMs ${resolved.requestTimeoutMs} exceeds ${INT32_MAX}`);
   if (resolved.retryBackoffMaxMs < resolved.retryBackoffMs) throw new ConfigError(`producer option retryBackoffMaxMs ${resolved.retryBackoffMaxMs} is below retryBackoffMs ${resolved.retryBackoffMs}`);
   return resolved;
@@ -353,19 +369,18 @@ function toBytes(field: string, value: unknown, nullable: boolean): Buffer | nul
   throw invalidMessage(`${field} must be a Buffer or a string${nullable ? ' or null' : ''}, got ${value === null ? 'null' : typeof value}`);
 }
 
-interface PreparedMessage {
-  topic: string;
-  input: RecordInput;
-  keyBytes: Buffer | null;
-  partition: number | undefined;
-  bytes: number;
-}
+/** Shared by every record without headers (never written to). */
+const NO_HEADER_KEYS: readonly Buffer[] = Object.freeze([]);
+const NO_HEADER_VALUES: ReadonlyArray<Buffer | null> = Object.freeze([]);
+const NOT_TOLD: SendCallback = () => undefined;
+const NO_GENERATION: Generation = { id: -1, unsettled: 0 };
 
 /**
  * Validates a message and converts it to bytes; throws a typed error naming the bad field.
- * `knownTopics`: names already validated (the name check is skipped for them).
+ * `knownTopics`: names already validated (the name check is skipped for them). The record's
+ * generation and callback are set when it is enqueued.
  */
-function prepareMessage(message: ProducerMessage, knownTopics?: ReadonlyMap<string, unknown>): PreparedMessage {
+function prepareMessage(message: ProducerMessage, knownTopics?: ReadonlyMap<string, unknown>): PendingRecord {
   if (message === null || typeof message !== 'object') throw invalidMessage('a message must be an object');
   const { topic, partition, timestamp } = message;
   if (typeof topic !== 'string' || (knownTopics?.has(topic) !== true && (!TOPIC_NAME.test(topic) || topic === '.' || topic === '..'))) {
@@ -377,17 +392,43 @@ function prepareMessage(message: ProducerMessage, knownTopics?: ReadonlyMap<stri
   if (partition !== undefined && (!Number.isSafeInteger(partition) || partition < 0 || partition > INT32_MAX)) throw invalidMessage(`partition ${String(partition)} is not a non-negative int32`);
   if (timestamp !== undefined && (!Number.isSafeInteger(timestamp) || timestamp < 0)) throw invalidMessage(`timestamp ${String(timestamp)} is not a non-negative integer of ms`);
   let bytes = RECORD_OVERHEAD_MAX_BYTES + (key?.length ?? 0) + (value?.length ?? 0);
-  let headers: Array<{ key: string; value: Buffer | null }> | undefined;
+  let headerKeys = NO_HEADER_KEYS;
+  let headerValues = NO_HEADER_VALUES;
   if (message.headers !== undefined) {
-    headers = [];
     if (message.headers === null || typeof message.headers !== 'object') throw invalidMessage('headers must be an object of Buffer or string values');
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
     for (const [name, raw] of Object.entries(message.headers)) {
-      const headerValue = toBytes(`headers[${JSON.stringify(name)}]`, raw, false);
-      headers.push({ key: name, value: headerValue });
-      bytes += HEADER_OVERHEAD_MAX_BYTES + Buffer.byteLength(name, 'utf8') + (headerValue?.length ?? 0);
+      const headerValue = toBytes(`headers[${JSON.stringify(name)}]`, raw, false) as Buffer;
+      const headerKey = Buffer.from(name, 'utf8');
+      keys.push(headerKey);
+      values.push(headerValue);
+      bytes += HEADER_OVERHEAD_MAX_BYTES + headerKey.length + headerValue.length;
     }
+    headerKeys = keys;
+    headerValues = values;
   }
-  return { topic, input: { key, value, headers, timestamp: timestamp ?? sharedWallMs() }, keyBytes: key, partition, bytes };
+  return {
+    topic,
+    key,
+    value,
+    headerKeys,
+    headerValues,
+    timestamp: timestamp ?? sharedWallMs(),
+    partition,
+    bytes,
+    generation: NO_GENERATION,
+    deadlineMs: Infinity,
+    settled: false,
+    done: NOT_TOLD,
+  };
+}
+
+/** A record that waits before it is placed keeps copies: the caller may reuse its buffers once send() returns. */
+function ownBytes(record: PendingRecord): void {
+  if (record.key !== null) record.key = Buffer.from(record.key);
+  if (record.value !== null) record.value = Buffer.from(record.value);
+  if (record.headerValues.length > 0) record.headerValues = record.headerValues.map((v) => (v === null ? null : Buffer.from(v)));
 }
 
 /**
@@ -464,9 +505,13 @@ export class Producer {
     return this.producerId;
   }
 
-  /** Sends one record; resolves once the broker acknowledged it, with where it was stored. */
+  /**
+   * Sends one record; resolves once the broker acknowledged it, with where it was stored. The
+   * record's bytes are copied before send() returns: the caller may reuse its key, value and
+   * header buffers at once.
+   */
   send(message: ProducerMessage): Promise<RecordMetadata> {
-    let prepared: PreparedMessage;
+    let prepared: PendingRecord;
     try {
       prepared = this.prepare(message);
     } catch (err) {
@@ -478,10 +523,11 @@ export class Producer {
   /**
    * Like send(), reporting to `callback(err, metadata)` exactly once, always after sendAsync()
    * returned, instead of returning a promise: no promise per record, for high message rates. A
-   * callback that throws does not disturb the producer; its error is rethrown on its own.
+   * callback that throws does not disturb the producer; its error is rethrown on its own. As with
+   * send(), the record's bytes are copied before it returns.
    */
   sendAsync(message: ProducerMessage, callback: SendCallback): void {
-    let prepared: PreparedMessage;
+    let prepared: PendingRecord;
     try {
       prepared = this.prepare(message);
     } catch (err) {
@@ -498,27 +544,20 @@ export class Producer {
   }
 
   /** Checks the producer is open and the message valid and within the buffer; throws otherwise. */
-  private prepare(message: ProducerMessage): PreparedMessage {
+  private prepare(message: ProducerMessage): PendingRecord {
     if (this.state !== 'open') throw closedError();
     const prepared = prepareMessage(message, this.topics);
-    if (prepared.bytes > this.options.maxBufferedBytes) {
-      throw new ProducerError(ProducerErrorCode.MESSAGE_TOO_LARGE, `record of ~${prepared.bytes} bytes for topic ${prepared.topic} exceeds maxBufferedBytes ${this.options.maxBufferedBytes}`, { kafkaErrorCode: ErrorCode.MESSAGE_TOO_LARGE });
+    const limit = Math.min(this.options.maxBufferedBytes, MAX_BATCH_BYTES - BATCH_HEADER_BYTES);
+    if (prepared.bytes > limit) {
+      const what = limit === this.options.maxBufferedBytes ? `maxBufferedBytes ${limit}` : `the largest batch's ${limit} bytes of records`;
+      throw new ProducerError(ProducerErrorCode.MESSAGE_TOO_LARGE, `record of ~${prepared.bytes} bytes for topic ${prepared.topic} exceeds ${what}`, { kafkaErrorCode: ErrorCode.MESSAGE_TOO_LARGE });
     }
     return prepared;
   }
 
-  private enqueue(prepared: PreparedMessage, done: SendCallback): void {
-    const record: PendingRecord = {
-      topic: prepared.topic,
-      input: prepared.input,
-      keyBytes: prepared.keyBytes,
-      partition: prepared.partition,
-      bytes: prepared.bytes,
-      generation: this.generation,
-      deadlineMs: Infinity,
-      settled: false,
-      done,
-    };
+  private enqueue(record: PendingRecord, done: SendCallback): void {
+    record.done = done;
+    record.generation = this.generation;
     if (record.generation.unsettled++ === 0) this.unsettled.set(record.generation.id, record.generation);
     this.admit(record);
   }
@@ -526,20 +565,24 @@ export class Producer {
   /**
    * Writes one record with acks=0 and no idempotence: resolves once the request is written to the
    * socket. The broker sends no answer, so a record refused or lost on the way is lost silently,
-   * and there is no ordering guarantee relative to send(). Only for callers who accept loss.
+   * and there is no ordering guarantee relative to send(). Only for callers who accept loss. The
+   * record's bytes are copied before it returns, as with send().
    */
   async sendOneway(message: ProducerMessage): Promise<{ topic: string; partition: number }> {
     if (this.state !== 'open') throw closedError();
     const prepared = prepareMessage(message);
+    // Built before the first wait, so the caller may reuse its buffers once this returns.
+    const appender = new BatchAppender(BATCH_HEADER_BYTES + prepared.bytes);
+    appender.append(prepared.key, prepared.value, prepared.headerKeys, prepared.headerValues, prepared.timestamp);
+    const records = appender.build({ compression: this.options.compression });
     const metadata = await this.cluster.topic(prepared.topic, this.options.allowAutoTopicCreation);
     const numPartitions = metadata.partitions.length;
-    const partition = prepared.partition ?? this.partitioner({ topic: prepared.topic, key: prepared.keyBytes, numPartitions, recordBytes: prepared.bytes });
+    const partition = prepared.partition ?? this.partitioner({ topic: prepared.topic, key: prepared.key, numPartitions, recordBytes: prepared.bytes });
     if (!Number.isSafeInteger(partition) || partition < 0 || partition >= numPartitions) throw invalidPartition(prepared.topic, partition, numPartitions);
     const leader = metadata.partitions[partition].leader;
     if (leader < 0) throw new KafkaProtocolError(ErrorCode.LEADER_NOT_AVAILABLE, `sendOneway ${prepared.topic}-${partition}`);
     const conn = await this.cluster.connectionTo(leader);
     const version = conn.version(API_KEYS.Produce, 3, 9);
-    const records = buildBatch({ records: [prepared.input], compression: this.options.compression });
     const body = { transactionalId: null, acks: 0, timeoutMs: this.options.requestTimeoutMs, topicData: [{ name: prepared.topic, partitionData: [{ index: partition, records }] }] };
     await conn.send(API_KEYS.Produce, version, body);
     return { topic: prepared.topic, partition };
@@ -579,7 +622,7 @@ export class Producer {
   /** Accepts a record into the buffer, or queues it (FIFO, so send order holds) until space frees. */
   private admit(record: PendingRecord): void {
     if (this.bufferWaiters.length === 0 && this.bufferedBytes + record.bytes <= this.options.maxBufferedBytes) {
-      this.accept(record);
+      this.accept(record, false);
       return;
     }
     const timer = setTimeout(() => {
@@ -589,6 +632,7 @@ export class Producer {
       this.settle(record, new ProducerError(ProducerErrorCode.BUFFER_FULL, `no buffer space for a ~${record.bytes}-byte record to ${record.topic} within maxBlockMs ${this.options.maxBlockMs} (maxBufferedBytes ${this.options.maxBufferedBytes})`, { retriable: true }));
       this.admitWaiters();
     }, this.options.maxBlockMs);
+    ownBytes(record);
     this.bufferWaiters.push({ record, timer });
   }
 
@@ -598,16 +642,18 @@ export class Producer {
       if (this.bufferedBytes + head.record.bytes > this.options.maxBufferedBytes) return;
       this.bufferWaiters.shift();
       clearTimeout(head.timer);
-      this.accept(head.record);
+      this.accept(head.record, true);
     }
   }
 
-  private accept(record: PendingRecord): void {
+  /** `owned`: the record holds copies of its buffers already (it waited for buffer space). */
+  private accept(record: PendingRecord, owned: boolean): void {
     this.bufferedBytes += record.bytes;
     // Per record, so the shared reading (at most a few µs old within a burst of sends).
     record.deadlineMs = sharedMonotonicMs() + this.options.deliveryTimeoutMs;
     const topic = this.topicState(record.topic);
     if (topic.waiting.length > 0 || topic.numPartitions < 0) {
+      if (!owned) ownBytes(record);
       topic.waiting.push(record);
       this.scheduleDrain();
       return;
@@ -676,7 +722,7 @@ export class Producer {
   /** Puts an accepted record into its partition's open batch (metadata is known). */
   private place(topic: TopicState, record: PendingRecord): void {
     if (topic.numPartitions <= 0) throw new AssertionError(`topic ${topic.name} has no known partitions`);
-    const partition = record.partition ?? this.partitioner({ topic: topic.name, key: record.keyBytes, numPartitions: topic.numPartitions, recordBytes: record.bytes });
+    const partition = record.partition ?? this.partitioner({ topic: topic.name, key: record.key, numPartitions: topic.numPartitions, recordBytes: record.bytes });
     if (!Number.isSafeInteger(partition) || partition < 0 || partition >= topic.numPartitions) {
       this.settle(record, invalidPartition(topic.name, partition, topic.numPartitions), true);
       return;
@@ -688,6 +734,8 @@ export class Producer {
       const created = sharedMonotonicMs();
       batch = {
         records: [],
+        // Sized like the partition's last batch, so a steady flow fills one chunk.
+        appender: new BatchAppender(Math.max(tp.lastBatchBytes, BATCH_HEADER_BYTES + record.bytes)),
         bytes: BATCH_HEADER_BYTES,
         createdMs: created,
         deadlineMs: record.deadlineMs,
@@ -708,6 +756,10 @@ export class Producer {
       this.active.add(tp);
       this.wakeAt(created + this.options.lingerMs);
     }
+    batch.appender.append(record.key, record.value, record.headerKeys, record.headerValues, record.timestamp);
+    record.key = record.value = null; // written: the caller's buffers are free
+    record.headerKeys = NO_HEADER_KEYS;
+    record.headerValues = NO_HEADER_VALUES;
     batch.records.push(record);
     batch.bytes += record.bytes;
     if (batch.bytes >= this.options.batchBytes) batch.sealed = true; // nothing more can fit
@@ -719,7 +771,7 @@ export class Producer {
     if (count === 0) throw new KafkaProtocolError(ErrorCode.LEADER_NOT_AVAILABLE, `topic ${topic.name} has no partitions`);
     for (let i = 0; i < count; i++) assert(metadata.partitions[i].partition === i, `metadata of ${topic.name} lists partition ${metadata.partitions[i].partition} at index ${i}`);
     while (topic.partitions.length < count) {
-      topic.partitions.push({ topic, partition: topic.partitions.length, queue: [], inFlight: 0, sequenceProducerId: -1, sequenceEpoch: -1, nextSequence: 0 });
+      topic.partitions.push({ topic, partition: topic.partitions.length, queue: [], inFlight: 0, sequenceProducerId: -1, sequenceEpoch: -1, nextSequence: 0, lastBatchBytes: 0 });
     }
     topic.numPartitions = count;
     topic.leaders = metadata.partitions.map((p) => p.leader);
@@ -949,6 +1001,7 @@ export class Producer {
       tp.inFlight++;
       batch.sealed = true;
       batch.attempts++;
+      tp.lastBatchBytes = batch.appender.byteLength;
       if (batch.encoded === null) this.assignSequence(tp, batch);
     }
     // Requests to one leader are written in the order they were made (a compressed batch takes a
@@ -984,14 +1037,8 @@ export class Producer {
     for (const { tp, batch } of group) {
       if (batch.encoded !== null) continue;
       try {
-        const input = {
-          records: batch.records.map((r) => r.input),
-          compression: this.options.compression,
-          producerId: batch.producerId,
-          producerEpoch: batch.producerEpoch,
-          baseSequence: batch.baseSequence,
-        };
-        batch.encoded = this.options.compression === 'none' ? buildBatch(input) : await buildBatchAsync(input);
+        const header = { compression: this.options.compression, producerId: batch.producerId, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence };
+        batch.encoded = this.options.compression === 'none' ? batch.appender.build(header) : await batch.appender.buildAsync(header);
       } catch (err) {
         this.failBatch(tp, batch, err as Error, false); // never sent: nothing is doubtful
       }
@@ -999,12 +1046,12 @@ export class Producer {
   }
 
   private produceBody(group: Outgoing[]): object {
-    const topics = new Map<string, Array<{ index: number; records: Buffer }>>();
+    const topics = new Map<string, Array<{ index: number; records: readonly Buffer[] }>>();
     for (const { tp, batch } of group) {
       if (!batch.inFlight) continue;
       const name = tp.topic.name;
       const partitionData = topics.get(name) ?? [];
-      partitionData.push({ index: tp.partition, records: batch.encoded as Buffer });
+      partitionData.push({ index: tp.partition, records: batch.encoded as readonly Buffer[] });
       topics.set(name, partitionData);
     }
     return {
@@ -1152,7 +1199,7 @@ function requestChunks(group: Outgoing[]): Outgoing[][] {
   let current: Outgoing[] = [];
   let bytes = 0;
   for (const o of group) {
-    const size = o.batch.encoded?.length ?? o.batch.bytes;
+    const size = o.batch.bytes; // an upper bound of the encoded size (compression aside)
     if (current.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
       chunks.push(current);
       current = [];

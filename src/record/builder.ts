@@ -1,5 +1,5 @@
 // Builds RecordBatch v2 bytes from plain records: the client side of produce, control markers, tests.
-import { assert, assertSafeInteger, AssertionError } from '../util/index.ts';
+import { assert, assertSafeInteger, AssertionError, crc32c } from '../util/index.ts';
 import {
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD,
@@ -64,6 +64,9 @@ export interface BatchInput {
   nowMs?: number;
 }
 
+/** A batch's header fields, as BatchInput has them. */
+export type BatchHeaderInput = Omit<BatchInput, 'records' | 'nowMs'>;
+
 interface PreparedRecord {
   key: Buffer | null;
   value: Buffer | null;
@@ -113,6 +116,14 @@ function prepareRecord(input: RecordInput, nowMs: number): PreparedRecord {
   return { key: toBytes(input.key), value: toBytes(input.value), headerKeys, headerValues, timestampMs, bodyBytes: 0 };
 }
 
+/** Bytes of a record's body (everything after its length varint). */
+function recordBodyBytes(timestampDelta: number, offsetDelta: number, key: Buffer | null, value: Buffer | null, headerKeys: readonly Buffer[], headerValues: ReadonlyArray<Buffer | null>): number {
+  let body = 1 + varlongSize(timestampDelta) + varintSize(offsetDelta);
+  body += bytesFieldSize(key) + bytesFieldSize(value) + varintSize(headerKeys.length);
+  for (let h = 0; h < headerKeys.length; h++) body += bytesFieldSize(headerKeys[h]) + bytesFieldSize(headerValues[h]);
+  return body;
+}
+
 /** Converts inputs to bytes once, then sizes every record (timestamp deltas need the minimum first). */
 function prepare(input: BatchInput): Prepared {
   if (input.records.length === 0) throw invalidRecord('a record batch needs at least one record');
@@ -127,16 +138,16 @@ function prepare(input: BatchInput): Prepared {
   let recordsBytes = 0;
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
-    let body = 1 + varlongSize(r.timestampMs - baseTimestamp) + varintSize(i);
-    body += bytesFieldSize(r.key) + bytesFieldSize(r.value) + varintSize(r.headerKeys.length);
-    for (let h = 0; h < r.headerKeys.length; h++) body += bytesFieldSize(r.headerKeys[h]) + bytesFieldSize(r.headerValues[h]);
+    const body = recordBodyBytes(r.timestampMs - baseTimestamp, i, r.key, r.value, r.headerKeys, r.headerValues);
     r.bodyBytes = body;
     recordsBytes += varintSize(body) + body;
-    if (recordsBytes > MAX_BATCH_BYTES - BATCH_HEADER_BYTES) {
-      throw new RecordError(RecordErrorCode.MESSAGE_TOO_LARGE, `records exceed the largest batch of ${MAX_BATCH_BYTES} bytes`);
-    }
+    if (recordsBytes > MAX_BATCH_BYTES - BATCH_HEADER_BYTES) throw tooLarge();
   }
   return { records, recordsBytes, baseTimestamp, maxTimestamp };
+}
+
+function tooLarge(): RecordError {
+  return new RecordError(RecordErrorCode.MESSAGE_TOO_LARGE, `records exceed the largest batch of ${MAX_BATCH_BYTES} bytes`);
 }
 
 function writeBytesField(buf: Buffer, pos: number, value: Buffer | null): number {
@@ -145,28 +156,34 @@ function writeBytesField(buf: Buffer, pos: number, value: Buffer | null): number
   return pos + value.copy(buf, pos);
 }
 
+/** Writes one record (length varint, then `body` bytes as sized by recordBodyBytes); returns the position after it. */
+function writeRecord(buf: Buffer, pos: number, body: number, timestampDelta: number, offsetDelta: number, key: Buffer | null, value: Buffer | null, headerKeys: readonly Buffer[], headerValues: ReadonlyArray<Buffer | null>): number {
+  pos = writeVarint(buf, pos, body);
+  const bodyStart = pos;
+  buf[pos++] = 0; // record attributes: unused
+  pos = writeVarlong(buf, pos, timestampDelta);
+  pos = writeVarint(buf, pos, offsetDelta);
+  pos = writeBytesField(buf, pos, key);
+  pos = writeBytesField(buf, pos, value);
+  pos = writeVarint(buf, pos, headerKeys.length);
+  for (let h = 0; h < headerKeys.length; h++) {
+    pos = writeBytesField(buf, pos, headerKeys[h]);
+    pos = writeBytesField(buf, pos, headerValues[h]);
+  }
+  if (pos - bodyStart !== body) throw new AssertionError(`record ${offsetDelta} wrote ${pos - bodyStart} bytes, sized ${body}`);
+  return pos;
+}
+
 function writeRecords(buf: Buffer, start: number, prepared: Prepared): void {
   let pos = start;
   for (let i = 0; i < prepared.records.length; i++) {
     const r = prepared.records[i];
-    pos = writeVarint(buf, pos, r.bodyBytes);
-    const bodyStart = pos;
-    buf[pos++] = 0; // record attributes: unused
-    pos = writeVarlong(buf, pos, r.timestampMs - prepared.baseTimestamp);
-    pos = writeVarint(buf, pos, i);
-    pos = writeBytesField(buf, pos, r.key);
-    pos = writeBytesField(buf, pos, r.value);
-    pos = writeVarint(buf, pos, r.headerKeys.length);
-    for (let h = 0; h < r.headerKeys.length; h++) {
-      pos = writeBytesField(buf, pos, r.headerKeys[h]);
-      pos = writeBytesField(buf, pos, r.headerValues[h]);
-    }
-    if (pos - bodyStart !== r.bodyBytes) throw new AssertionError(`record ${i} wrote ${pos - bodyStart} bytes, sized ${r.bodyBytes}`);
+    pos = writeRecord(buf, pos, r.bodyBytes, r.timestampMs - prepared.baseTimestamp, i, r.key, r.value, r.headerKeys, r.headerValues);
   }
   assert(pos - start === prepared.recordsBytes, 'records fill their space exactly');
 }
 
-function attributesOf(input: BatchInput, codec: CompressionCodec): number {
+function attributesOf(input: BatchHeaderInput, codec: CompressionCodec): number {
   let attributes: number = codec;
   if (input.timestampType === 'log-append') attributes |= ATTR_TIMESTAMP_LOG_APPEND;
   if (input.transactional === true) attributes |= ATTR_TRANSACTIONAL;
@@ -174,8 +191,8 @@ function attributesOf(input: BatchInput, codec: CompressionCodec): number {
   return attributes;
 }
 
-/** Fills the 61-byte header of a batch whose records are already in place, CRC last. */
-function writeHeader(buf: Buffer, input: BatchInput, codec: CompressionCodec, prepared: Prepared): void {
+/** Fills the 61-byte header at the start of `buf` except its CRC; the batch is `batchBytes` long in all. */
+function writeHeaderFields(buf: Buffer, batchBytes: number, input: BatchHeaderInput, codec: CompressionCodec, count: number, baseTimestamp: number, maxTimestamp: number): void {
   const baseOffset = input.baseOffset ?? 0;
   const producerId = input.producerId ?? -1;
   const producerEpoch = input.producerEpoch ?? -1;
@@ -187,27 +204,33 @@ function writeHeader(buf: Buffer, input: BatchInput, codec: CompressionCodec, pr
   assert((baseSequence | 0) === baseSequence, `baseSequence ${baseSequence} is not an int32`);
   assert((leaderEpoch | 0) === leaderEpoch, `partitionLeaderEpoch ${leaderEpoch} is not an int32`);
   writeInt64(buf, 0, baseOffset);
-  buf.writeInt32BE(buf.length - BATCH_LOG_OVERHEAD, OFFSET_LENGTH);
+  buf.writeInt32BE(batchBytes - BATCH_LOG_OVERHEAD, OFFSET_LENGTH);
   buf.writeInt32BE(leaderEpoch, OFFSET_LEADER_EPOCH);
   buf.writeInt8(CURRENT_MAGIC, OFFSET_MAGIC);
   buf.writeInt16BE(attributesOf(input, codec), OFFSET_ATTRIBUTES);
-  buf.writeInt32BE(prepared.records.length - 1, OFFSET_LAST_OFFSET_DELTA);
-  writeInt64(buf, OFFSET_BASE_TIMESTAMP, prepared.baseTimestamp);
-  writeInt64(buf, OFFSET_MAX_TIMESTAMP, prepared.maxTimestamp);
+  buf.writeInt32BE(count - 1, OFFSET_LAST_OFFSET_DELTA);
+  writeInt64(buf, OFFSET_BASE_TIMESTAMP, baseTimestamp);
+  writeInt64(buf, OFFSET_MAX_TIMESTAMP, maxTimestamp);
   writeInt64(buf, OFFSET_PRODUCER_ID, producerId);
   buf.writeInt16BE(producerEpoch, OFFSET_PRODUCER_EPOCH);
   buf.writeInt32BE(baseSequence, OFFSET_BASE_SEQUENCE);
-  buf.writeInt32BE(prepared.records.length, OFFSET_RECORDS_COUNT);
+  buf.writeInt32BE(count, OFFSET_RECORDS_COUNT);
+}
+
+/** Fills the 61-byte header of a batch whose records are already in place, CRC last. */
+function writeHeader(buf: Buffer, input: BatchInput, codec: CompressionCodec, prepared: Prepared): void {
+  writeHeaderFields(buf, buf.length, input, codec, prepared.records.length, prepared.baseTimestamp, prepared.maxTimestamp);
   buf.writeUInt32BE(computeBatchCrc(buf, 0, buf.length), OFFSET_CRC);
 }
 
-function assemble(input: BatchInput, codec: CompressionCodec, prepared: Prepared, payload: Buffer): Buffer {
+function assemble(input: BatchHeaderInput, codec: CompressionCodec, count: number, baseTimestamp: number, maxTimestamp: number, payload: Buffer): Buffer {
   if (payload.length > MAX_BATCH_BYTES - BATCH_HEADER_BYTES) {
     throw new RecordError(RecordErrorCode.MESSAGE_TOO_LARGE, `compressed records exceed the largest batch of ${MAX_BATCH_BYTES} bytes`);
   }
   const buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + payload.length);
   payload.copy(buf, BATCH_HEADER_BYTES);
-  writeHeader(buf, input, codec, prepared);
+  writeHeaderFields(buf, buf.length, input, codec, count, baseTimestamp, maxTimestamp);
+  buf.writeUInt32BE(computeBatchCrc(buf, 0, buf.length), OFFSET_CRC);
   return buf;
 }
 
@@ -223,7 +246,7 @@ export function buildBatch(input: BatchInput): Buffer {
   }
   const records = Buffer.allocUnsafe(prepared.recordsBytes);
   writeRecords(records, 0, prepared);
-  return assemble(input, codec, prepared, compress(codec, records));
+  return assemble(input, codec, prepared.records.length, prepared.baseTimestamp, prepared.maxTimestamp, compress(codec, records));
 }
 
 /** `buildBatch` with compression on the thread pool. */
@@ -233,7 +256,109 @@ export async function buildBatchAsync(input: BatchInput): Promise<Buffer> {
   const prepared = prepare(input);
   const records = Buffer.allocUnsafe(prepared.recordsBytes);
   writeRecords(records, 0, prepared);
-  return assemble(input, codec, prepared, await compressAsync(codec, records));
+  return assemble(input, codec, prepared.records.length, prepared.baseTimestamp, prepared.maxTimestamp, await compressAsync(codec, records));
+}
+
+/** The appender's smallest and largest chunks (a record larger than the largest gets a chunk of its own size). */
+const MIN_CHUNK_BYTES = 256;
+const MAX_CHUNK_BYTES = 1048576;
+
+/**
+ * Builds one batch a record at a time, the way Kafka's producer fills its batch buffers: append()
+ * writes the record's bytes at once, so the caller may reuse its buffers as soon as it returns.
+ * Records go into chunks that double in size (the first also holds the header), so nothing is
+ * copied to grow. As in Kafka's producer, the base timestamp is the first record's, and a later
+ * record with an earlier timestamp has a negative delta. build() writes the header and CRC and
+ * returns the batch as chunks, which a request carries without copying them.
+ */
+export class BatchAppender {
+  /** Filled chunks; the first starts with the header's space. */
+  private readonly chunks: Buffer[] = [];
+  private chunk: Buffer;
+  private pos = BATCH_HEADER_BYTES;
+  private count = 0;
+  private baseTimestamp = 0;
+  private maxTimestamp = 0;
+  private bytes = BATCH_HEADER_BYTES;
+  /** The records' chunks once built (no more appends); the first is replaced by a copy on a rebuild. */
+  private parts: Buffer[] | null = null;
+
+  /** `firstChunkBytes`: the first chunk's size, header included (e.g. the size of the batch before). */
+  constructor(firstChunkBytes: number) {
+    this.chunk = Buffer.allocUnsafe(Math.max(MIN_CHUNK_BYTES, Math.min(firstChunkBytes, MAX_BATCH_BYTES)));
+  }
+
+  get recordCount(): number {
+    return this.count;
+  }
+
+  /** Bytes of the batch so far, header included, before compression. */
+  get byteLength(): number {
+    return this.bytes;
+  }
+
+  /** Adds a record. Throws INVALID_TIMESTAMP or MESSAGE_TOO_LARGE (the batch is unchanged then). */
+  append(key: Buffer | null, value: Buffer | null, headerKeys: readonly Buffer[], headerValues: ReadonlyArray<Buffer | null>, timestampMs: number): void {
+    if (this.parts !== null) throw new AssertionError('a record appended to a batch already built');
+    const delta = this.count === 0 ? 0 : timestampMs - this.baseTimestamp;
+    if (!Number.isSafeInteger(timestampMs) || !Number.isSafeInteger(delta)) {
+      throw new RecordError(RecordErrorCode.INVALID_TIMESTAMP, `record timestamp ${timestampMs} is not an integer number of ms within 2^53 of the batch's first`);
+    }
+    const body = recordBodyBytes(delta, this.count, key, value, headerKeys, headerValues);
+    const size = varintSize(body) + body;
+    if (this.bytes + size > MAX_BATCH_BYTES) throw tooLarge();
+    if (this.pos + size > this.chunk.length) {
+      this.chunks.push(this.chunk.subarray(0, this.pos));
+      this.chunk = Buffer.allocUnsafe(Math.max(size, Math.min(this.chunk.length * 2, MAX_CHUNK_BYTES)));
+      this.pos = 0;
+    }
+    this.pos = writeRecord(this.chunk, this.pos, body, delta, this.count, key, value, headerKeys, headerValues);
+    if (this.count === 0) this.baseTimestamp = this.maxTimestamp = timestampMs;
+    else if (timestampMs > this.maxTimestamp) this.maxTimestamp = timestampMs;
+    this.count++;
+    this.bytes += size;
+  }
+
+  /**
+   * The batch's bytes as chunks, with `header`'s fields; with compression, one buffer compressed
+   * here (buildAsync() compresses on the thread pool). No record may be appended after it. Building
+   * again (e.g. with other sequence numbers) leaves the chunks returned before untouched.
+   */
+  build(header: BatchHeaderInput): readonly Buffer[] {
+    const codec = compressionCodecOf(header.compression ?? 'none');
+    const parts = this.finish();
+    if (codec !== Compression.none) return [assemble(header, codec, this.count, this.baseTimestamp, this.maxTimestamp, compress(codec, this.payload(parts)))];
+    const first = parts[0];
+    writeHeaderFields(first, this.bytes, header, codec, this.count, this.baseTimestamp, this.maxTimestamp);
+    let crc = crc32c(first, OFFSET_ATTRIBUTES, first.length);
+    for (let i = 1; i < parts.length; i++) crc = crc32c(parts[i], 0, parts[i].length, crc);
+    first.writeUInt32BE(crc, OFFSET_CRC);
+    return parts.slice();
+  }
+
+  /** build() with the compression on the thread pool. */
+  async buildAsync(header: BatchHeaderInput): Promise<readonly Buffer[]> {
+    const codec = compressionCodecOf(header.compression ?? 'none');
+    if (codec === Compression.none) return this.build(header);
+    const parts = this.finish();
+    return [assemble(header, codec, this.count, this.baseTimestamp, this.maxTimestamp, await compressAsync(codec, this.payload(parts)))];
+  }
+
+  private finish(): Buffer[] {
+    if (this.count === 0) throw invalidRecord('a record batch needs at least one record');
+    if (this.parts === null) {
+      this.chunks.push(this.chunk.subarray(0, this.pos));
+      this.parts = this.chunks;
+    } else {
+      this.parts[0] = Buffer.from(this.parts[0]); // the bytes built before may still be on their way
+    }
+    return this.parts;
+  }
+
+  /** The records' bytes in one buffer, for a codec. */
+  private payload(parts: readonly Buffer[]): Buffer {
+    return Buffer.concat([parts[0].subarray(BATCH_HEADER_BYTES), ...parts.slice(1)], this.bytes - BATCH_HEADER_BYTES);
+  }
 }
 
 export interface ControlBatchInput {

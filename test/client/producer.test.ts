@@ -9,7 +9,7 @@ import { HoldfastError } from '../../src/util/index.ts';
 import { Producer, ProducerError, KafkaProtocolError, partitionForKey, type ProducerOptions, type RecordMetadata } from '../../src/client/index.ts';
 import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
-import { fetchAll, fetchBatches } from '../helpers/fetch-all.ts';
+import { fetchAll, fetchBatches, type FetchedRecord } from '../helpers/fetch-all.ts';
 
 let b: EmbeddedBroker;
 let client: TestKafkaClient;
@@ -159,6 +159,51 @@ test('headers, null key, null value, explicit partition and timestamp round-trip
   assert.deepEqual(records[1].headers, []);
   assert.deepEqual(records[2].value, Buffer.alloc(0));
   assert.equal((await fetchAll(client, name, 0)).records.length, 0);
+});
+
+test('send(), sendAsync() and sendOneway() copy a record\'s buffers before they return: the caller may reuse them at once', async () => {
+  const name = await topic('reuse-buffers', 2);
+  // Small buffer space, so later records also wait for it; the first ones wait for the topic's metadata.
+  const p = producer({ maxBufferedBytes: 2_000, lingerMs: 2 });
+  const key = Buffer.alloc(6);
+  const value = Buffer.alloc(120);
+  const header = Buffer.alloc(6);
+  const want = new Map<number, string[]>([[0, []], [1, []]]);
+  const sends: Array<Promise<unknown>> = [];
+  const fill = (i: number): void => {
+    key.fill(0).write(`k${i}`);
+    value.fill(0).write(`value-${i}`);
+    header.fill(0).write(`h${i}`);
+  };
+  const expect = (partition: number): void => {
+    want.get(partition)?.push(`${key.toString('hex')}|${value.toString('hex')}|${header.toString('hex')}`);
+  };
+  for (let i = 0; i < 300; i++) {
+    fill(i);
+    const partition = i % 2;
+    expect(partition);
+    if (i % 3 === 0) {
+      sends.push(p.send({ topic: name, partition, key, value, headers: { h: header } }));
+    } else {
+      sends.push(new Promise<void>((resolve, reject) => p.sendAsync({ topic: name, partition, key, value, headers: { h: header } }, (err) => (err === null ? resolve() : reject(err)))));
+    }
+    if (i === 150) await Promise.all(sends); // metadata known and the buffer free: records go straight into batches
+  }
+  await Promise.all(sends);
+  fill(300);
+  expect(1);
+  const oneway = p.sendOneway({ topic: name, partition: 1, key, value, headers: { h: header } });
+  fill(-1); // sendOneway waits for metadata and a connection: the bytes were taken before
+  value.fill(1);
+  await oneway;
+  const show = (r: FetchedRecord): string => `${r.key?.toString('hex')}|${r.value?.toString('hex')}|${r.headers[0]?.value?.toString('hex')}`;
+  assert.deepEqual((await fetchAll(client, name, 0)).records.map(show), want.get(0));
+  let records: FetchedRecord[] = [];
+  for (let tries = 0; tries < 100 && records.length < 151; tries++) {
+    records = (await fetchAll(client, name, 1)).records; // acks=0: the last one lands when it lands
+    if (records.length < 151) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.deepEqual(records.map(show), want.get(1));
 });
 
 test('every compression codec writes compressed batches that read back intact', async () => {

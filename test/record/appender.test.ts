@@ -1,0 +1,136 @@
+// BatchAppender: the producer's record-at-a-time batch builder. Its batches must decode exactly like
+// buildBatch's (CRC verified), whatever the chunking, and the caller's buffers must be free once
+// append() returns.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rng } from '../../src/util/index.ts';
+import { BATCH_HEADER_BYTES, BatchAppender, RecordError, RecordErrorCode, decodeBatch, decodeBatchAsync, compressionOf, type CompressionName, type RecordInput } from '../../src/record/index.ts';
+import { asBuffer, randomRecords } from './helpers.ts';
+
+const CODEC_NAMES: CompressionName[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
+
+function headerBytes(r: RecordInput): { keys: Buffer[]; values: Array<Buffer | null> } {
+  const headers = Array.isArray(r.headers) ? r.headers : Object.entries(r.headers ?? {}).map(([key, value]) => ({ key, value }));
+  return { keys: headers.map((h) => Buffer.from(h.key, 'utf8')), values: headers.map((h) => asBuffer(h.value)) };
+}
+
+function appendAll(appender: BatchAppender, records: RecordInput[]): void {
+  for (const r of records) {
+    const { keys, values } = headerBytes(r);
+    appender.append(asBuffer(r.key), asBuffer(r.value), keys, values, r.timestamp as number);
+  }
+}
+
+function joined(chunks: readonly Buffer[]): Buffer {
+  return Buffer.concat(chunks as Buffer[]);
+}
+
+function assertHolds(batch: Buffer, records: RecordInput[], context: string): void {
+  const decoded = decodeBatch(batch); // verifies the CRC
+  assert.equal(decoded.records.length, records.length, context);
+  decoded.records.forEach((got, i) => {
+    const want = records[i];
+    const { keys, values } = headerBytes(want);
+    assert.equal(got.offset, i, `${context}: record ${i} offset`);
+    assert.equal(got.timestamp, want.timestamp, `${context}: record ${i} timestamp`);
+    assert.deepEqual(got.key, asBuffer(want.key), `${context}: record ${i} key`);
+    assert.deepEqual(got.value, asBuffer(want.value), `${context}: record ${i} value`);
+    assert.deepEqual(got.headers, keys.map((k, h) => ({ key: k.toString('utf8'), value: values[h] })), `${context}: record ${i} headers`);
+  });
+  const timestamps = records.map((r) => r.timestamp as number);
+  assert.equal(decoded.header.baseTimestamp, timestamps[0], `${context}: the base timestamp is the first record's`);
+  assert.equal(decoded.header.maxTimestamp, Math.max(...timestamps), `${context}: max timestamp`);
+}
+
+test('random records round trip through every codec and any first-chunk size (seeded)', async () => {
+  const seed = Number(process.env.HOLDFAST_TEST_SEED ?? 20261201);
+  const rng = new Rng(seed);
+  for (let round = 0; round < 80; round++) {
+    const records = randomRecords(rng, rng.int(1, 60), rng.pick([30, 300, 5000]));
+    const compression = rng.pick(CODEC_NAMES);
+    // From smaller than the header (the first record starts a chunk of its own) to larger than the batch.
+    const appender = new BatchAppender(rng.pick([0, 100, 700, 4096, 1 << 20]));
+    appendAll(appender, records);
+    const header = { compression, producerId: rng.pick([-1, 7, 2 ** 45]), producerEpoch: rng.int(0, 32767), baseSequence: rng.int(0, 2 ** 31 - 1), transactional: rng.chance(0.3) };
+    const chunks = rng.chance(0.5) ? appender.build(header) : await appender.buildAsync(header);
+    const batch = joined(chunks);
+    const context = `seed ${seed} round ${round} (${compression})`;
+    assertHolds(batch, records, context);
+    const h = (compression === 'none' ? decodeBatch(batch) : await decodeBatchAsync(batch)).header;
+    assert.deepEqual([h.producerId, h.producerEpoch, h.baseSequence, (h.attributes & 0x10) !== 0, compressionOf(h.attributes)], [header.producerId, header.producerEpoch, header.baseSequence, header.transactional, CODEC_NAMES.indexOf(compression)], context);
+    if (compression === 'none') {
+      assert.equal(batch.length, appender.byteLength, `${context}: byteLength is the batch's size`);
+      if (records.length > 1) assert.ok(chunks.length > 0);
+    }
+  }
+});
+
+test('a small first chunk grows by doubling; records never straddle chunks', () => {
+  const appender = new BatchAppender(0);
+  const records: RecordInput[] = Array.from({ length: 200 }, (_, i) => ({ key: null, value: Buffer.alloc(100, i), timestamp: 1000 + i }));
+  appendAll(appender, records);
+  const chunks = appender.build({});
+  assert.ok(chunks.length >= 5, `200 records of ~110 bytes from a 256-byte chunk take several chunks, got ${chunks.length}`);
+  assert.ok(chunks[0].length >= BATCH_HEADER_BYTES);
+  for (let i = 2; i < chunks.length - 1; i++) assert.ok(chunks[i].length > chunks[i - 1].length, `chunk ${i} is larger than the one before`);
+  assertHolds(joined(chunks), records, 'doubling');
+  const one = new BatchAppender(1 << 20);
+  appendAll(one, records);
+  assert.equal(one.build({}).length, 1, 'a first chunk large enough holds the whole batch');
+});
+
+test('the caller may reuse its buffers once append() returns', () => {
+  const appender = new BatchAppender(0);
+  const key = Buffer.from('key-0');
+  const value = Buffer.from('value-0');
+  const headerValue = Buffer.from('h-0');
+  const records: RecordInput[] = [];
+  for (let i = 0; i < 50; i++) {
+    key.write(`key-${i % 10}`);
+    value.write(`value-${i % 10}`);
+    headerValue.write(`h-${i % 10}`);
+    records.push({ key: Buffer.from(key), value: Buffer.from(value), headers: [{ key: 'h', value: Buffer.from(headerValue) }], timestamp: 5 });
+    appender.append(key, value, [Buffer.from('h')], [headerValue], 5);
+  }
+  key.fill(0);
+  value.fill(0);
+  headerValue.fill(0);
+  assertHolds(joined(appender.build({})), records, 'reused buffers');
+});
+
+test('timestamps: the first record is the base; earlier later ones get negative deltas', () => {
+  const records: RecordInput[] = [1_700_000_000_500, 1_700_000_000_000, 1_700_000_001_000, 0].map((timestamp, i) => ({ value: `v${i}`, timestamp }));
+  const appender = new BatchAppender(0);
+  appendAll(appender, records);
+  assertHolds(joined(appender.build({})), records, 'negative deltas');
+  const bad = new BatchAppender(0);
+  bad.append(null, Buffer.from('a'), [], [], 10);
+  for (const ts of [1.5, Number.NaN, 2 ** 53 + 20]) {
+    assert.throws(() => bad.append(null, Buffer.from('b'), [], [], ts), (e: unknown) => e instanceof RecordError && e.kafkaErrorCode === RecordErrorCode.INVALID_TIMESTAMP, String(ts));
+  }
+  assert.equal(bad.recordCount, 1, 'a refused record leaves the batch as it was');
+  assertHolds(joined(bad.build({})), [{ value: 'a', timestamp: 10 }], 'after refusals');
+});
+
+test('a rebuild (new sequence numbers) leaves the chunks of the earlier build untouched', () => {
+  const records: RecordInput[] = Array.from({ length: 30 }, (_, i) => ({ value: `v${i}`, timestamp: 1 }));
+  const appender = new BatchAppender(0);
+  appendAll(appender, records);
+  const first = joined(appender.build({ producerId: 1, producerEpoch: 0, baseSequence: 10 }));
+  const firstCopy = Buffer.from(first);
+  const firstChunks = appender.build({ producerId: 1, producerEpoch: 0, baseSequence: 10 });
+  const second = joined(appender.build({ producerId: 2, producerEpoch: 0, baseSequence: 0 }));
+  assert.deepEqual(joined(firstChunks), firstCopy, 'bytes built before are unchanged');
+  assert.equal(decodeBatch(first).header.baseSequence, 10);
+  const h = decodeBatch(second).header;
+  assert.deepEqual([h.producerId, h.baseSequence], [2, 0]);
+  assertHolds(second, records, 'rebuilt');
+});
+
+test('misuse: an empty batch, and appending after build', () => {
+  assert.throws(() => new BatchAppender(0).build({}), (e: unknown) => e instanceof RecordError && e.kafkaErrorCode === RecordErrorCode.INVALID_RECORD && /at least one record/.test(e.message));
+  const appender = new BatchAppender(0);
+  appender.append(null, Buffer.from('a'), [], [], 1);
+  appender.build({});
+  assert.throws(() => appender.append(null, Buffer.from('b'), [], [], 1), /already built/);
+});
