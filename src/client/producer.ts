@@ -459,6 +459,12 @@ export class Producer {
   private readonly active = new Set<PartitionState>();
   private readonly bufferWaiters: BufferWaiter[] = [];
   private bufferedBytes = 0;
+  /**
+   * Bytes of the chunks of unsettled batches. A partition's next batch starts with a chunk the size
+   * of its last one only while this stays within maxBufferedBytes: else many partitions that once
+   * sent large batches would each hold one for a record or two.
+   */
+  private batchCapacity = 0;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closing: Promise<void> | null = null;
   // flush(): records count per generation; a flush waits until no generation <= its own remains.
@@ -732,10 +738,11 @@ export class Producer {
     if (batch === undefined || batch.sealed || batch.bytes + record.bytes > this.options.batchBytes) {
       if (batch !== undefined) batch.sealed = true;
       const created = sharedMonotonicMs();
+      // Sized like the partition's last batch, so a steady flow fills one chunk (see batchCapacity).
+      const hint = this.batchCapacity + tp.lastBatchBytes <= this.options.maxBufferedBytes ? tp.lastBatchBytes : 0;
       batch = {
         records: [],
-        // Sized like the partition's last batch, so a steady flow fills one chunk.
-        appender: new BatchAppender(Math.max(tp.lastBatchBytes, BATCH_HEADER_BYTES + record.bytes)),
+        appender: new BatchAppender(Math.max(hint, BATCH_HEADER_BYTES + record.bytes)),
         bytes: BATCH_HEADER_BYTES,
         createdMs: created,
         deadlineMs: record.deadlineMs,
@@ -753,10 +760,13 @@ export class Producer {
         baseOffset: -1,
       };
       tp.queue.push(batch);
+      this.batchCapacity += batch.appender.capacity;
       this.active.add(tp);
       this.wakeAt(created + this.options.lingerMs);
     }
+    const capacity = batch.appender.capacity;
     batch.appender.append(record.key, record.value, record.headerKeys, record.headerValues, record.timestamp);
+    this.batchCapacity += batch.appender.capacity - capacity;
     record.key = record.value = null; // written: the caller's buffers are free
     record.headerKeys = NO_HEADER_KEYS;
     record.headerValues = NO_HEADER_VALUES;
@@ -1141,6 +1151,7 @@ export class Producer {
   private settleAcked(tp: PartitionState): void {
     while (tp.queue.length > 0 && tp.queue[0].acked) {
       const batch = tp.queue.shift() as Batch;
+      this.releaseCapacity(batch);
       const known = batch.baseOffset >= 0;
       for (let i = 0; i < batch.records.length; i++) {
         this.settle(batch.records[i], { topic: tp.topic.name, partition: tp.partition, offset: known ? batch.baseOffset + i : -1 }, true);
@@ -1160,6 +1171,7 @@ export class Producer {
     assert(index >= 0 && !batch.acked, `a failing batch of ${tp.topic.name}-${tp.partition} is unsettled`);
     if (batch.inFlight) this.endAttempt(tp, batch);
     tp.queue.splice(index, 1);
+    this.releaseCapacity(batch);
     if (this.options.idempotent && batch.baseSequence >= 0) {
       const later = tp.queue.slice(index).filter((b) => !b.acked && b.baseSequence >= 0 && b.producerId === batch.producerId && b.producerEpoch === batch.producerEpoch);
       if (doubtful || later.length > 0) {
@@ -1171,6 +1183,12 @@ export class Producer {
     }
     for (const record of batch.records) this.settle(record, err, true);
     this.settleAcked(tp);
+  }
+
+  /** A batch left its partition's queue: its chunks no longer count against batchCapacity. */
+  private releaseCapacity(batch: Batch): void {
+    this.batchCapacity -= batch.appender.capacity;
+    if (this.batchCapacity < 0) throw new AssertionError(`batch capacity went negative: ${this.batchCapacity}`);
   }
 
   /** Whether the producer id a batch was numbered under has been given up. */

@@ -280,12 +280,14 @@ export class BatchAppender {
   private baseTimestamp = 0;
   private maxTimestamp = 0;
   private bytes = BATCH_HEADER_BYTES;
+  private allocated: number;
   /** The records' chunks once built (no more appends); the first is replaced by a copy on a rebuild. */
   private parts: Buffer[] | null = null;
 
   /** `firstChunkBytes`: the first chunk's size, header included (e.g. the size of the batch before). */
   constructor(firstChunkBytes: number) {
     this.chunk = Buffer.allocUnsafe(Math.max(MIN_CHUNK_BYTES, Math.min(firstChunkBytes, MAX_BATCH_BYTES)));
+    this.allocated = this.chunk.length;
   }
 
   get recordCount(): number {
@@ -295,6 +297,11 @@ export class BatchAppender {
   /** Bytes of the batch so far, header included, before compression. */
   get byteLength(): number {
     return this.bytes;
+  }
+
+  /** Bytes of the chunks allocated so far: what the batch holds in memory, used or not. */
+  get capacity(): number {
+    return this.allocated;
   }
 
   /** Adds a record. Throws INVALID_TIMESTAMP or MESSAGE_TOO_LARGE (the batch is unchanged then). */
@@ -310,6 +317,7 @@ export class BatchAppender {
     if (this.pos + size > this.chunk.length) {
       this.chunks.push(this.chunk.subarray(0, this.pos));
       this.chunk = Buffer.allocUnsafe(Math.max(size, Math.min(this.chunk.length * 2, MAX_CHUNK_BYTES)));
+      this.allocated += this.chunk.length;
       this.pos = 0;
     }
     this.pos = writeRecord(this.chunk, this.pos, body, delta, this.count, key, value, headerKeys, headerValues);

@@ -206,6 +206,30 @@ test('send(), sendAsync() and sendOneway() copy a record\'s buffers before they 
   assert.deepEqual(records.map(show), want.get(1));
 });
 
+test('partitions that once sent large batches do not each hold a large chunk for a small record', async () => {
+  // A partition's next batch starts with a chunk the size of its last one, but only while the
+  // chunks of all unsettled batches stay within maxBufferedBytes.
+  const partitions = 48;
+  const batchBytes = 256 * 1024;
+  const maxBufferedBytes = 2 * 1024 * 1024;
+  const name = await topic('chunk-budget', partitions);
+  const p = producer({ batchBytes, maxBufferedBytes, lingerMs: 60_000 });
+  const value = Buffer.alloc(1000, 7);
+  for (let partition = 0; partition < partitions; partition++) {
+    // 252 records of at most 1,036 bytes fill a 256 KiB batch; flush() sends it.
+    for (let i = 0; i < 252; i++) p.sendAsync({ topic: name, partition, value }, () => undefined);
+    await p.flush();
+  }
+  globalThis.gc?.();
+  const before = process.memoryUsage().arrayBuffers;
+  const small = Array.from({ length: partitions }, (_, partition) => p.send({ topic: name, partition, value: 'small' }));
+  const grown = process.memoryUsage().arrayBuffers - before;
+  // Without the budget each partition would start from its last batch's ~254 KB: ~12 MB in all.
+  assert.ok(grown < maxBufferedBytes + 512 * 1024, `${partitions} one-record batches hold ${grown} bytes`);
+  await p.flush();
+  assert.equal((await Promise.all(small)).length, partitions);
+});
+
 test('every compression codec writes compressed batches that read back intact', async () => {
   for (const codec of ['gzip', 'snappy', 'lz4', 'zstd'] as CompressionName[]) {
     const name = await topic(`codec-${codec}`);

@@ -74,9 +74,11 @@ test('a small first chunk grows by doubling; records never straddle chunks', () 
   assert.ok(chunks[0].length >= BATCH_HEADER_BYTES);
   for (let i = 2; i < chunks.length - 1; i++) assert.ok(chunks[i].length > chunks[i - 1].length, `chunk ${i} is larger than the one before`);
   assertHolds(joined(chunks), records, 'doubling');
+  assert.ok(appender.capacity >= appender.byteLength && appender.capacity < 2 * appender.byteLength + 256, `capacity ${appender.capacity} for ${appender.byteLength} bytes`);
   const one = new BatchAppender(1 << 20);
   appendAll(one, records);
   assert.equal(one.build({}).length, 1, 'a first chunk large enough holds the whole batch');
+  assert.equal(one.capacity, 1 << 20);
 });
 
 test('the caller may reuse its buffers once append() returns', () => {
