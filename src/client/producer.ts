@@ -1,14 +1,14 @@
 // Producer: the client's write path. Records accumulate in per-partition batches (lingerMs,
 // batchBytes), each record written into its batch's bytes as it joins (record/BatchAppender, as
 // Kafka's producer appends to its batch buffers); every ready partition of a leader goes out in
-// one Produce request. With idempotence
-// (the default) every batch carries producer id, epoch and sequence numbers, and a retry re-sends
-// the exact same bytes: the broker recognises an exact retry and answers with the original offsets,
-// so retries never duplicate (KAFKA-PROTOCOL.md §2.4, RELIABILITY.md §1). The sequence numbers also
-// let a partition have up to maxInFlight full batches in flight, like Kafka's producer: the broker
-// appends a batch only right after its predecessor, so a batch sent behind one that fails is
-// refused (OUT_OF_ORDER_SEQUENCE_NUMBER) and re-sent after it, and batches reach the log in send
-// order. Without idempotence nothing enforces that order, so a partition has one batch in flight.
+// one Produce request. With idempotence (the default) every batch carries producer id, epoch and
+// sequence numbers, and a retry re-sends the exact same bytes: the broker recognises an exact retry
+// and answers with the original offsets, so retries never duplicate (KAFKA-PROTOCOL.md §2.4,
+// RELIABILITY.md §1). The sequence numbers also let a partition have up to maxInFlight full
+// batches in flight, like Kafka's producer: the broker appends a batch only right after its
+// predecessor, so a batch sent behind one that fails is refused (OUT_OF_ORDER_SEQUENCE_NUMBER) and
+// re-sent after it, and batches reach the log in send order. Without idempotence nothing enforces
+// that order, so a partition has one batch in flight.
 //
 // Every send() settles: it resolves with the offset the record was stored at, or rejects with a
 // typed error (`code`, `retriable`) — at the latest when its delivery timeout has passed and the

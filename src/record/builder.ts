@@ -1,4 +1,5 @@
-// Builds RecordBatch v2 bytes from plain records: the client side of produce, control markers, tests.
+// Builds RecordBatch v2 bytes: buildBatch from a list of records (control markers, the offset store,
+// tests), BatchAppender record by record as they come (the producer).
 import { assert, assertSafeInteger, AssertionError, crc32c } from '../util/index.ts';
 import {
   BATCH_HEADER_BYTES,
