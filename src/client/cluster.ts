@@ -118,6 +118,15 @@ export class ClientCluster {
     return t;
   }
 
+  /** The leader of a partition from the metadata held, or undefined when none is known (topic() fetches it). */
+  knownLeader(topic: string, partition: number): number | undefined {
+    const partitions = this.topics.get(topic)?.partitions;
+    if (partitions === undefined) return undefined;
+    // Sorted by partition, so a complete list holds partition i at index i.
+    const p = partitions[partition]?.partition === partition ? partitions[partition] : partitions.find((x) => x.partition === partition);
+    return p !== undefined && p.leader >= 0 ? p.leader : undefined;
+  }
+
   /** Forgets a topic's metadata so the next use refreshes it (after NOT_LEADER and similar). */
   invalidate(topic?: string): void {
     if (topic === undefined) this.topics.clear();

@@ -976,9 +976,12 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       const byLeader = new Map<number, PartitionState[]>();
       for (const ps of this.partitions.values()) {
         if (!this.fetchable(ps, nowMs)) continue;
-        const leader = await this.leaderOf(ps);
+        // Known leaders cost no promise: this runs for every partition before every fetch.
+        const leader = this.dataCluster.knownLeader(ps.topic, ps.partition) ?? (await this.leaderOf(ps));
         if (leader === null) continue;
-        byLeader.set(leader, [...(byLeader.get(leader) ?? []), ps]);
+        const states = byLeader.get(leader);
+        if (states === undefined) byLeader.set(leader, [ps]);
+        else states.push(ps);
       }
       const rounds: Array<{ leader: number; slot: number; states: PartitionState[] }> = [];
       for (const [leader, states] of byLeader) {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, type FetchResponse, type ProduceResponse } from '../../src/protocol/kafka/index.ts';
 import { KafkaConnection } from '../../src/client/index.ts';
+import { ClientCluster } from '../../src/client/cluster.ts';
 import { HoldfastError } from '../../src/util/index.ts';
 import { embeddedBroker, removeDir } from '../helpers/broker.ts';
 
@@ -50,6 +51,26 @@ test('send() writes an acks=0 Produce without waiting for an answer; answered re
     assert.equal(fetched.responses[0].partitions[0].highWatermark, 3);
     conn.close();
   } finally {
+    await b.close();
+    removeDir(b.dataDir);
+  }
+});
+
+test('ClientCluster.knownLeader: only from metadata held, never a guess', { timeout: 30_000 }, async () => {
+  const b = await embeddedBroker();
+  const cluster = new ClientCluster({ brokers: [b.bootstrap] });
+  try {
+    await b.broker.createTopic('leaders', 3, {});
+    assert.equal(cluster.knownLeader('leaders', 0), undefined, 'no metadata fetched yet');
+    const metadata = await cluster.topic('leaders');
+    for (let p = 0; p < 3; p++) assert.equal(cluster.knownLeader('leaders', p), metadata.partitions[p].leader);
+    assert.ok((cluster.knownLeader('leaders', 0) ?? -1) >= 0);
+    assert.equal(cluster.knownLeader('leaders', 3), undefined, 'a partition the topic does not have');
+    assert.equal(cluster.knownLeader('other', 0), undefined, 'a topic never fetched');
+    cluster.invalidate('leaders');
+    assert.equal(cluster.knownLeader('leaders', 0), undefined, 'forgotten with the metadata');
+  } finally {
+    await cluster.close();
     await b.close();
     removeDir(b.dataDir);
   }
