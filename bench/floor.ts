@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../src/cli/node-flags.ts';
 import { LatencyHistogram } from '../src/cli/bench/histogram.ts';
-import { parseDuration } from '../src/cli/bench/index.ts';
+import { parseDuration } from '../src/cli/common.ts';
 import { WORKLOADS, warmupMsOf } from '../src/cli/bench/run.ts';
 import { crc32c } from '../src/util/index.ts';
 import { removeDir, tempDir } from '../test/helpers/broker.ts';

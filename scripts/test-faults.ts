@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FaultProxy, LocalBroker, freePort, runVerify, summarize, type VerifyResult } from '../src/cli/verify/index.ts';
-import { parseDuration } from '../src/cli/verify/index.ts';
+import { parseDuration } from '../src/cli/common.ts';
 import { SimBroker } from '../test/faults/sim-broker.ts';
 
 const { values } = parseArgs({

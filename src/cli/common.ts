@@ -72,6 +72,15 @@ export function parseTime(name: string, value: string): number {
 }
 
 /** key=value pairs of a repeated option. */
+/** A --duration value: a number with ms, s (the default), m or h, in milliseconds. */
+export function parseDuration(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (m === null) throw new UsageError(`--duration must look like 500ms, 90s, 5m or 1h, got "${value}"`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
+}
+
 export function keyValues(name: string, values: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const v of values ?? []) {

@@ -8,7 +8,8 @@ import { Writable } from 'node:stream';
 import { tempDir, removeDir, embeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 import { decodeBatches } from '../../src/record/index.ts';
-import { bench, parseDuration, LatencyHistogram } from '../../src/cli/bench/index.ts';
+import { bench, LatencyHistogram } from '../../src/cli/bench/index.ts';
+import { parseDuration } from '../../src/cli/common.ts';
 
 function collector(): { stream: Writable; text: () => string } {
   const chunks: Buffer[] = [];

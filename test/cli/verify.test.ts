@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { embeddedBroker, removeDir } from '../helpers/broker.ts';
-import { parseDuration } from '../../src/cli/verify/index.ts';
+import { parseDuration } from '../../src/cli/common.ts';
 
 test('holdfast verify against a running broker: client faults, checkers pass, JSON result', { timeout: 180_000 }, async () => {
   const b = await embeddedBroker({ 'group.initial.rebalance.delay.ms': 0 });
@@ -37,5 +37,5 @@ test('verify --duration accepts ms, s, m, h', () => {
   assert.equal(parseDuration('5m'), 300_000);
   assert.equal(parseDuration('1h'), 3_600_000);
   assert.equal(parseDuration('30'), 30_000);
-  assert.throws(() => parseDuration('soon'), /--duration must look like 90s/);
+  assert.throws(() => parseDuration('soon'), /--duration must look like 500ms, 90s, 5m or 1h, got "soon"/);
 });

@@ -3,7 +3,7 @@
 // one given with --brokers); it reports throughput, end-to-end latency, CPU and memory per
 // workload and mode, as JSON lines and a table, and draws a chart per run.
 import { parseArgs } from 'node:util';
-import { BROKERS_HELP, EXIT, UsageError, brokerList, formatNumber as fmt, intOption, table, writeOut } from '../common.ts';
+import { BROKERS_HELP, EXIT, UsageError, brokerList, formatNumber as fmt, intOption, parseDuration, table, writeOut } from '../common.ts';
 import { nodeArgsFromEnv } from '../node-flags.ts';
 import { MIN_BATCH_BYTES } from '../../client/index.ts';
 import { Progress } from '../progress.ts';
@@ -72,14 +72,6 @@ are not known (null). HOLDFAST_BROKER_NODE_ARGS passes node flags to the broker 
 Exit code 0 when every run completed, 1 when a run failed or was incomplete.`;
 
 const WORKLOAD_ORDER: WorkloadName[] = ['W1', 'W2', 'L', 'F'];
-
-export function parseDuration(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (m === null) throw new UsageError(`--duration must look like 500ms, 30s or 2m, got "${value}"`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
-}
 
 function parseWorkloads(value: string): WorkloadName[] {
   if (value.toLowerCase() === 'all') return [...WORKLOAD_ORDER];

@@ -2,7 +2,7 @@
 // starts (every fault) or any Kafka-protocol broker you point it at (client faults only).
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { BROKERS_HELP, EXIT, UsageError, brokerList, intOption } from '../common.ts';
+import { BROKERS_HELP, EXIT, UsageError, brokerList, intOption, parseDuration } from '../common.ts';
 import { LocalBroker, freePort } from './local-broker.ts';
 import { FaultProxy } from './proxy.ts';
 import { runVerify, summarize, type Fault, type VerifyResult } from './run.ts';
@@ -33,14 +33,6 @@ injected (default --faults clients); the others are skipped and listed. --durati
 (default 1m).
 --rate is messages per second per producer (default 300).
 Exit code 0 when every check passes, 5 when an anomaly was found, 1 when the run itself failed.`;
-
-export function parseDuration(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (m === null) throw new UsageError(`--duration must look like 90s, 5m or 1h, got "${value}"`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
-}
 
 const FAULT_SETS: Record<string, Fault[]> = {
   none: [],
