@@ -161,8 +161,8 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
   };
   const sendOne = (now: number): void => {
     // One payload buffer for every message, as OpenMessaging Benchmark's drivers send one payload:
-    // the producer copies a record's bytes before sendAsync() returns. Each message is still
-    // unique: its value starts with its send time.
+    // the producer copies a record's bytes before sendAsync() returns. Each value starts with its
+    // send time (the messages of one burst share it).
     if (a.messageBytes >= 8) payload.writeDoubleLE(now, 0);
     inFlight++;
     issued++;
