@@ -71,7 +71,6 @@ export function parseTime(name: string, value: string): number {
   return ms;
 }
 
-/** key=value pairs of a repeated option. */
 /** A --duration value: a number with ms, s (the default), m or h, in milliseconds. */
 export function parseDuration(value: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
@@ -81,6 +80,7 @@ export function parseDuration(value: string): number {
   return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
 }
 
+/** key=value pairs of a repeated option. */
 export function keyValues(name: string, values: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const v of values ?? []) {

@@ -14,7 +14,7 @@
 // typed error (`code`, `retriable`) — at the latest when its delivery timeout has passed and the
 // attempt in flight, if any, has ended.
 import { assert, AssertionError, ConfigError, HoldfastError, sharedMonotonicMs, sharedWallMs } from '../util/index.ts';
-import { BATCH_HEADER_BYTES, BatchAppender, MAX_BATCH_BYTES, compressionCodecOf, type CompressionName } from '../record/index.ts';
+import { BATCH_HEADER_BYTES, BatchAppender, MAX_BATCH_BYTES, NO_HEADER_KEYS, NO_HEADER_VALUES, compressionCodecOf, type CompressionName } from '../record/index.ts';
 import { API_KEYS, ErrorCode, kafkaErrors, type InitProducerIdResponse, type ProduceResponse } from '../protocol/kafka/index.ts';
 import { ClientCluster, type TopicMetadata } from './cluster.ts';
 import { KafkaProtocolError } from './connection.ts';
@@ -369,9 +369,6 @@ function toBytes(field: string, value: unknown, nullable: boolean): Buffer | nul
   throw invalidMessage(`${field} must be a Buffer or a string${nullable ? ' or null' : ''}, got ${value === null ? 'null' : typeof value}`);
 }
 
-/** Shared by every record without headers (never written to). */
-const NO_HEADER_KEYS: readonly Buffer[] = Object.freeze([]);
-const NO_HEADER_VALUES: ReadonlyArray<Buffer | null> = Object.freeze([]);
 const NOT_TOLD: SendCallback = () => undefined;
 const NO_GENERATION: Generation = { id: -1, unsettled: 0 };
 

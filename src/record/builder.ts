@@ -71,8 +71,8 @@ export type BatchHeaderInput = Omit<BatchInput, 'records' | 'nowMs'>;
 interface PreparedRecord {
   key: Buffer | null;
   value: Buffer | null;
-  headerKeys: Buffer[];
-  headerValues: Array<Buffer | null>;
+  headerKeys: readonly Buffer[];
+  headerValues: ReadonlyArray<Buffer | null>;
   timestampMs: number;
   bodyBytes: number;
 }
@@ -93,9 +93,9 @@ function bytesFieldSize(value: Buffer | null): number {
   return value === null ? 1 : varintSize(value.length) + value.length;
 }
 
-/** Shared by every record without headers (never written to). */
-const NO_HEADER_KEYS: Buffer[] = [];
-const NO_HEADER_VALUES: Array<Buffer | null> = [];
+/** Header names and values of every record without headers: shared, frozen. */
+export const NO_HEADER_KEYS: readonly Buffer[] = Object.freeze([]);
+export const NO_HEADER_VALUES: ReadonlyArray<Buffer | null> = Object.freeze([]);
 
 function prepareRecord(input: RecordInput, nowMs: number): PreparedRecord {
   let headerKeys = NO_HEADER_KEYS;
@@ -103,12 +103,8 @@ function prepareRecord(input: RecordInput, nowMs: number): PreparedRecord {
   const headers = input.headers;
   const entries = headers === undefined ? [] : Array.isArray(headers) ? headers : Object.entries(headers).map(([key, value]) => ({ key, value }));
   if (entries.length > 0) {
-    headerKeys = [];
-    headerValues = [];
-    for (const header of entries) {
-      headerKeys.push(Buffer.from(header.key, 'utf8'));
-      headerValues.push(toBytes(header.value));
-    }
+    headerKeys = entries.map((header) => Buffer.from(header.key, 'utf8'));
+    headerValues = entries.map((header) => toBytes(header.value));
   }
   const timestampMs = input.timestamp ?? nowMs;
   if (!Number.isSafeInteger(timestampMs)) {

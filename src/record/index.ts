@@ -68,6 +68,8 @@ export {
   type BatchHeaderInput,
   type ControlBatchInput,
   BatchAppender,
+  NO_HEADER_KEYS,
+  NO_HEADER_VALUES,
   buildBatch,
   buildBatchAsync,
   buildControlBatch,
