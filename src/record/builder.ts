@@ -214,9 +214,9 @@ function writeHeaderFields(buf: Buffer, batchBytes: number, input: BatchHeaderIn
   buf.writeInt32BE(count, OFFSET_RECORDS_COUNT);
 }
 
-/** Fills the 61-byte header of a batch whose records are already in place, CRC last. */
-function writeHeader(buf: Buffer, input: BatchInput, codec: CompressionCodec, prepared: Prepared): void {
-  writeHeaderFields(buf, buf.length, input, codec, prepared.records.length, prepared.baseTimestamp, prepared.maxTimestamp);
+/** Fills the 61-byte header of the batch `buf`, whose records are already in place, CRC last. */
+function writeHeader(buf: Buffer, input: BatchHeaderInput, codec: CompressionCodec, count: number, baseTimestamp: number, maxTimestamp: number): void {
+  writeHeaderFields(buf, buf.length, input, codec, count, baseTimestamp, maxTimestamp);
   buf.writeUInt32BE(computeBatchCrc(buf, 0, buf.length), OFFSET_CRC);
 }
 
@@ -226,8 +226,7 @@ function assemble(input: BatchHeaderInput, codec: CompressionCodec, count: numbe
   }
   const buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + payload.length);
   payload.copy(buf, BATCH_HEADER_BYTES);
-  writeHeaderFields(buf, buf.length, input, codec, count, baseTimestamp, maxTimestamp);
-  buf.writeUInt32BE(computeBatchCrc(buf, 0, buf.length), OFFSET_CRC);
+  writeHeader(buf, input, codec, count, baseTimestamp, maxTimestamp);
   return buf;
 }
 
@@ -238,7 +237,7 @@ export function buildBatch(input: BatchInput): Buffer {
   if (codec === Compression.none) {
     const buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + prepared.recordsBytes);
     writeRecords(buf, BATCH_HEADER_BYTES, prepared);
-    writeHeader(buf, input, codec, prepared);
+    writeHeader(buf, input, codec, prepared.records.length, prepared.baseTimestamp, prepared.maxTimestamp);
     return buf;
   }
   const records = Buffer.allocUnsafe(prepared.recordsBytes);
