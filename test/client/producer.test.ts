@@ -123,6 +123,42 @@ test('sendAsync() reports through the callback exactly once', async () => {
   assert.equal(failed.code, 'INVALID_TOPIC_EXCEPTION');
 });
 
+test('keyless records stay on one partition for batchBytes of records, then move to the next', async () => {
+  const name = await topic('keyless-sticky', 4);
+  const p = producer({ batchBytes: 4096 });
+  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => p.send({ topic: name, value: Buffer.alloc(100, i) })));
+  // A 100-byte value counts as 136 bytes (36 of framing at most): 31 records reach 4096 bytes, so
+  // every 31st record moves to the next partition, round-robin from a random first one.
+  const first = results[0].partition;
+  results.forEach((r, i) => assert.equal(r.partition, (first + Math.floor(i / 31)) % 4, `record ${i}`));
+  for (let partition = 0; partition < 4; partition++) {
+    const { records } = await fetchAll(client, name, partition);
+    assert.deepEqual(records.map((r) => r.value?.[0]), results.flatMap((r, i) => (r.partition === partition ? [i] : [])));
+  }
+});
+
+test('a custom partitioner is asked for each record without a partition, and a choice out of range fails that record by name', async () => {
+  const name = await topic('custom-partitioner', 3);
+  const seen: Array<{ topic: string; key: string | null; numPartitions: number; recordBytes: number }> = [];
+  const p = producer({
+    partitioner: (input) => {
+      seen.push({ topic: input.topic, key: input.key?.toString() ?? null, numPartitions: input.numPartitions, recordBytes: input.recordBytes });
+      return input.key?.toString() === 'out' ? 3 : 2;
+    },
+  });
+  const a = await p.send({ topic: name, key: 'k', value: Buffer.alloc(10) });
+  const b2 = await p.send({ topic: name, value: 'x', partition: 1 });
+  const err = await rejection(p.send({ topic: name, key: 'out', value: 'y' }));
+  assert.equal(a.partition, 2);
+  assert.equal(b2.partition, 1); // an explicit partition does not ask the partitioner
+  assert.ok(err instanceof ProducerError && err.code === 'INVALID_PARTITION', String(err));
+  assert.match(err.message, /partition 3 is not a partition of topic custom-partitioner \(it has 3\)/);
+  assert.deepEqual(seen, [
+    { topic: name, key: 'k', numPartitions: 3, recordBytes: 36 + 1 + 10 },
+    { topic: name, key: 'out', numPartitions: 3, recordBytes: 36 + 3 + 1 },
+  ]);
+});
+
 test('keyed records land on the partition Kafka\'s default partitioner gives the key', async () => {
   const name = await topic('keyed', 6);
   const p = producer();
