@@ -1,0 +1,133 @@
+// The listener's own bounds, over real sockets: max.connections refuses connections beyond the
+// limit, and max.inflight.requests.per.connection stops reading a connection whose pipelined
+// requests wait, so a client that writes faster than its requests are answered fills its own
+// buffers, not the broker's memory.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { buildBatch } from '../../src/record/index.ts';
+import { API_KEYS, encodeRequestFrame, FrameDecoder, ErrorCode } from '../../src/protocol/kafka/index.ts';
+import { embeddedBroker, removeDir } from '../helpers/broker.ts';
+import { TestKafkaClient } from '../helpers/kafka-client.ts';
+
+function open(bootstrap: string): Promise<Socket> {
+  const [host, port] = bootstrap.split(':');
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port: Number(port) }, () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/** The most the kernel may buffer on a loopback connection: the receiver's and the sender's TCP buffer limits. */
+function kernelBufferBytes(): number {
+  try {
+    const max = (file: string): number => Number(readFileSync(file, 'utf8').trim().split(/\s+/).at(-1));
+    const bytes = max('/proc/sys/net/ipv4/tcp_rmem') + max('/proc/sys/net/ipv4/tcp_wmem');
+    if (Number.isSafeInteger(bytes) && bytes > 0) return bytes;
+  } catch {
+    // not Linux: assume generous buffers
+  }
+  return 64 << 20;
+}
+
+const apiVersions = (c: TestKafkaClient): Promise<{ errorCode: number }> => c.request(API_KEYS.ApiVersions, 0, {});
+
+test('max.connections: a connection beyond the limit is closed unanswered, the open ones keep working, and a freed slot is taken again', async () => {
+  const b = await embeddedBroker({ 'max.connections': 2 });
+  try {
+    const first = await TestKafkaClient.connect(b.bootstrap);
+    const second = await TestKafkaClient.connect(b.bootstrap);
+    assert.equal((await apiVersions(first)).errorCode, ErrorCode.NONE);
+    assert.equal((await apiVersions(second)).errorCode, ErrorCode.NONE);
+
+    const third = await TestKafkaClient.connect(b.bootstrap);
+    await assert.rejects(apiVersions(third), /connection closed|ECONNRESET|EPIPE/);
+    assert.equal((await apiVersions(first)).errorCode, ErrorCode.NONE);
+
+    second.close();
+    // The broker notices the close asynchronously: the next connection gets the slot once it has.
+    let fourth: TestKafkaClient | null = null;
+    for (let attempt = 0; attempt < 100 && fourth === null; attempt++) {
+      const c = await TestKafkaClient.connect(b.bootstrap);
+      try {
+        await apiVersions(c);
+        fourth = c;
+      } catch {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    assert.ok(fourth !== null, 'a connection is accepted again once one of the two closed');
+    assert.equal((await apiVersions(first)).errorCode, ErrorCode.NONE);
+    first.close();
+    fourth.close();
+  } finally {
+    await b.close();
+    removeDir(b.dataDir);
+  }
+});
+
+test('max.inflight.requests.per.connection: behind a long poll the broker stops reading, and answers everything in order once it ends', { timeout: 60_000 }, async () => {
+  const b = await embeddedBroker({ 'max.inflight.requests.per.connection': 2 });
+  const admin = await TestKafkaClient.connect(b.bootstrap);
+  const s = await open(b.bootstrap);
+  try {
+    await admin.request(API_KEYS.CreateTopics, 3, { topics: [{ name: 'limits', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
+    const responses: number[] = [];
+    const decoder = new FrameDecoder(1 << 26);
+    s.on('data', (d: Buffer) => {
+      for (const frame of decoder.push(d)) responses.push(frame.readInt32BE(0));
+    });
+
+    // Correlation id 1: a fetch with nothing to return waits up to 3 s.
+    const pollMs = 3000;
+    const fetch = { replicaId: -1, maxWaitMs: pollMs, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic: 'limits', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }], forgottenTopicsData: [], rackId: '' };
+    for (const chunk of encodeRequestFrame(API_KEYS.Fetch, 11, 1, 'limits-test', fetch)) s.write(chunk);
+    // Then produce requests of 1 MiB each to a topic that does not exist: each is answered with an
+    // error and appends nothing, so none of them can end the poll. Enough of them that, even if the
+    // kernel buffers all it may, at least 16 MiB must stay in this client unless the broker reads.
+    const mib = 1 << 20;
+    const records = buildBatch({ records: [{ value: Buffer.alloc(mib, 0x61) }] });
+    const count = 2 + Math.ceil(kernelBufferBytes() / mib) + 16;
+    for (let i = 0; i < count; i++) {
+      const body = { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'no-such-topic', partitionData: [{ index: 0, records }] }] };
+      for (const chunk of encodeRequestFrame(API_KEYS.Produce, 7, 2 + i, 'limits-test', body)) s.write(chunk);
+    }
+    const sentAt = Date.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    // The broker holds the poll and one more request, so it stopped reading: what the kernel could
+    // not take is still in this socket's buffer.
+    assert.deepEqual(responses, [], 'nothing is answered while the poll at the head waits');
+    assert.ok(s.writableLength >= 16 * mib, `the client still holds ${s.writableLength} bytes unsent`);
+
+    while (responses.length < count + 1) {
+      assert.ok(Date.now() - sentAt < 30_000, `only ${responses.length} of ${count + 1} answered`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(responses, Array.from({ length: count + 1 }, (_, i) => i + 1), 'answered once each, in request order');
+    assert.equal(s.writableLength, 0);
+  } finally {
+    s.destroy();
+    admin.close();
+    await b.close();
+    removeDir(b.dataDir);
+  }
+});
+
+test('max.inflight.requests.per.connection 1: pipelined requests are all read and answered, one at a time', async () => {
+  const b = await embeddedBroker({ 'max.inflight.requests.per.connection': 1 });
+  const c = await TestKafkaClient.connect(b.bootstrap);
+  try {
+    const records = buildBatch({ records: [{ value: 'x' }] });
+    const body = { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'no-such-topic', partitionData: [{ index: 0, records }] }] };
+    const answers = await Promise.all(Array.from({ length: 5 }, () => c.request(API_KEYS.Produce, 7, body)));
+    for (const a of answers) assert.equal(a.responses[0].partitionResponses[0].errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  } finally {
+    c.close();
+    await b.close();
+    removeDir(b.dataDir);
+  }
+});
