@@ -34,13 +34,20 @@ interface Pending {
   durable: Promise<void> | null;
 }
 
-function appendOne(b: BrokerContext, topic: string, index: number, records: Buffer | null): Pending {
+/** A single node: each partition has exactly one replica, always in sync. */
+const IN_SYNC_REPLICAS = 1;
+
+function appendOne(b: BrokerContext, topic: string, index: number, records: Buffer | null, acks: number): Pending {
   if (topic.startsWith('__')) return { response: partitionError(index, ErrorCode.INVALID_TOPIC_EXCEPTION, `topic ${topic} is internal: clients may not produce to it`), durable: null };
   const log = b.partitionLog(topic, index);
   if (log === undefined) return { response: partitionError(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic-partition ${topic}-${index}`), durable: null };
   if (log.state !== 'online') return { response: partitionError(index, ErrorCode.KAFKA_STORAGE_ERROR, `partition ${topic}-${index} is ${log.state}: ${log.offlineReason ?? ''}`), durable: null };
   if (records === null || records.length === 0) return { response: partitionError(index, ErrorCode.CORRUPT_MESSAGE, 'no records'), durable: null };
   const cfg = b.topicConfig(topic);
+  // As Kafka's leader does, before looking at the records: acks=all cannot be met.
+  if (acks === -1 && cfg.minInsyncReplicas > IN_SYNC_REPLICAS) {
+    return { response: partitionError(index, ErrorCode.NOT_ENOUGH_REPLICAS, `topic ${topic} has min.insync.replicas=${cfg.minInsyncReplicas} but partition ${index} has ${IN_SYNC_REPLICAS} in-sync replica (a single node): acks=all cannot be satisfied`), durable: null };
+  }
   try {
     const batches = splitBatches(records, 2);
     if (batches.length !== 1) {
@@ -90,7 +97,7 @@ export function handleProduce(b: BrokerContext, ctx: RequestContext, req: Produc
       if (tooOld) one = { response: partitionError(p.index, ErrorCode.UNSUPPORTED_VERSION, 'produce v0-2 (message format v0/v1) is not supported'), durable: null };
       else if (badAcks) one = { response: partitionError(p.index, ErrorCode.INVALID_REQUIRED_ACKS, `acks must be -1, 0 or 1, got ${req.acks}`), durable: null };
       else if (req.transactionalId) one = { response: partitionError(p.index, ErrorCode.INVALID_TXN_STATE, 'transactions are not supported yet'), durable: null };
-      else one = appendOne(b, t.name, p.index, p.records);
+      else one = appendOne(b, t.name, p.index, p.records, req.acks);
       pending.push(one);
       return one.response;
     }),

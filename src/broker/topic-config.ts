@@ -13,8 +13,6 @@ interface ConfigSpec {
   max?: number;
   choices?: readonly string[];
   doc: string;
-  /** Accepted by CreateTopics/AlterConfigs but has no effect on a single node (said in the doc). */
-  informational?: boolean;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -33,7 +31,7 @@ export const TOPIC_CONFIGS: Record<string, ConfigSpec> = {
   'flush.interval.messages': { type: 'long', default: 10000, min: 1, doc: 'async mode: fsync after this many unflushed records.' },
   'max.message.bytes': { type: 'int', default: 1048588, min: 0, doc: 'Largest record batch accepted (MESSAGE_TOO_LARGE above it).' },
   'message.timestamp.type': { type: 'string', default: 'CreateTime', choices: ['CreateTime', 'LogAppendTime'], doc: 'Keep the producer timestamp or stamp the broker time.' },
-  'min.insync.replicas': { type: 'int', default: 1, min: 1, informational: true, doc: 'Replicas that must acknowledge acks=all; a single node always has exactly one.' },
+  'min.insync.replicas': { type: 'int', default: 1, min: 1, doc: 'In-sync replicas an acks=all produce needs. A single node has one, so above 1 every acks=all produce is refused with NOT_ENOUGH_REPLICAS, as Kafka does when it exceeds the replication factor; acks=0/1 are not affected.' },
   'compression.type': { type: 'string', default: 'producer', choices: ['producer'], doc: 'Batches are stored exactly as the producer compressed them.' },
 };
 
@@ -70,6 +68,8 @@ export interface EffectiveTopicConfig {
   log: LogConfig;
   maxMessageBytes: number;
   logAppendTime: boolean;
+  /** acks=all needs this many in-sync replicas (min.insync.replicas). */
+  minInsyncReplicas: number;
 }
 
 export function resolveTopicConfig(overrides: TopicConfigOverrides, brokerDefaults: TopicConfigOverrides): EffectiveTopicConfig {
@@ -88,6 +88,7 @@ export function resolveTopicConfig(overrides: TopicConfigOverrides, brokerDefaul
     },
     maxMessageBytes: num('max.message.bytes'),
     logAppendTime: effectiveValue('message.timestamp.type', overrides, brokerDefaults) === 'LogAppendTime',
+    minInsyncReplicas: num('min.insync.replicas'),
   };
 }
 

@@ -205,6 +205,27 @@ test('produce validation answers with Kafka error codes', async () => {
   assert.equal(list.topics[0].partitions[0].offset, 0, 'no rejected batch was stored');
 });
 
+test('min.insync.replicas above 1 refuses acks=all with NOT_ENOUGH_REPLICAS before appending; acks=1 and acks=0 are written', async () => {
+  await createTopic('min-isr', 1, [{ name: 'min.insync.replicas', value: '2' }]);
+  const all = await produce('min-isr', buildBatch({ records: [{ value: 'refused' }] }), 0, 8, -1);
+  const refused = all.responses[0].partitionResponses[0];
+  assert.equal(refused.errorCode, ErrorCode.NOT_ENOUGH_REPLICAS);
+  assert.match(refused.errorMessage, /topic min-isr has min\.insync\.replicas=2 but partition 0 has 1 in-sync replica/);
+  // Refused before the records are looked at, as Kafka's leader does: even a damaged batch gets it.
+  const damaged = buildBatch({ records: [{ value: 'x' }] }).subarray(0, 30);
+  assert.equal((await produce('min-isr', damaged, 0, 8, -1)).responses[0].partitionResponses[0].errorCode, ErrorCode.NOT_ENOUGH_REPLICAS);
+  // acks=0 first: the acks=1 answer behind it on this connection comes after both are appended.
+  c.send(0, 8, { transactionalId: null, acks: 0, timeoutMs: 5000, topicData: [{ name: 'min-isr', partitionData: [{ index: 0, records: buildBatch({ records: [{ value: 'zero' }] }) }] }] });
+  const one = await produce('min-isr', buildBatch({ records: [{ value: 'one' }] }), 0, 8, 1);
+  assert.equal(one.responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
+  assert.equal(one.responses[0].partitionResponses[0].baseOffset, 1, 'the acks=0 batch took offset 0; the refused ones took none');
+  // A topic without the setting takes acks=all as before.
+  await createTopic('min-isr-default');
+  assert.equal((await produce('min-isr-default', buildBatch({ records: [{ value: 'ok' }] }), 0, 8, -1)).responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
+  const list = await c.request(2, 2, { replicaId: -1, isolationLevel: 0, topics: [{ name: 'min-isr', partitions: [{ partitionIndex: 0, timestamp: -1 }] }] });
+  assert.equal(list.topics[0].partitions[0].offset, 2, 'the acks=1 and acks=0 records, nothing else');
+});
+
 test('topic administration errors: invalid name, bad partitions, existing topic, bad config, bad replication factor', async () => {
   const res = await c.request(19, 3, {
     topics: [

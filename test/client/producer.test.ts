@@ -123,6 +123,18 @@ test('sendAsync() reports through the callback exactly once', async () => {
   assert.equal(failed.code, 'INVALID_TOPIC_EXCEPTION');
 });
 
+test('min.insync.replicas above 1: acks=all records fail after deliveryTimeoutMs naming NOT_ENOUGH_REPLICAS; acks=1 records are stored', async () => {
+  const name = await topic('min-isr-client', 1, { 'min.insync.replicas': '2' });
+  const all = producer({ deliveryTimeoutMs: 1500, retryBackoffMs: 50, retryBackoffMaxMs: 100 });
+  const err = await rejection(all.send({ topic: name, value: 'needs two replicas' }));
+  assert.ok(err instanceof ProducerError && err.code === 'DELIVERY_TIMEOUT', String(err));
+  assert.match(err.message, /min\.insync\.replicas=2 but partition 0 has 1 in-sync replica/);
+  const one = producer({ acks: 1, idempotent: false });
+  assert.deepEqual(await one.send({ topic: name, value: 'leader only' }), { topic: name, partition: 0, offset: 0 });
+  const { records } = await fetchAll(client, name, 0);
+  assert.deepEqual(records.map((r) => r.value?.toString()), ['leader only']);
+});
+
 test('keyless records stay on one partition for batchBytes of records, then move to the next', async () => {
   const name = await topic('keyless-sticky', 4);
   const p = producer({ batchBytes: 4096 });
