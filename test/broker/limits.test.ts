@@ -131,3 +131,39 @@ test('max.inflight.requests.per.connection 1: pipelined requests are all read an
     removeDir(b.dataDir);
   }
 });
+
+test('max.partitions.per.topic: CreateTopics above it fails with INVALID_PARTITIONS naming the limit; at it, the topic is made', async () => {
+  const b = await embeddedBroker({ 'max.partitions.per.topic': 4 });
+  const c = await TestKafkaClient.connect(b.bootstrap);
+  try {
+    const create = (name: string, numPartitions: number) =>
+      c.request(API_KEYS.CreateTopics, 3, { topics: [{ name, numPartitions, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
+    const over = (await create('wide', 5)).topics[0];
+    assert.equal(over.errorCode, ErrorCode.INVALID_PARTITIONS);
+    assert.match(over.errorMessage, /topic wide: 5 partitions is outside 1\.\.4 \(max\.partitions\.per\.topic\)/);
+    assert.equal((await create('wide', 4)).topics[0].errorCode, ErrorCode.NONE);
+  } finally {
+    c.close();
+    await b.close();
+    removeDir(b.dataDir);
+  }
+});
+
+test('fetch.max.wait.ms.max: a fetch asking to wait a minute on an empty partition is answered after the cap', { timeout: 30_000 }, async () => {
+  const b = await embeddedBroker({ 'fetch.max.wait.ms.max': 200 });
+  const c = await TestKafkaClient.connect(b.bootstrap);
+  try {
+    await b.broker.createTopic('capped', 1, {});
+    const fetch = { replicaId: -1, maxWaitMs: 60_000, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic: 'capped', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }], forgottenTopicsData: [], rackId: '' };
+    // The test's own 30 s timeout is what fails if the broker waited the minute asked for.
+    const res = await c.request(API_KEYS.Fetch, 11, fetch);
+    const p = res.responses[0].partitions[0];
+    assert.equal(p.errorCode, ErrorCode.NONE);
+    assert.equal(p.highWatermark, 0);
+    assert.ok(p.records === null || p.records.length === 0, 'nothing to return');
+  } finally {
+    c.close();
+    await b.close();
+    removeDir(b.dataDir);
+  }
+});

@@ -812,3 +812,21 @@ test('max.groups: a join or a simple commit that would create a group beyond the
     removeDir(small.dataDir);
   }
 });
+
+test('group.max.member.metadata.bytes: a join whose protocols carry more is refused with INVALID_REQUEST and creates no group; one within the limit joins', async () => {
+  const small = await embeddedBroker({ 'group.initial.rebalance.delay.ms': 0, 'group.max.member.metadata.bytes': 1024 });
+  const c = await TestKafkaClient.connect(small.bootstrap);
+  try {
+    // Names count too: 'range' (5 bytes) + 1,020 bytes of metadata is 1,025.
+    const big = await join(c, { groupId: 'big', version: 3, protocols: [{ name: 'range', metadata: Buffer.alloc(1020) }] });
+    assert.equal(big.errorCode, ErrorCode.INVALID_REQUEST);
+    const listed = await c.request(API.ListGroups, 0, {});
+    assert.deepEqual(listed.groups.map((g: { groupId: string }) => g.groupId), [], 'the refused join created no group');
+    const fits = await join(c, { groupId: 'big', version: 3, protocols: [{ name: 'range', metadata: Buffer.alloc(1019) }] });
+    assert.equal(fits.errorCode, ErrorCode.NONE);
+  } finally {
+    c.close();
+    await small.close();
+    removeDir(small.dataDir);
+  }
+});
