@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, encodeRequestFrame, FrameDecoder, ErrorCode } from '../../src/protocol/kafka/index.ts';
-import { embeddedBroker, removeDir } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 
 function open(bootstrap: string): Promise<Socket> {
@@ -34,12 +34,23 @@ function kernelBufferBytes(): number {
   return 64 << 20;
 }
 
+/** A broker with `config` and one client connected to it, for the length of `fn`. */
+async function withBroker(config: Record<string, unknown>, fn: (b: EmbeddedBroker, c: TestKafkaClient) => Promise<void>): Promise<void> {
+  const b = await embeddedBroker(config);
+  const c = await TestKafkaClient.connect(b.bootstrap);
+  try {
+    await fn(b, c);
+  } finally {
+    c.close();
+    await b.close();
+    removeDir(b.dataDir);
+  }
+}
+
 const apiVersions = (c: TestKafkaClient): Promise<{ errorCode: number }> => c.request(API_KEYS.ApiVersions, 0, {});
 
 test('max.connections: a connection beyond the limit is closed unanswered, the open ones keep working, and a freed slot is taken again', async () => {
-  const b = await embeddedBroker({ 'max.connections': 2 });
-  try {
-    const first = await TestKafkaClient.connect(b.bootstrap);
+  await withBroker({ 'max.connections': 2 }, async (b, first) => {
     const second = await TestKafkaClient.connect(b.bootstrap);
     assert.equal((await apiVersions(first)).errorCode, ErrorCode.NONE);
     assert.equal((await apiVersions(second)).errorCode, ErrorCode.NONE);
@@ -57,102 +68,83 @@ test('max.connections: a connection beyond the limit is closed unanswered, the o
         await apiVersions(c);
         fourth = c;
       } catch {
+        c.close();
         await new Promise((r) => setTimeout(r, 20));
       }
     }
     assert.ok(fourth !== null, 'a connection is accepted again once one of the two closed');
     assert.equal((await apiVersions(first)).errorCode, ErrorCode.NONE);
-    first.close();
     fourth.close();
-  } finally {
-    await b.close();
-    removeDir(b.dataDir);
-  }
+    third.close();
+  });
 });
 
 test('max.inflight.requests.per.connection: behind a long poll the broker stops reading, and answers everything in order once it ends', { timeout: 60_000 }, async () => {
-  const b = await embeddedBroker({ 'max.inflight.requests.per.connection': 2 });
-  const admin = await TestKafkaClient.connect(b.bootstrap);
-  const s = await open(b.bootstrap);
-  try {
-    await admin.request(API_KEYS.CreateTopics, 3, { topics: [{ name: 'limits', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
-    const responses: number[] = [];
-    const decoder = new FrameDecoder(1 << 26);
-    s.on('data', (d: Buffer) => {
-      for (const frame of decoder.push(d)) responses.push(frame.readInt32BE(0));
-    });
+  await withBroker({ 'max.inflight.requests.per.connection': 2 }, async (b, admin) => {
+    const s = await open(b.bootstrap);
+    try {
+      await admin.request(API_KEYS.CreateTopics, 3, { topics: [{ name: 'limits', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
+      const responses: number[] = [];
+      const decoder = new FrameDecoder(1 << 26);
+      s.on('data', (d: Buffer) => {
+        for (const frame of decoder.push(d)) responses.push(frame.readInt32BE(0));
+      });
 
-    // Correlation id 1: a fetch with nothing to return waits up to 3 s.
-    const pollMs = 3000;
-    const fetch = { replicaId: -1, maxWaitMs: pollMs, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic: 'limits', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }], forgottenTopicsData: [], rackId: '' };
-    for (const chunk of encodeRequestFrame(API_KEYS.Fetch, 11, 1, 'limits-test', fetch)) s.write(chunk);
-    // Then produce requests of 1 MiB each to a topic that does not exist: each is answered with an
-    // error and appends nothing, so none of them can end the poll. Enough of them that, even if the
-    // kernel buffers all it may, at least 16 MiB must stay in this client unless the broker reads.
-    const mib = 1 << 20;
-    const records = buildBatch({ records: [{ value: Buffer.alloc(mib, 0x61) }] });
-    const count = 2 + Math.ceil(kernelBufferBytes() / mib) + 16;
-    for (let i = 0; i < count; i++) {
-      const body = { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'no-such-topic', partitionData: [{ index: 0, records }] }] };
-      for (const chunk of encodeRequestFrame(API_KEYS.Produce, 7, 2 + i, 'limits-test', body)) s.write(chunk);
-    }
-    const sentAt = Date.now();
-    await new Promise((r) => setTimeout(r, 1000));
-    // The broker holds the poll and one more request, so it stopped reading: what the kernel could
-    // not take is still in this socket's buffer.
-    assert.deepEqual(responses, [], 'nothing is answered while the poll at the head waits');
-    assert.ok(s.writableLength >= 16 * mib, `the client still holds ${s.writableLength} bytes unsent`);
+      // Correlation id 1: a fetch with nothing to return waits up to 3 s.
+      const pollMs = 3000;
+      const fetch = { replicaId: -1, maxWaitMs: pollMs, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic: 'limits', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }], forgottenTopicsData: [], rackId: '' };
+      for (const chunk of encodeRequestFrame(API_KEYS.Fetch, 11, 1, 'limits-test', fetch)) s.write(chunk);
+      // Then produce requests of 1 MiB each to a topic that does not exist: each is answered with an
+      // error and appends nothing, so none of them can end the poll. Enough of them that, even if the
+      // kernel buffers all it may, at least 16 MiB must stay in this client unless the broker reads.
+      const mib = 1 << 20;
+      const records = buildBatch({ records: [{ value: Buffer.alloc(mib, 0x61) }] });
+      const count = 2 + Math.ceil(kernelBufferBytes() / mib) + 16;
+      for (let i = 0; i < count; i++) {
+        const body = { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'no-such-topic', partitionData: [{ index: 0, records }] }] };
+        for (const chunk of encodeRequestFrame(API_KEYS.Produce, 7, 2 + i, 'limits-test', body)) s.write(chunk);
+      }
+      const sentAt = Date.now();
+      await new Promise((r) => setTimeout(r, 1000));
+      // The broker holds the poll and one more request, so it stopped reading: what the kernel could
+      // not take is still in this socket's buffer.
+      assert.deepEqual(responses, [], 'nothing is answered while the poll at the head waits');
+      assert.ok(s.writableLength >= 16 * mib, `the client still holds ${s.writableLength} bytes unsent`);
 
-    while (responses.length < count + 1) {
-      assert.ok(Date.now() - sentAt < 30_000, `only ${responses.length} of ${count + 1} answered`);
-      await new Promise((r) => setTimeout(r, 50));
+      while (responses.length < count + 1) {
+        assert.ok(Date.now() - sentAt < 30_000, `only ${responses.length} of ${count + 1} answered`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(responses, Array.from({ length: count + 1 }, (_, i) => i + 1), 'answered once each, in request order');
+      assert.equal(s.writableLength, 0);
+    } finally {
+      s.destroy();
     }
-    assert.deepEqual(responses, Array.from({ length: count + 1 }, (_, i) => i + 1), 'answered once each, in request order');
-    assert.equal(s.writableLength, 0);
-  } finally {
-    s.destroy();
-    admin.close();
-    await b.close();
-    removeDir(b.dataDir);
-  }
+  });
 });
 
 test('max.inflight.requests.per.connection 1: pipelined requests are all read and answered, one at a time', async () => {
-  const b = await embeddedBroker({ 'max.inflight.requests.per.connection': 1 });
-  const c = await TestKafkaClient.connect(b.bootstrap);
-  try {
+  await withBroker({ 'max.inflight.requests.per.connection': 1 }, async (_b, c) => {
     const records = buildBatch({ records: [{ value: 'x' }] });
     const body = { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'no-such-topic', partitionData: [{ index: 0, records }] }] };
     const answers = await Promise.all(Array.from({ length: 5 }, () => c.request(API_KEYS.Produce, 7, body)));
     for (const a of answers) assert.equal(a.responses[0].partitionResponses[0].errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-  } finally {
-    c.close();
-    await b.close();
-    removeDir(b.dataDir);
-  }
+  });
 });
 
 test('max.partitions.per.topic: CreateTopics above it fails with INVALID_PARTITIONS naming the limit; at it, the topic is made', async () => {
-  const b = await embeddedBroker({ 'max.partitions.per.topic': 4 });
-  const c = await TestKafkaClient.connect(b.bootstrap);
-  try {
+  await withBroker({ 'max.partitions.per.topic': 4 }, async (_b, c) => {
     const create = (name: string, numPartitions: number) =>
       c.request(API_KEYS.CreateTopics, 3, { topics: [{ name, numPartitions, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
     const over = (await create('wide', 5)).topics[0];
     assert.equal(over.errorCode, ErrorCode.INVALID_PARTITIONS);
     assert.match(over.errorMessage, /topic wide: 5 partitions is outside 1\.\.4 \(max\.partitions\.per\.topic\)/);
     assert.equal((await create('wide', 4)).topics[0].errorCode, ErrorCode.NONE);
-  } finally {
-    c.close();
-    await b.close();
-    removeDir(b.dataDir);
-  }
+  });
 });
 
 test('fetch.max.wait.ms.max: a fetch asking to wait a minute on an empty partition is answered after the cap', { timeout: 30_000 }, async () => {
-  const b = await embeddedBroker({ 'fetch.max.wait.ms.max': 200 });
-  const c = await TestKafkaClient.connect(b.bootstrap);
-  try {
+  await withBroker({ 'fetch.max.wait.ms.max': 200 }, async (b, c) => {
     await b.broker.createTopic('capped', 1, {});
     const fetch = { replicaId: -1, maxWaitMs: 60_000, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic: 'capped', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }], forgottenTopicsData: [], rackId: '' };
     // The test's own 30 s timeout is what fails if the broker waited the minute asked for.
@@ -161,9 +153,5 @@ test('fetch.max.wait.ms.max: a fetch asking to wait a minute on an empty partiti
     assert.equal(p.errorCode, ErrorCode.NONE);
     assert.equal(p.highWatermark, 0);
     assert.ok(p.records === null || p.records.length === 0, 'nothing to return');
-  } finally {
-    c.close();
-    await b.close();
-    removeDir(b.dataDir);
-  }
+  });
 });
