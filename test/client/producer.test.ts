@@ -125,7 +125,7 @@ test('sendAsync() reports through the callback exactly once', async () => {
 
 test('min.insync.replicas above 1: acks=all records fail after deliveryTimeoutMs naming NOT_ENOUGH_REPLICAS; acks=1 records are stored', async () => {
   const name = await topic('min-isr-client', 1, { 'min.insync.replicas': '2' });
-  const all = producer({ deliveryTimeoutMs: 1500, retryBackoffMs: 50, retryBackoffMaxMs: 100 });
+  const all = producer({ deliveryTimeoutMs: 3000, retryBackoffMs: 50, retryBackoffMaxMs: 100 }); // room for the first attempt on a slow machine
   const err = await rejection(all.send({ topic: name, value: 'needs two replicas' }));
   assert.ok(err instanceof ProducerError && err.code === 'DELIVERY_TIMEOUT', String(err));
   assert.match(err.message, /min\.insync\.replicas=2 but partition 0 has 1 in-sync replica/);
