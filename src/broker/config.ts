@@ -30,6 +30,12 @@ export interface BrokerConfig {
   maxPartitionsPerTopic: number;
   /** Longest Fetch long-poll the broker honours. @default 30000 */
   fetchMaxWaitMsMax: number;
+  /**
+   * Most bytes of records one Fetch answer carries, whatever the client asks (Kafka's
+   * fetch.max.bytes); the first batch may exceed it, so a consumer always progresses. It also
+   * bounds what one fetch reads into memory from a segment file. @default 57671680 (55 MiB)
+   */
+  fetchMaxBytes: number;
   /** How often retention runs. @default 60000 */
   retentionCheckIntervalMs: number;
   /** How often recovery points are checkpointed. @default 60000 */
@@ -87,6 +93,7 @@ export const BROKER_KEYS: Record<string, KeySpec> = {
   'max.connections': { field: 'maxConnections', type: 'int', min: 1, max: 1000000, doc: 'Open client connections.' },
   'max.partitions.per.topic': { field: 'maxPartitionsPerTopic', type: 'int', min: 1, max: 100000, doc: 'Partitions one topic may have.' },
   'fetch.max.wait.ms.max': { field: 'fetchMaxWaitMsMax', type: 'int', min: 0, max: 300000, doc: 'Cap on Fetch long-poll time.' },
+  'fetch.max.bytes': { field: 'fetchMaxBytes', type: 'int', min: 1024, max: 1073741824, doc: 'Most bytes of records one Fetch answer carries, whatever the client asks; the first batch may exceed it.' },
   'retention.check.interval.ms': { field: 'retentionCheckIntervalMs', type: 'int', min: 100, max: 86400000, doc: 'How often retention runs.' },
   'checkpoint.interval.ms': { field: 'checkpointIntervalMs', type: 'int', min: 100, max: 86400000, doc: 'How often recovery points are checkpointed.' },
   'disk.min.free.bytes': { field: 'diskMinFreeBytes', type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Free bytes kept on the data directory\'s file system: Produce is refused with KAFKA_STORAGE_ERROR (retriable) rather than fill the disk; consumers and offset commits go on.' },
@@ -120,6 +127,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     maxConnections: 1000,
     maxPartitionsPerTopic: 10000,
     fetchMaxWaitMsMax: 30000,
+    fetchMaxBytes: 57671680,
     retentionCheckIntervalMs: 60000,
     checkpointIntervalMs: 60000,
     diskMinFreeBytes: 256 * 1024 * 1024,

@@ -31,7 +31,8 @@ function emptyPartition(partitionIndex: number, errorCode: number): PartitionDat
 
 async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<{ response: Response; bytes: number; waitable: Waitable[] }> {
   const readCommitted = req.isolationLevel === 1;
-  let remaining = ctx.apiVersion >= 3 ? (req.maxBytes ?? DEFAULT_FETCH_MAX_BYTES) : DEFAULT_FETCH_MAX_BYTES;
+  // The client's limit (v3+), never above the broker's fetch.max.bytes.
+  let remaining = Math.min(ctx.apiVersion >= 3 ? (req.maxBytes ?? DEFAULT_FETCH_MAX_BYTES) : DEFAULT_FETCH_MAX_BYTES, b.config.fetchMaxBytes);
   let bytes = 0;
   const waitable: Waitable[] = [];
   const responses: Response['responses'] = [];

@@ -155,3 +155,40 @@ test('fetch.max.wait.ms.max: a fetch asking to wait a minute on an empty partiti
     assert.ok(p.records === null || p.records.length === 0, 'nothing to return');
   });
 });
+
+test('fetch.max.bytes: a fetch asking for 2 GiB gets whole batches up to the broker\'s cap, read from the file; a batch larger than the cap still comes alone', async () => {
+  const cap = 256 * 1024;
+  // No tail cache: the answer is read from the segment file, where the cap bounds what is allocated.
+  await withBroker({ 'fetch.max.bytes': cap, 'tail.cache.total.bytes': 0 }, async (b, c) => {
+    await b.broker.createTopic('capped-bytes', 1, {});
+    const produce = (value: Buffer) =>
+      c.request(API_KEYS.Produce, 7, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'capped-bytes', partitionData: [{ index: 0, records: buildBatch({ records: [{ value }] }) }] }] });
+    for (let i = 0; i < 12; i++) assert.equal((await produce(Buffer.alloc(100 * 1024, i))).responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
+    assert.equal((await produce(Buffer.alloc(cap + 1024, 0xee))).responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
+    const all = 0x7fffffff;
+    const fetchFrom = async (offset: number): Promise<Buffer> => {
+      const body = { replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: all, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic: 'capped-bytes', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: offset, logStartOffset: -1, partitionMaxBytes: all }] }], forgottenTopicsData: [], rackId: '' };
+      const p = (await c.request(API_KEYS.Fetch, 11, body)).responses[0].partitions[0];
+      assert.equal(p.errorCode, ErrorCode.NONE);
+      return Buffer.isBuffer(p.records) ? p.records : Buffer.concat(p.records);
+    };
+    /** Batch count of a fetched region; fails unless it is whole batches end to end. */
+    const batches = (region: Buffer): number => {
+      let n = 0;
+      let at = 0;
+      while (at < region.length) {
+        at += 12 + region.readInt32BE(at + 8); // base offset (8), batch length (4), then that many bytes
+        n++;
+      }
+      assert.equal(at, region.length, 'the answer ends on a batch boundary');
+      return n;
+    };
+    const first = await fetchFrom(0);
+    assert.ok(first.length <= cap, `${first.length} bytes from offset 0, cap ${cap}`);
+    assert.equal(batches(first), 2, 'two 100 KiB batches fit in 256 KiB, a third does not');
+    // The 13th batch alone exceeds the cap: it is returned whole, by itself, so a consumer progresses.
+    const big = await fetchFrom(12);
+    assert.ok(big.length > cap, `the oversized batch came whole (${big.length} bytes)`);
+    assert.equal(batches(big), 1, 'and nothing after it');
+  });
+});
