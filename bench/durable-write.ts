@@ -9,7 +9,7 @@
 // does exactly that, copy included. Each round appends `bytes` at the end of a fresh file and waits
 // until it is durable. The methods alternate, `repeats` times each, so that drift of a shared
 // machine hits all. Prints one JSON line per run: ms and CPU µs per round. Where the file system
-// refuses O_DIRECT (tmpfs, for one), that method's line says so instead.
+// refuses O_DIRECT at open (EINVAL or EOPNOTSUPP), that method's line says so instead.
 import * as nodeFs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';

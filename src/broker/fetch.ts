@@ -13,9 +13,6 @@ type PartitionData = Response['responses'][number]['partitions'][number];
 /** A partition a long poll may wait on: nothing past `offset` yet. */
 type Waitable = { topic: string; partition: number; offset: number };
 
-/** Fetch v0-2 had no response-wide max_bytes; cap what one response may carry. */
-const DEFAULT_FETCH_MAX_BYTES = 52428800;
-
 /** Records of a partition with nothing to return: one shared, frozen empty list. */
 const NO_RECORDS: readonly Buffer[] = Object.freeze([]);
 
@@ -31,8 +28,9 @@ function emptyPartition(partitionIndex: number, errorCode: number): PartitionDat
 
 async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<{ response: Response; bytes: number; waitable: Waitable[] }> {
   const readCommitted = req.isolationLevel === 1;
-  // The client's limit (v3+), never above the broker's fetch.max.bytes.
-  let remaining = Math.min(ctx.apiVersion >= 3 ? (req.maxBytes ?? DEFAULT_FETCH_MAX_BYTES) : DEFAULT_FETCH_MAX_BYTES, b.config.fetchMaxBytes);
+  // The client's limit, never above the broker's fetch.max.bytes. Fetch v0-2 has no max_bytes,
+  // but those versions read nothing (FETCH_MIN_SERVED).
+  let remaining = Math.min(req.maxBytes ?? b.config.fetchMaxBytes, b.config.fetchMaxBytes);
   let bytes = 0;
   const waitable: Waitable[] = [];
   const responses: Response['responses'] = [];

@@ -17,7 +17,7 @@ test('a short run reports the three methods in turn, with time and CPU per round
   assert.deepEqual(lines.map((l) => l.method), ['writev+fdatasync', 'o_dsync', 'o_direct', 'writev+fdatasync', 'o_dsync', 'o_direct']);
   for (const l of lines) {
     if (l.method === 'o_direct' && 'unsupported' in l) {
-      // Only a file system that refuses O_DIRECT at open (tmpfs) may skip it, and it says so.
+      // Only a file system that refuses O_DIRECT at open may skip it, and it says so.
       assert.match(l.unsupported, /^(EINVAL|EOPNOTSUPP): this file system refuses O_DIRECT$/);
       continue;
     }

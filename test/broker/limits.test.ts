@@ -47,6 +47,16 @@ async function withBroker(config: Record<string, unknown>, fn: (b: EmbeddedBroke
   }
 }
 
+/** A Fetch v11 body for partition 0 of `topic`. */
+function fetchBody(topic: string, fetchOffset: number, maxWaitMs: number, maxBytes = 1 << 20) {
+  return { replicaId: -1, maxWaitMs, minBytes: 1, maxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset, logStartOffset: -1, partitionMaxBytes: maxBytes }] }], forgottenTopicsData: [], rackId: '' };
+}
+
+/** A Produce v7 body (acks=all) with `records` for partition 0 of `topic`. */
+function produceBody(topic: string, records: Buffer) {
+  return { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] };
+}
+
 const apiVersions = (c: TestKafkaClient): Promise<{ errorCode: number }> => c.request(API_KEYS.ApiVersions, 0, {});
 
 test('max.connections: a connection beyond the limit is closed unanswered, the open ones keep working, and a freed slot is taken again', async () => {
@@ -92,8 +102,7 @@ test('max.inflight.requests.per.connection: behind a long poll the broker stops 
 
       // Correlation id 1: a fetch with nothing to return waits up to 3 s.
       const pollMs = 3000;
-      const fetch = { replicaId: -1, maxWaitMs: pollMs, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic: 'limits', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }], forgottenTopicsData: [], rackId: '' };
-      for (const chunk of encodeRequestFrame(API_KEYS.Fetch, 11, 1, 'limits-test', fetch)) s.write(chunk);
+      for (const chunk of encodeRequestFrame(API_KEYS.Fetch, 11, 1, 'limits-test', fetchBody('limits', 0, pollMs))) s.write(chunk);
       // Then produce requests of 1 MiB each to a topic that does not exist: each is answered with an
       // error and appends nothing, so none of them can end the poll. Enough of them that, even if the
       // kernel buffers all it may, at least 16 MiB must stay in this client unless the broker reads.
@@ -101,8 +110,7 @@ test('max.inflight.requests.per.connection: behind a long poll the broker stops 
       const records = buildBatch({ records: [{ value: Buffer.alloc(mib, 0x61) }] });
       const count = 2 + Math.ceil(kernelBufferBytes() / mib) + 16;
       for (let i = 0; i < count; i++) {
-        const body = { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'no-such-topic', partitionData: [{ index: 0, records }] }] };
-        for (const chunk of encodeRequestFrame(API_KEYS.Produce, 7, 2 + i, 'limits-test', body)) s.write(chunk);
+        for (const chunk of encodeRequestFrame(API_KEYS.Produce, 7, 2 + i, 'limits-test', produceBody('no-such-topic', records))) s.write(chunk);
       }
       const sentAt = Date.now();
       await new Promise((r) => setTimeout(r, 1000));
@@ -126,8 +134,7 @@ test('max.inflight.requests.per.connection: behind a long poll the broker stops 
 test('max.inflight.requests.per.connection 1: pipelined requests are all read and answered, one at a time', async () => {
   await withBroker({ 'max.inflight.requests.per.connection': 1 }, async (_b, c) => {
     const records = buildBatch({ records: [{ value: 'x' }] });
-    const body = { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'no-such-topic', partitionData: [{ index: 0, records }] }] };
-    const answers = await Promise.all(Array.from({ length: 5 }, () => c.request(API_KEYS.Produce, 7, body)));
+    const answers = await Promise.all(Array.from({ length: 5 }, () => c.request(API_KEYS.Produce, 7, produceBody('no-such-topic', records))));
     for (const a of answers) assert.equal(a.responses[0].partitionResponses[0].errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   });
 });
@@ -146,9 +153,8 @@ test('max.partitions.per.topic: CreateTopics above it fails with INVALID_PARTITI
 test('fetch.max.wait.ms.max: a fetch asking to wait a minute on an empty partition is answered after the cap', { timeout: 30_000 }, async () => {
   await withBroker({ 'fetch.max.wait.ms.max': 200 }, async (b, c) => {
     await b.broker.createTopic('capped', 1, {});
-    const fetch = { replicaId: -1, maxWaitMs: 60_000, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic: 'capped', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }], forgottenTopicsData: [], rackId: '' };
     // The test's own 30 s timeout is what fails if the broker waited the minute asked for.
-    const res = await c.request(API_KEYS.Fetch, 11, fetch);
+    const res = await c.request(API_KEYS.Fetch, 11, fetchBody('capped', 0, 60_000));
     const p = res.responses[0].partitions[0];
     assert.equal(p.errorCode, ErrorCode.NONE);
     assert.equal(p.highWatermark, 0);
@@ -161,14 +167,12 @@ test('fetch.max.bytes: a fetch asking for 2 GiB gets whole batches up to the bro
   // No tail cache: the answer is read from the segment file, where the cap bounds what is allocated.
   await withBroker({ 'fetch.max.bytes': cap, 'tail.cache.total.bytes': 0 }, async (b, c) => {
     await b.broker.createTopic('capped-bytes', 1, {});
-    const produce = (value: Buffer) =>
-      c.request(API_KEYS.Produce, 7, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'capped-bytes', partitionData: [{ index: 0, records: buildBatch({ records: [{ value }] }) }] }] });
+    const produce = (value: Buffer) => c.request(API_KEYS.Produce, 7, produceBody('capped-bytes', buildBatch({ records: [{ value }] })));
     for (let i = 0; i < 12; i++) assert.equal((await produce(Buffer.alloc(100 * 1024, i))).responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
     assert.equal((await produce(Buffer.alloc(cap + 1024, 0xee))).responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
     const all = 0x7fffffff;
     const fetchFrom = async (offset: number): Promise<Buffer> => {
-      const body = { replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: all, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic: 'capped-bytes', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: offset, logStartOffset: -1, partitionMaxBytes: all }] }], forgottenTopicsData: [], rackId: '' };
-      const p = (await c.request(API_KEYS.Fetch, 11, body)).responses[0].partitions[0];
+      const p = (await c.request(API_KEYS.Fetch, 11, fetchBody('capped-bytes', offset, 0, all))).responses[0].partitions[0];
       assert.equal(p.errorCode, ErrorCode.NONE);
       return Buffer.isBuffer(p.records) ? p.records : Buffer.concat(p.records);
     };
