@@ -89,7 +89,7 @@ export const BROKER_KEYS: Record<string, KeySpec> = {
   'auto.create.topics.enable': { field: 'autoCreateTopics', type: 'bool', doc: 'Create unknown topics on Metadata requests.' },
   'num.partitions': { field: 'numPartitions', type: 'int', min: 1, max: 10000, doc: 'Partitions of auto-created topics.' },
   'socket.request.max.bytes': { field: 'socketRequestMaxBytes', type: 'int', min: 1024, max: 1073741824, doc: 'Largest request frame.' },
-  'max.inflight.requests.per.connection': { field: 'maxInflightRequestsPerConnection', type: 'int', min: 1, max: 10000, doc: 'Pipelined requests per connection before reading pauses.' },
+  'max.inflight.requests.per.connection': { field: 'maxInflightRequestsPerConnection', type: 'int', min: 1, max: 10000, doc: 'Pipelined requests per connection before reading pauses; reading also pauses while its answers wait unsent.' },
   'max.connections': { field: 'maxConnections', type: 'int', min: 1, max: 1000000, doc: 'Open client connections.' },
   'max.partitions.per.topic': { field: 'maxPartitionsPerTopic', type: 'int', min: 1, max: 100000, doc: 'Partitions one topic may have.' },
   'fetch.max.wait.ms.max': { field: 'fetchMaxWaitMsMax', type: 'int', min: 0, max: 300000, doc: 'Cap on Fetch long-poll time.' },

@@ -1,7 +1,7 @@
 // The Kafka listener: TCP connections, framing, pipelining. Requests on one connection are decoded
 // and started in arrival order (so a partition's appends keep their order), may complete out of
 // order, and are answered strictly in order. In-flight work per connection is bounded: past the
-// limit the broker stops reading that socket until responses drain.
+// limit, or while answers wait unsent, the broker stops reading that socket until they drain.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../util/index.ts';
 import {
@@ -62,7 +62,7 @@ class Connection {
     this.decoder = new FrameDecoder(options.maxFrameBytes);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.maybeResume());
+    socket.on('drain', () => this.updateReading());
     socket.on('error', (err) => options.logger.debug('connection error', { connection: this.id, remote: this.remote, err }));
     socket.on('close', () => {
       this.closed = true;
@@ -136,10 +136,7 @@ class Connection {
     } else {
       this.complete(slot, ctx, result);
     }
-    if (this.queue.length >= this.options.maxInflightPerConnection && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
+    this.updateReading();
   }
 
   private answerUnsupportedApiVersions(correlationId: number): void {
@@ -174,15 +171,21 @@ class Connection {
       for (const c of slot.chunks) this.socket.write(c);
     }
     if (wrote) this.socket.uncork();
-    this.maybeResume();
+    this.updateReading();
   }
 
-  private maybeResume(): void {
-    if (!this.paused || this.closed) return;
-    if (this.queue.length < this.options.maxInflightPerConnection && !this.socket.writableNeedDrain) {
-      this.paused = false;
-      this.socket.resume();
-    }
+  /**
+   * Reads this socket only while it has fewer than max.inflight requests waiting and its answers
+   * are not backed up: a client that stops reading its answers (or reads them slower than it asks)
+   * then fills its own buffers, not the broker's memory. Called when either changes ('drain').
+   */
+  private updateReading(): void {
+    if (this.closed) return;
+    const stop = this.queue.length >= this.options.maxInflightPerConnection || this.socket.writableNeedDrain;
+    if (stop === this.paused) return;
+    this.paused = stop;
+    if (stop) this.socket.pause();
+    else this.socket.resume();
   }
 
   /** A handler bug: log it and close the connection; the client reconnects and retries. */

@@ -131,6 +131,47 @@ test('max.inflight.requests.per.connection: behind a long poll the broker stops 
   });
 });
 
+test('a client that does not read its answers: once they back up past the kernel\'s buffers the broker stops reading its requests, then answers everything once it reads', { timeout: 60_000 }, async () => {
+  // The in-flight limit is set out of reach: what must stop the reading is the unsent answers.
+  await withBroker({ 'max.inflight.requests.per.connection': 1000, 'tail.cache.total.bytes': 0 }, async (b, admin) => {
+    await b.broker.createTopic('big', 1, {});
+    await b.broker.createTopic('probe', 1, {});
+    const answerBytes = 900 * 1024; // under max.message.bytes
+    assert.equal((await admin.request(API_KEYS.Produce, 7, produceBody('big', buildBatch({ records: [{ value: Buffer.alloc(answerBytes, 0x62) }] })))).responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
+    const s = await open(b.bootstrap);
+    try {
+      // No 'data' listener: this client reads nothing. Each fetch is answered with the 900 KiB batch,
+      // enough of them to fill every kernel buffer on the way and 8 answers more.
+      const count = Math.ceil(kernelBufferBytes() / answerBytes) + 8;
+      for (let i = 0; i < count; i++) {
+        for (const chunk of encodeRequestFrame(API_KEYS.Fetch, 11, 1 + i, 'limits-test', fetchBody('big', 0, 0))) s.write(chunk);
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      // A produce sent now is only appended if the broker still reads this connection.
+      for (const chunk of encodeRequestFrame(API_KEYS.Produce, 7, 1 + count, 'limits-test', produceBody('probe', buildBatch({ records: [{ value: 'p' }] })))) s.write(chunk);
+      await new Promise((r) => setTimeout(r, 1000));
+      const probe = b.broker.partitionLog('probe', 0);
+      assert.ok(probe !== undefined);
+      assert.equal(probe.highWatermark, 0, 'the broker stopped reading while its answers waited to be sent');
+
+      const responses: number[] = [];
+      const decoder = new FrameDecoder(1 << 26);
+      s.on('data', (d: Buffer) => {
+        for (const frame of decoder.push(d)) responses.push(frame.readInt32BE(0));
+      });
+      const readAt = Date.now();
+      while (responses.length < count + 1) {
+        assert.ok(Date.now() - readAt < 30_000, `only ${responses.length} of ${count + 1} answered`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(responses, Array.from({ length: count + 1 }, (_, i) => i + 1), 'answered once each, in request order');
+      assert.equal(probe.highWatermark, 1, 'the probe was appended once the client read');
+    } finally {
+      s.destroy();
+    }
+  });
+});
+
 test('max.inflight.requests.per.connection 1: pipelined requests are all read and answered, one at a time', async () => {
   await withBroker({ 'max.inflight.requests.per.connection': 1 }, async (_b, c) => {
     const records = buildBatch({ records: [{ value: 'x' }] });
