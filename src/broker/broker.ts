@@ -1,7 +1,7 @@
 // A single-node Holdfast broker: opens the data directory (recovering every partition), serves the
 // Kafka protocol, runs retention and checkpoints, and shuts down cleanly. The same class backs
 // `holdfast serve` and the embedded `startBroker()`.
-import { createLogger, HoldfastError, systemClock, type Clock, type Logger } from '../util/index.ts';
+import { ByteBudget, createLogger, HoldfastError, systemClock, type Clock, type Logger } from '../util/index.ts';
 import { DiskSpace, LogManager, NodeFileSystem, type FileSystem, type PartitionLog } from '../storage/index.ts';
 import { API_KEYS } from '../protocol/kafka/index.ts';
 import { advertisedHostOf, applyConfig, defaultBrokerConfig, type BrokerConfig } from './config.ts';
@@ -36,6 +36,7 @@ export class Broker implements BrokerContext {
   readonly registry: TopicRegistry;
   readonly logs: LogManager;
   readonly disk: DiskSpace;
+  readonly fetchFileReads: ByteBudget;
   advertised = { host: '', port: 0 };
   groups!: GroupCoordinator;
   private server: KafkaServer | null = null;
@@ -55,6 +56,7 @@ export class Broker implements BrokerContext {
     this.registry = registry;
     this.logs = logs;
     this.disk = disk;
+    this.fetchFileReads = new ByteBudget(config.fetchFileReadTotalBytes);
   }
 
   /** Opens the data directory, recovers, and starts listening. */

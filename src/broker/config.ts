@@ -36,6 +36,14 @@ export interface BrokerConfig {
    * bounds what one fetch reads into memory from a segment file. @default 57671680 (55 MiB)
    */
   fetchMaxBytes: number;
+  /**
+   * Memory that fetch answers read from segment files may pin together, from the read until the
+   * kernel has taken the answer. A read that does not fit waits, in arrival order, up to the
+   * fetch's max wait; then its partition is answered without records (the consumer fetches again).
+   * Answers from the tail cache do not count (that memory is tail.cache.total.bytes).
+   * @default 268435456 (256 MiB)
+   */
+  fetchFileReadTotalBytes: number;
   /** How often retention runs. @default 60000 */
   retentionCheckIntervalMs: number;
   /** How often recovery points are checkpointed. @default 60000 */
@@ -94,6 +102,7 @@ export const BROKER_KEYS: Record<string, KeySpec> = {
   'max.partitions.per.topic': { field: 'maxPartitionsPerTopic', type: 'int', min: 1, max: 100000, doc: 'Partitions one topic may have.' },
   'fetch.max.wait.ms.max': { field: 'fetchMaxWaitMsMax', type: 'int', min: 0, max: 300000, doc: 'Cap on Fetch long-poll time.' },
   'fetch.max.bytes': { field: 'fetchMaxBytes', type: 'int', min: 1024, max: 1073741824, doc: 'Most bytes of records one Fetch answer carries, whatever the client asks; the first batch may exceed it.' },
+  'fetch.file.read.total.bytes': { field: 'fetchFileReadTotalBytes', type: 'int', min: 1048576, max: 1099511627776, doc: 'Memory that fetch answers read from segment files may pin together until sent; a read that does not fit waits up to the fetch\'s max wait, then its partition is answered without records.' },
   'retention.check.interval.ms': { field: 'retentionCheckIntervalMs', type: 'int', min: 100, max: 86400000, doc: 'How often retention runs.' },
   'checkpoint.interval.ms': { field: 'checkpointIntervalMs', type: 'int', min: 100, max: 86400000, doc: 'How often recovery points are checkpointed.' },
   'disk.min.free.bytes': { field: 'diskMinFreeBytes', type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Free bytes kept on the data directory\'s file system: Produce is refused with KAFKA_STORAGE_ERROR (retriable) rather than fill the disk; consumers and offset commits go on.' },
@@ -128,6 +137,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     maxPartitionsPerTopic: 10000,
     fetchMaxWaitMsMax: 30000,
     fetchMaxBytes: 57671680,
+    fetchFileReadTotalBytes: 256 * 1024 * 1024,
     retentionCheckIntervalMs: 60000,
     checkpointIntervalMs: 60000,
     diskMinFreeBytes: 256 * 1024 * 1024,

@@ -1,6 +1,6 @@
 // Shared state of one broker, handed to every request handler. The broker owns all mutable state;
 // handlers re-check anything they read before an `await` after it.
-import type { Clock, Logger } from '../util/index.ts';
+import type { ByteBudget, Clock, Logger } from '../util/index.ts';
 import type { DiskSpace, LogManager, PartitionLog } from '../storage/index.ts';
 import type { BrokerConfig } from './config.ts';
 import type { TopicRegistry, TopicRecord } from './topics.ts';
@@ -14,6 +14,8 @@ export interface BrokerContext {
   readonly logs: LogManager;
   /** Free space on the data directory: Produce asks it before appending. */
   readonly disk: DiskSpace;
+  /** Memory fetch answers read from segment files may pin together (fetch.file.read.total.bytes). */
+  readonly fetchFileReads: ByteBudget;
   readonly advertised: { host: string; port: number };
   /** The effective config of a topic (cached; invalidated when configs change). */
   topicConfig(topic: string): EffectiveTopicConfig;

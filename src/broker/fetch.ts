@@ -1,7 +1,8 @@
 // Fetch: whole stored batches from the one containing the fetch offset, at least one batch even
 // past max_bytes (KIP-74) for the first partition with data, long-poll until min_bytes arrive or
 // max_wait passes, and always answer. Without transactions the last stable offset is the high
-// watermark and no transaction is aborted.
+// watermark and no transaction is aborted. What a read from a segment file pins counts against the
+// broker-wide fetch.file.read.total.bytes until the answer is sent.
 import { HoldfastError } from '../util/index.ts';
 import { ErrorCode, type FetchRequest, type FetchResponse, type RecordsData } from '../protocol/kafka/index.ts';
 import type { BrokerContext } from './context.ts';
@@ -12,6 +13,24 @@ type Response = FetchResponse<RecordsData>;
 type PartitionData = Response['responses'][number]['partitions'][number];
 /** A partition a long poll may wait on: nothing past `offset` yet. */
 type Waitable = { topic: string; partition: number; offset: number };
+
+/** One pass over the fetch's partitions. */
+interface Pass {
+  response: Response;
+  bytes: number;
+  waitable: Waitable[];
+  /** Bytes taken from the file-read budget for this answer's records. */
+  pinned: number;
+  /** A partition went without records because the file-read budget had no room before the deadline. */
+  starved: boolean;
+}
+
+/** Memory a read's chunks keep alive: the buffers under them (a view pins all of its buffer). */
+function pinnedBytes(chunks: readonly Buffer[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.buffer.byteLength;
+  return n;
+}
 
 /** Records of a partition with nothing to return: one shared, frozen empty list. */
 const NO_RECORDS: readonly Buffer[] = Object.freeze([]);
@@ -26,12 +45,16 @@ function emptyPartition(partitionIndex: number, errorCode: number): PartitionDat
   return partitionData(partitionIndex, errorCode, -1, -1, null);
 }
 
-async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<{ response: Response; bytes: number; waitable: Waitable[] }> {
+/** Reads every partition once; a read from a segment file waits for budget at most until `deadline` (performance.now()). */
+async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest, deadline: number): Promise<Pass> {
+  const budget = b.fetchFileReads;
   const readCommitted = req.isolationLevel === 1;
   // The client's limit, never above the broker's fetch.max.bytes. Fetch v0-2 has no max_bytes,
   // but those versions read nothing (FETCH_MIN_SERVED).
   let remaining = Math.min(req.maxBytes ?? b.config.fetchMaxBytes, b.config.fetchMaxBytes);
   let bytes = 0;
+  let pinned = 0;
+  let starved = false;
   const waitable: Waitable[] = [];
   const responses: Response['responses'] = [];
   for (const t of req.topics) {
@@ -57,9 +80,30 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
       if (remaining <= 0 && bytes > 0) continue;
       const maxBytes = Math.max(Math.min(p.partitionMaxBytes, Math.max(remaining, 0)), 1);
       try {
-        const read = log.readCached(p.fetchOffset, maxBytes) ?? (await log.read(p.fetchOffset, maxBytes));
+        let read = log.readCached(p.fetchOffset, maxBytes);
+        let held = 0;
+        if (read === undefined) {
+          // From the file: up to maxBytes are allocated (a first batch larger than that whole).
+          if (!budget.tryTake(maxBytes) && !(await budget.take(maxBytes, deadline - performance.now()))) {
+            starved = true;
+            continue;
+          }
+          try {
+            read = await log.read(p.fetchOffset, maxBytes);
+          } catch (err) {
+            budget.release(maxBytes);
+            throw err;
+          }
+          held = pinnedBytes(read.chunks);
+          if (held > maxBytes) budget.force(held - maxBytes);
+          else budget.release(maxBytes - held);
+        }
         // KIP-74: only the first partition that returns data may exceed the limits.
-        if (bytes > 0 && read.bytes > remaining) continue;
+        if (bytes > 0 && read.bytes > remaining) {
+          budget.release(held);
+          continue;
+        }
+        pinned += held;
         data.records = read.chunks;
         bytes += read.bytes;
         remaining -= read.bytes;
@@ -74,15 +118,30 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
     }
   }
   const anyError = responses.some((t) => t.partitions.some((p) => p.errorCode !== ErrorCode.NONE));
-  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, waitable: anyError ? [] : waitable };
+  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, waitable: anyError ? [] : waitable, pinned, starved };
 }
 
 export async function handleFetch(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<Response> {
-  const first = await readOnce(b, ctx, req);
   const maxWaitMs = Math.min(Math.max(req.maxWaitMs, 0), b.config.fetchMaxWaitMsMax);
-  if (first.bytes >= Math.max(req.minBytes, 1) || maxWaitMs === 0 || first.waitable.length === 0 || !b.running) return first.response;
-  await waitForAny(b, first.waitable, maxWaitMs);
-  return (await readOnce(b, ctx, req)).response;
+  const deadline = performance.now() + maxWaitMs;
+  const first = await readOnce(b, ctx, req, deadline);
+  // A starved read waited for budget until the deadline: the poll's time is spent.
+  if (first.bytes >= Math.max(req.minBytes, 1) || maxWaitMs === 0 || first.waitable.length === 0 || !b.running || first.starved) return answer(b, ctx, first);
+  b.fetchFileReads.release(first.pinned); // this answer is read again after the wait
+  await waitForAny(b, first.waitable, Math.max(0, deadline - performance.now()));
+  return answer(b, ctx, await readOnce(b, ctx, req, deadline));
+}
+
+/** The response, with what its records pin handed back to the budget once the answer is sent. */
+function answer(b: BrokerContext, ctx: RequestContext, pass: Pass): Response {
+  if (pass.pinned > 0) {
+    let held = pass.pinned;
+    ctx.onSent = () => {
+      b.fetchFileReads.release(held);
+      held = 0;
+    };
+  }
+  return pass.response;
 }
 
 /**

@@ -21,6 +21,11 @@ export interface RequestContext {
   clientId: string | null;
   connectionId: number;
   remote: string;
+  /**
+   * Set by a handler whose answer pins memory: called once, when the kernel has taken the whole
+   * answer or when it will never be sent (connection closed, handler failed).
+   */
+  onSent: (() => void) | null;
 }
 
 /** Returns the response body, or null when the request gets no response (Produce acks=0). */
@@ -41,6 +46,7 @@ export interface KafkaServerOptions {
 interface Slot {
   ready: boolean;
   chunks: Buffer[];
+  onSent: (() => void) | null;
 }
 
 class Connection {
@@ -66,7 +72,7 @@ class Connection {
     socket.on('error', (err) => options.logger.debug('connection error', { connection: this.id, remote: this.remote, err }));
     socket.on('close', () => {
       this.closed = true;
-      this.queue.length = 0;
+      this.dropQueue();
     });
   }
 
@@ -118,8 +124,8 @@ class Connection {
       this.reject(`unsupported api key ${header.apiKey} version ${header.apiVersion}`, undefined);
       return;
     }
-    const ctx: RequestContext = { ...header, connectionId: this.id, remote: this.remote };
-    const slot: Slot = { ready: false, chunks: [] };
+    const ctx: RequestContext = { ...header, connectionId: this.id, remote: this.remote, onSent: null };
+    const slot: Slot = { ready: false, chunks: [], onSent: null };
     this.queue.push(slot);
     let result: unknown;
     try {
@@ -141,13 +147,16 @@ class Connection {
 
   private answerUnsupportedApiVersions(correlationId: number): void {
     const range = this.options.supported.get(API_KEYS.ApiVersions) ?? [0, 0];
-    const slot: Slot = { ready: true, chunks: encodeApiVersionsUnsupported(correlationId, range) };
+    const slot: Slot = { ready: true, chunks: encodeApiVersionsUnsupported(correlationId, range), onSent: null };
     this.queue.push(slot);
     this.flush();
   }
 
   private complete(slot: Slot, ctx: RequestContext, body: unknown): void {
-    if (this.closed) return;
+    if (this.closed) {
+      ctx.onSent?.();
+      return;
+    }
     if (body !== null && body !== undefined) {
       try {
         slot.chunks = encodeResponseFrame(ctx.apiKey, ctx.apiVersion, ctx.correlationId, body);
@@ -156,6 +165,7 @@ class Connection {
         return;
       }
     }
+    slot.onSent = ctx.onSent;
     slot.ready = true;
     this.flush();
   }
@@ -165,10 +175,17 @@ class Connection {
     let wrote = false;
     while (this.queue.length > 0 && this.queue[0].ready) {
       const slot = this.queue.shift() as Slot;
-      if (slot.chunks.length === 0) continue;
+      const last = slot.chunks.length - 1;
+      if (last < 0) {
+        slot.onSent?.();
+        continue;
+      }
       if (!wrote) this.socket.cork();
       wrote = true;
-      for (const c of slot.chunks) this.socket.write(c);
+      for (let i = 0; i < last; i++) this.socket.write(slot.chunks[i]);
+      // The callback runs once the kernel has the bytes, or with an error if the socket is destroyed first.
+      if (slot.onSent === null) this.socket.write(slot.chunks[last]);
+      else this.socket.write(slot.chunks[last], slot.onSent);
     }
     if (wrote) this.socket.uncork();
     this.updateReading();
@@ -188,8 +205,15 @@ class Connection {
     else this.socket.resume();
   }
 
+  /** Answers that will not be sent now: those already complete let go of what they pin. */
+  private dropQueue(): void {
+    for (const slot of this.queue) slot.onSent?.();
+    this.queue.length = 0;
+  }
+
   /** A handler bug: log it and close the connection; the client reconnects and retries. */
   private fail(ctx: RequestContext, err: unknown): void {
+    ctx.onSent?.();
     this.options.logger.error('request failed', { api: ctx.apiKey, version: ctx.apiVersion, client: ctx.clientId, remote: this.remote, err });
     this.close();
   }
@@ -204,7 +228,7 @@ class Connection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.queue.length = 0;
+    this.dropQueue();
     this.socket.destroy();
   }
 }

@@ -172,6 +172,70 @@ test('a client that does not read its answers: once they back up past the kernel
   });
 });
 
+test('fetch.file.read.total.bytes: answers read from files and not yet sent hold the budget; another fetch waits its max wait and gets no records, then reads once they are sent; a closed connection gives back all it held', { timeout: 60_000 }, async () => {
+  const budget = 1 << 20;
+  await withBroker({ 'fetch.file.read.total.bytes': budget, 'tail.cache.total.bytes': 0, 'max.inflight.requests.per.connection': 1000 }, async (b, c) => {
+    await b.broker.createTopic('filed', 1, {});
+    const batchBytes = 600 * 1024;
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await c.request(API_KEYS.Produce, 7, produceBody('filed', buildBatch({ records: [{ value: Buffer.alloc(batchBytes, i) }] })))).responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
+    }
+    const askBytes = 700 * 1024; // one batch per answer; over half the budget, so two answers do not fit together
+    const reads = b.broker.fetchFileReads;
+    /** A client that reads none of its answers, after sending enough file fetches to back them up past the kernel's buffers. */
+    const stuckClient = async (): Promise<{ s: Socket; count: number }> => {
+      const s = await open(b.bootstrap);
+      const count = Math.ceil(kernelBufferBytes() / askBytes) + 8;
+      // Each may wait 5 s for budget: the first is read, and the next only once the kernel has taken it.
+      for (let i = 0; i < count; i++) {
+        for (const chunk of encodeRequestFrame(API_KEYS.Fetch, 11, 1 + i, 'limits-test', fetchBody('filed', 0, 5000, askBytes))) s.write(chunk);
+      }
+      const sentAt = Date.now();
+      while (reads.used === 0 || Date.now() - sentAt < 1000) {
+        assert.ok(Date.now() - sentAt < 20_000, 'the unsent answers never held the budget');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return { s, count };
+    };
+
+    const { s, count } = await stuckClient();
+    try {
+      assert.ok(reads.used > 0 && reads.used <= budget, `${reads.used} bytes held by the unsent answers, budget ${budget}`);
+      const starved = (await c.request(API_KEYS.Fetch, 11, fetchBody('filed', 0, 300, askBytes))).responses[0].partitions[0];
+      assert.equal(starved.errorCode, ErrorCode.NONE);
+      assert.equal(starved.highWatermark, 2);
+      assert.ok(starved.records === null || starved.records.length === 0, 'no room to read: answered after the wait without records');
+
+      const responses: number[] = [];
+      const decoder = new FrameDecoder(1 << 26);
+      s.on('data', (d: Buffer) => {
+        for (const frame of decoder.push(d)) responses.push(frame.readInt32BE(0));
+      });
+      const readAt = Date.now();
+      while (responses.length < count) {
+        assert.ok(Date.now() - readAt < 30_000, `only ${responses.length} of ${count} answered`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(responses, Array.from({ length: count }, (_, i) => i + 1), 'the stuck client gets every answer once it reads');
+      const served = (await c.request(API_KEYS.Fetch, 11, fetchBody('filed', 0, 300, askBytes))).responses[0].partitions[0];
+      const records = Buffer.isBuffer(served.records) ? served.records : Buffer.concat(served.records);
+      assert.ok(records.length > batchBytes, `the first batch, read now that the answers are sent (${records.length} bytes)`);
+    } finally {
+      s.destroy();
+    }
+    assert.equal(reads.used, 0, 'everything sent has been given back');
+
+    // Answers still unsent when their connection closes are given back too.
+    const again = await stuckClient();
+    again.s.destroy();
+    const closedAt = Date.now();
+    while (reads.used > 0) {
+      assert.ok(Date.now() - closedAt < 10_000, `${reads.used} bytes still held after the connection closed`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+});
+
 test('max.inflight.requests.per.connection 1: pipelined requests are all read and answered, one at a time', async () => {
   await withBroker({ 'max.inflight.requests.per.connection': 1 }, async (_b, c) => {
     const records = buildBatch({ records: [{ value: 'x' }] });
