@@ -81,8 +81,8 @@ export async function handleDeleteTopics(b: BrokerContext, _ctx: RequestContext,
 
 const RESOURCE_TOPIC = 2;
 const RESOURCE_BROKER = 4;
-/** Kafka's DescribeConfigs ConfigType: STRING 2, INT 3, LONG 5, BOOLEAN 1. */
-const CONFIG_TYPE: Record<string, number> = { string: 2, int: 3, long: 5, bool: 1, level: 2, 'topic-defaults': 2 };
+/** Kafka's DescribeConfigs ConfigType: BOOLEAN 1, STRING 2, INT 3, LONG 5, DOUBLE 6. */
+const CONFIG_TYPE: Record<string, number> = { string: 2, int: 3, long: 5, bool: 1, boolean: 1, double: 6, level: 2, 'topic-defaults': 2 };
 
 type DescribeResult = DescribeConfigsResponse['results'][number];
 

@@ -251,7 +251,7 @@ export class Broker implements BrokerContext {
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > this.config.maxPartitionsPerTopic) {
       throw new HoldfastError('INVALID_PARTITIONS', `topic ${name}: ${partitions} partitions is outside 1..${this.config.maxPartitionsPerTopic} (max.partitions.per.topic)`, { kafkaErrorCode: 37 });
     }
-    validateTopicConfigs(configs, name);
+    validateTopicConfigs(configs, name, this.config.topicDefaults);
   }
 
   createTopic(name: string, partitions: number, configs: Record<string, string>, internal = false): Promise<TopicRecord> {

@@ -1,7 +1,7 @@
 // Broker configuration: the keys of holdfast.yaml and their command-line flags, defaults, and
 // validation with errors that name the bad key. Every default is the safe one.
 import { ConfigError } from '../util/index.ts';
-import { TOPIC_CONFIGS, validateTopicConfig, type TopicConfigOverrides } from './topic-config.ts';
+import { TOPIC_CONFIGS, validateTopicConfigs, type TopicConfigOverrides } from './topic-config.ts';
 
 export interface BrokerConfig {
   /** This broker's id in Metadata responses. @default 1 */
@@ -183,10 +183,9 @@ function parseValue(key: string, spec: KeySpec, raw: unknown): unknown {
       const out: TopicConfigOverrides = {};
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (!(k in TOPIC_CONFIGS)) throw new ConfigError(`config ${key}.${k}: unknown topic config; known: ${Object.keys(TOPIC_CONFIGS).join(', ')}`);
-        const s = String(v);
-        validateTopicConfig(k, s, '(broker default)');
-        out[k] = s;
+        out[k] = String(v);
       }
+      validateTopicConfigs(out, '(broker default)');
       return out;
     }
   }
