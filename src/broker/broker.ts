@@ -94,6 +94,11 @@ export class Broker implements BrokerContext {
     return this.state === 'running';
   }
 
+  /** Open client connections on the Kafka listener. */
+  get connectionCount(): number {
+    return this.server?.connectionCount ?? 0;
+  }
+
   /** Every registered topic has all its partition logs (a crash may have come between the two). */
   private async reconcileLogs(): Promise<void> {
     for (const topic of this.registry.list()) {
@@ -150,6 +155,7 @@ export class Broker implements BrokerContext {
       maxFrameBytes: this.config.socketRequestMaxBytes,
       maxInflightPerConnection: this.config.maxInflightRequestsPerConnection,
       maxConnections: this.config.maxConnections,
+      connectionsMaxIdleMs: this.config.connectionsMaxIdleMs,
       logger: this.logger,
       supported: SUPPORTED_VERSIONS,
       handler: (ctx, body) => this.handle(ctx, body),

@@ -26,6 +26,8 @@ export interface BrokerConfig {
   maxInflightRequestsPerConnection: number;
   /** Open client connections; further ones are closed at once. @default 1000 */
   maxConnections: number;
+  /** A connection with no request in flight that reads and writes nothing this long is closed (Kafka's name). @default 600000 */
+  connectionsMaxIdleMs: number;
   /** Largest number of partitions one topic may have. @default 10000 */
   maxPartitionsPerTopic: number;
   /** Longest Fetch long-poll the broker honours. @default 30000 */
@@ -99,6 +101,7 @@ export const BROKER_KEYS: Record<string, KeySpec> = {
   'socket.request.max.bytes': { field: 'socketRequestMaxBytes', type: 'int', min: 1024, max: 1073741824, doc: 'Largest request frame.' },
   'max.inflight.requests.per.connection': { field: 'maxInflightRequestsPerConnection', type: 'int', min: 1, max: 10000, doc: 'Pipelined requests per connection before reading pauses; reading also pauses while its answers wait unsent.' },
   'max.connections': { field: 'maxConnections', type: 'int', min: 1, max: 1000000, doc: 'Open client connections.' },
+  'connections.max.idle.ms': { field: 'connectionsMaxIdleMs', type: 'int', min: 100, max: 604800000, doc: 'A connection with no request in flight that reads and writes nothing this long is closed.' },
   'max.partitions.per.topic': { field: 'maxPartitionsPerTopic', type: 'int', min: 1, max: 100000, doc: 'Partitions one topic may have.' },
   'fetch.max.wait.ms.max': { field: 'fetchMaxWaitMsMax', type: 'int', min: 0, max: 300000, doc: 'Cap on Fetch long-poll time.' },
   'fetch.max.bytes': { field: 'fetchMaxBytes', type: 'int', min: 1024, max: 1073741824, doc: 'Most bytes of records one Fetch answer carries, whatever the client asks; the first batch may exceed it.' },
@@ -134,6 +137,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     socketRequestMaxBytes: 104857600,
     maxInflightRequestsPerConnection: 64,
     maxConnections: 1000,
+    connectionsMaxIdleMs: 600000,
     maxPartitionsPerTopic: 10000,
     fetchMaxWaitMsMax: 30000,
     fetchMaxBytes: 57671680,

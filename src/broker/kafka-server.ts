@@ -1,7 +1,9 @@
 // The Kafka listener: TCP connections, framing, pipelining. Requests on one connection are decoded
 // and started in arrival order (so a partition's appends keep their order), may complete out of
 // order, and are answered strictly in order. In-flight work per connection is bounded: past the
-// limit, or while answers wait unsent, the broker stops reading that socket until they drain.
+// limit, or while answers wait unsent, the broker stops reading that socket until they drain. A
+// connection with nothing in flight and no bytes moving for connections.max.idle.ms is closed, as
+// Kafka does, so connections whose clients vanished do not use up max.connections.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../util/index.ts';
 import {
@@ -37,6 +39,8 @@ export interface KafkaServerOptions {
   maxFrameBytes: number;
   maxInflightPerConnection: number;
   maxConnections: number;
+  /** A connection with no request in flight and no bytes read or written this long is closed. */
+  connectionsMaxIdleMs: number;
   logger: Logger;
   handler: RequestHandler;
   /** The versions this broker serves, by API key; outside them a request closes the connection. */
@@ -49,11 +53,18 @@ interface Slot {
   onSent: (() => void) | null;
 }
 
+/** Idle sweeps per connections.max.idle.ms: a connection is closed between 1 and 1.1 times it after its last activity. */
+const IDLE_SWEEPS = 10;
+
 class Connection {
   private readonly decoder: FrameDecoder;
   private readonly queue: Slot[] = [];
   private paused = false;
   private closed = false;
+  /** Bytes moved since the last idle sweep. */
+  private active = true;
+  /** Consecutive idle sweeps with nothing in flight and nothing moved. */
+  private idleSweeps = 0;
   readonly id: number;
   readonly remote: string;
   private readonly socket: Socket;
@@ -67,8 +78,12 @@ class Connection {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     this.decoder = new FrameDecoder(options.maxFrameBytes);
     socket.setNoDelay(true);
+    socket.setKeepAlive(true); // the kernel notices peers that vanished without a FIN
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.updateReading());
+    socket.on('drain', () => {
+      this.active = true;
+      this.updateReading();
+    });
     socket.on('error', (err) => options.logger.debug('connection error', { connection: this.id, remote: this.remote, err }));
     socket.on('close', () => {
       this.closed = true;
@@ -78,6 +93,7 @@ class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
+    this.active = true;
     let frames: Buffer[];
     try {
       frames = this.decoder.push(chunk);
@@ -187,8 +203,24 @@ class Connection {
       if (slot.onSent === null) this.socket.write(slot.chunks[last]);
       else this.socket.write(slot.chunks[last], slot.onSent);
     }
-    if (wrote) this.socket.uncork();
+    if (wrote) {
+      this.socket.uncork();
+      this.active = true;
+    }
     this.updateReading();
+  }
+
+  /**
+   * Called every sweep (connectionsMaxIdleMs / IDLE_SWEEPS); returns true once the connection has
+   * had nothing in flight and moved no bytes for a whole connectionsMaxIdleMs.
+   */
+  idleSweep(): boolean {
+    if (this.active || this.queue.length > 0) {
+      this.active = false;
+      this.idleSweeps = 0;
+      return false;
+    }
+    return ++this.idleSweeps >= IDLE_SWEEPS;
   }
 
   /**
@@ -238,6 +270,7 @@ export class KafkaServer {
   private readonly connections = new Set<Connection>();
   private readonly options: KafkaServerOptions;
   private nextConnectionId = 1;
+  private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(options: KafkaServerOptions) {
     this.options = options;
@@ -262,9 +295,20 @@ export class KafkaServer {
         this.server.off('error', reject);
         const addr = this.server.address();
         if (addr === null || typeof addr === 'string') return reject(new Error('listener has no address'));
+        this.idleTimer = setInterval(() => this.closeIdle(), Math.max(1, Math.floor(this.options.connectionsMaxIdleMs / IDLE_SWEEPS)));
+        this.idleTimer.unref();
         resolve({ host: addr.address, port: addr.port });
       });
     });
+  }
+
+  private closeIdle(): void {
+    for (const c of this.connections) {
+      if (!c.idleSweep()) continue;
+      this.options.logger.debug('closing idle connection', { connection: c.id, remote: c.remote, idleMs: this.options.connectionsMaxIdleMs });
+      c.close();
+      this.connections.delete(c);
+    }
   }
 
   get connectionCount(): number {
@@ -273,6 +317,8 @@ export class KafkaServer {
 
   /** Stops accepting, closes every connection. */
   async close(): Promise<void> {
+    if (this.idleTimer !== null) clearInterval(this.idleTimer);
+    this.idleTimer = null;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.connections) c.close();
     this.connections.clear();

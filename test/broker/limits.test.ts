@@ -10,6 +10,7 @@ import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, encodeRequestFrame, FrameDecoder, ErrorCode } from '../../src/protocol/kafka/index.ts';
 import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
+import { Producer } from '../../src/client/index.ts';
 
 function open(bootstrap: string): Promise<Socket> {
   const [host, port] = bootstrap.split(':');
@@ -86,6 +87,51 @@ test('max.connections: a connection beyond the limit is closed unanswered, the o
     assert.equal((await apiVersions(first)).errorCode, ErrorCode.NONE);
     fourth.close();
     third.close();
+  });
+});
+
+test('connections.max.idle.ms: a connection with nothing in flight that moves no bytes is closed; a long poll or steady requests keep one open', { timeout: 60_000 }, async () => {
+  await withBroker({ 'connections.max.idle.ms': 1500 }, async (b, steady) => {
+    await b.broker.createTopic('idle', 1, {});
+    const quiet = await TestKafkaClient.connect(b.bootstrap);
+    const polling = await TestKafkaClient.connect(b.bootstrap);
+    assert.equal((await apiVersions(quiet)).errorCode, ErrorCode.NONE);
+    // A fetch waiting 4 s on an empty partition: in flight all that time, so not idle.
+    const poll = polling.request(API_KEYS.Fetch, 11, fetchBody('idle', 0, 4000));
+    // Requests every 100 ms for 4 s: never idle for 1.5 s.
+    const until = Date.now() + 4000;
+    while (Date.now() < until) {
+      assert.equal((await apiVersions(steady)).errorCode, ErrorCode.NONE);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await poll).responses[0].partitions[0].errorCode, ErrorCode.NONE, 'the long poll was answered, not cut');
+    assert.equal(quiet.closed, true, 'the connection that sent nothing for 4 s was closed');
+    assert.equal(steady.closed, false);
+    // Once its poll is answered, the polling connection is idle like any other.
+    const answeredAt = Date.now();
+    while (!polling.closed) {
+      assert.ok(Date.now() - answeredAt < 20_000, 'the idle connection was never closed');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    quiet.close();
+  });
+});
+
+test('connections.max.idle.ms: a Holdfast producer idle past it sends again on a new connection', { timeout: 30_000 }, async () => {
+  await withBroker({ 'connections.max.idle.ms': 300 }, async (b) => {
+    await b.broker.createTopic('idle-producer', 1, {});
+    const p = new Producer({ brokers: [b.bootstrap] });
+    try {
+      assert.equal((await p.send({ topic: 'idle-producer', value: 'before' })).offset, 0);
+      const sentAt = Date.now();
+      while (b.broker.connectionCount > 0) {
+        assert.ok(Date.now() - sentAt < 10_000, `${b.broker.connectionCount} connections still open`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal((await p.send({ topic: 'idle-producer', value: 'after' })).offset, 1);
+    } finally {
+      await p.close();
+    }
   });
 });
 
