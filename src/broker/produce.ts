@@ -5,6 +5,7 @@ import { HoldfastError } from '../util/index.ts';
 import { splitBatches, validateProducedBatch, RecordError, isTransactional } from '../record/index.ts';
 import { ErrorCode, type ProduceRequest, type ProduceResponse } from '../protocol/kafka/index.ts';
 import type { BrokerContext } from './context.ts';
+import type { EffectiveTopicConfig } from './topic-config.ts';
 import type { RequestContext } from './kafka-server.ts';
 import { PRODUCE_MIN_SERVED } from './versions.ts';
 
@@ -34,6 +35,13 @@ interface Pending {
   durable: Promise<void> | null;
 }
 
+/** The record timestamps a CreateTime topic accepts now (message.timestamp.*.max.ms), or undefined when unbounded. */
+function timestampBounds(b: BrokerContext, cfg: EffectiveTopicConfig): { min: number; max: number } | undefined {
+  if (cfg.logAppendTime || (cfg.timestampBeforeMaxMs === Infinity && cfg.timestampAfterMaxMs === Infinity)) return undefined;
+  const now = b.clock.nowMs();
+  return { min: now - cfg.timestampBeforeMaxMs, max: now + cfg.timestampAfterMaxMs };
+}
+
 /** A single node: each partition has exactly one replica, always in sync. */
 const IN_SYNC_REPLICAS = 1;
 
@@ -58,6 +66,7 @@ function appendOne(b: BrokerContext, topic: string, index: number, records: Buff
       maxBatchBytes: cfg.maxMessageBytes,
       maxDecompressedBytes: Math.max(MAX_DECOMPRESSED_FLOOR_BYTES, cfg.maxMessageBytes * MAX_DECOMPRESSED_FACTOR),
       validateRecords: true,
+      timestamps: timestampBounds(b, cfg),
     });
     if (isTransactional(header.attributes)) {
       return { response: partitionError(index, ErrorCode.INVALID_TXN_STATE, 'transactional batches are not supported yet'), durable: null };
@@ -80,6 +89,11 @@ function appendOne(b: BrokerContext, topic: string, index: number, records: Buff
       durable: appended.durable,
     };
   } catch (err) {
+    if (err instanceof RecordError && err.kafkaErrorCode === ErrorCode.INVALID_TIMESTAMP && err.recordIndex !== undefined) {
+      // As Kafka: the batch is refused, and record_errors name the record at fault.
+      const message = `topic ${topic}: ${err.message}: message.timestamp.before.max.ms is ${cfg.timestampBeforeMaxMs} and message.timestamp.after.max.ms ${cfg.timestampAfterMaxMs} around the broker's time`;
+      return { response: { ...partitionError(index, ErrorCode.INVALID_TIMESTAMP, message), recordErrors: [{ batchIndex: err.recordIndex, batchIndexErrorMessage: message }] }, durable: null };
+    }
     if (err instanceof RecordError) return { response: partitionError(index, err.kafkaErrorCode ?? ErrorCode.CORRUPT_MESSAGE, err.message), durable: null };
     if (err instanceof HoldfastError && err.kafkaErrorCode !== undefined) return { response: partitionError(index, err.kafkaErrorCode, err.message), durable: null };
     throw err;

@@ -48,6 +48,8 @@ export const TOPIC_CONFIGS: Record<string, ConfigSpec> = {
   'message.timestamp.type': { type: 'string', default: 'CreateTime', choices: ['CreateTime', 'LogAppendTime'], doc: 'Keep the producer timestamp or stamp the broker time.' },
   'min.insync.replicas': { type: 'int', default: 1, min: 1, doc: 'In-sync replicas an acks=all produce needs. A single node has one, so above 1 every acks=all produce is refused with NOT_ENOUGH_REPLICAS, as Kafka does when it exceeds the replication factor; acks=0/1 are not affected.' },
   'compression.type': { type: 'string', default: 'producer', choices: ['producer'], doc: 'Batches are stored exactly as the producer compressed them.' },
+  'message.timestamp.before.max.ms': { type: 'long', default: LONG_MAX, min: 0, doc: 'CreateTime topics: a batch with a record timestamp more than this before the broker\'s time is refused with INVALID_TIMESTAMP (Kafka\'s KIP-937).' },
+  'message.timestamp.after.max.ms': { type: 'long', default: LONG_MAX, min: 0, doc: 'CreateTime topics: a batch with a record timestamp more than this after the broker\'s time is refused with INVALID_TIMESTAMP (Kafka\'s KIP-937).' },
   'flush.messages': { type: 'long', default: LONG_MAX, min: 1, doc: 'Kafka\'s fsync interval in messages. Accepted with flush.mode=sync (the default), which makes every batch durable before it is acknowledged, as strict as any value; refused with flush.mode=async, whose interval is flush.interval.messages.' },
   'flush.ms': { type: 'long', default: LONG_MAX, min: 0, doc: 'Kafka\'s fsync interval in milliseconds. Accepted with flush.mode=sync (the default), which makes every batch durable before it is acknowledged, as strict as any value; refused with flush.mode=async, whose interval is flush.interval.ms.' },
   'unclean.leader.election.enable': { type: 'boolean', default: 'false', choices: ['false'], refusal: 'Holdfast never makes a replica that may lack acknowledged records the leader', doc: 'Only false: Holdfast never makes a replica that may lack acknowledged records the leader.' },
@@ -116,6 +118,14 @@ export interface EffectiveTopicConfig {
   logAppendTime: boolean;
   /** acks=all needs this many in-sync replicas (min.insync.replicas). */
   minInsyncReplicas: number;
+  /** How far before / after the broker's time a CreateTime record may be; Infinity for no bound. */
+  timestampBeforeMaxMs: number;
+  timestampAfterMaxMs: number;
+}
+
+/** A "never" bound: Kafka's Long.MAX_VALUE, and anything beyond exact doubles, is no bound. */
+function bound(value: number): number {
+  return value >= Number.MAX_SAFE_INTEGER ? Infinity : value;
 }
 
 export function resolveTopicConfig(overrides: TopicConfigOverrides, brokerDefaults: TopicConfigOverrides): EffectiveTopicConfig {
@@ -135,6 +145,8 @@ export function resolveTopicConfig(overrides: TopicConfigOverrides, brokerDefaul
     maxMessageBytes: num('max.message.bytes'),
     logAppendTime: effectiveValue('message.timestamp.type', overrides, brokerDefaults) === 'LogAppendTime',
     minInsyncReplicas: num('min.insync.replicas'),
+    timestampBeforeMaxMs: bound(num('message.timestamp.before.max.ms')),
+    timestampAfterMaxMs: bound(num('message.timestamp.after.max.ms')),
   };
 }
 

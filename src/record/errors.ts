@@ -27,13 +27,16 @@ const NAMES: { [code: number]: string } = {
 export class RecordError extends HoldfastError {
   override name = 'RecordError';
   declare readonly kafkaErrorCode: RecordErrorCodeValue;
+  /** The index in its batch of the record at fault, when one record is (Produce's record_errors). */
+  readonly recordIndex: number | undefined;
 
-  constructor(kafkaErrorCode: RecordErrorCodeValue, message: string, cause?: unknown) {
+  constructor(kafkaErrorCode: RecordErrorCodeValue, message: string, cause?: unknown, recordIndex?: number) {
     super(NAMES[kafkaErrorCode], message, {
       kafkaErrorCode,
       retriable: kafkaErrorCode === RecordErrorCode.CORRUPT_MESSAGE,
       cause,
     });
+    this.recordIndex = recordIndex;
   }
 }
 

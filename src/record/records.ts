@@ -213,12 +213,28 @@ function skipNullableBytes(reader: ByteReader, index: number): void {
   if (length > 0) reader.skip(length);
 }
 
+/** Each record's timestamp (base + delta) must lie in [min, max]: Kafka's message.timestamp.*.max.ms. */
+export interface TimestampRange {
+  /** The batch's base timestamp, which record deltas are relative to. */
+  base: number;
+  min: number;
+  max: number;
+}
+
+function timestampOutOfRange(index: number, range: TimestampRange, delta: number): RecordError {
+  return new RecordError(RecordErrorCode.INVALID_TIMESTAMP, `record ${index} has timestamp ${range.base + delta}, outside [${range.min}, ${range.max}]`, undefined, index);
+}
+
 /**
  * Checks the framing of `count` records in records[start, end) without materialising keys, values or
  * headers: each record's Length covers exactly its fields, offsetDelta equals the record's index, the
- * count is exact and nothing trails. One reader, no per-record allocation. Throws INVALID_RECORD.
+ * count is exact and nothing trails. One reader, no per-record allocation. Throws INVALID_RECORD, or
+ * INVALID_TIMESTAMP (with the record's index) for a timestamp outside `timestamps`.
  */
-export function walkRecords(records: Buffer, start: number, end: number, count: number): void {
+export function walkRecords(records: Buffer, start: number, end: number, count: number, timestamps?: TimestampRange): void {
+  // Bounds on each record's timestamp delta; none unless asked (always true comparisons).
+  const minDelta = timestamps === undefined ? -Infinity : timestamps.min - timestamps.base;
+  const maxDelta = timestamps === undefined ? Infinity : timestamps.max - timestamps.base;
   if (count < 0 || count * MIN_RECORD_BYTES > end - start) {
     throw invalidRecord(`batch declares ${count} records but only ${end - start} bytes of records`);
   }
@@ -231,7 +247,8 @@ export function walkRecords(records: Buffer, start: number, end: number, count: 
     const recordEnd = reader.pos + length;
     reader.end = recordEnd;
     reader.skip(1); // attributes
-    reader.readVarlong(); // timestamp delta: range-checked, not kept
+    const timestampDelta = reader.readVarlong();
+    if (timestampDelta < minDelta || timestampDelta > maxDelta) throw timestampOutOfRange(i, timestamps as TimestampRange, timestampDelta);
     const offsetDelta = reader.readVarint();
     if (offsetDelta !== i) throw invalidRecord(`record ${i} has offset delta ${offsetDelta}, expected ${i}`);
     skipNullableBytes(reader, i); // key

@@ -16,7 +16,7 @@ import {
 } from './batch-header.ts';
 import { decompress, decompressAsync } from './codecs.ts';
 import { RecordError, RecordErrorCode, corrupt, invalidRecord } from './errors.ts';
-import { CURRENT_MAGIC, walkRecords } from './records.ts';
+import { CURRENT_MAGIC, walkRecords, type TimestampRange } from './records.ts';
 
 export interface BatchLimits {
   /** The topic's max.message.bytes: the largest batch accepted, in bytes as sent. */
@@ -25,6 +25,8 @@ export interface BatchLimits {
   maxDecompressedBytes: number;
   /** Walk every record (decompressing if needed) rather than trusting the header's count. */
   validateRecords: boolean;
+  /** With validateRecords: the earliest and latest record timestamps accepted (INVALID_TIMESTAMP outside). */
+  timestamps?: { min: number; max: number };
 }
 
 export interface ValidBatch {
@@ -76,15 +78,19 @@ function checkHeader(header: BatchHeader): void {
   }
 }
 
-function checkDecompressed(header: BatchHeader, records: Buffer): void {
-  walkRecords(records, 0, records.length, header.recordsCount);
+function checkDecompressed(header: BatchHeader, records: Buffer, limits: BatchLimits): void {
+  walkRecords(records, 0, records.length, header.recordsCount, timestampRange(header, limits));
+}
+
+function timestampRange(header: BatchHeader, limits: BatchLimits): TimestampRange | undefined {
+  return limits.timestamps === undefined ? undefined : { base: header.baseTimestamp, min: limits.timestamps.min, max: limits.timestamps.max };
 }
 
 /**
  * Validates the single batch occupying buf[pos, pos+size). Throws RecordError with the Kafka code:
  * CORRUPT_MESSAGE (framing, CRC, codec data), UNSUPPORTED_FOR_MESSAGE_FORMAT (magic != 2),
  * MESSAGE_TOO_LARGE (size, or decompressed size), INVALID_RECORD (header rules, record framing),
- * INVALID_TIMESTAMP (LogAppendTime set by the producer).
+ * INVALID_TIMESTAMP (LogAppendTime set by the producer, or a record outside `limits.timestamps`).
  */
 export function validateProducedBatch(buf: Buffer, pos: number, size: number, limits: BatchLimits): ValidBatch {
   checkFrame(buf, pos, size, limits);
@@ -93,8 +99,8 @@ export function validateProducedBatch(buf: Buffer, pos: number, size: number, li
   if (limits.validateRecords) {
     const start = pos + BATCH_HEADER_BYTES;
     const codec = compressionOf(header.attributes);
-    if (codec === 0) walkRecords(buf, start, pos + size, header.recordsCount);
-    else checkDecompressed(header, decompress(codec, buf.subarray(start, pos + size), limits.maxDecompressedBytes));
+    if (codec === 0) walkRecords(buf, start, pos + size, header.recordsCount, timestampRange(header, limits));
+    else checkDecompressed(header, decompress(codec, buf.subarray(start, pos + size), limits.maxDecompressedBytes), limits);
   }
   return { header, size };
 }
@@ -107,9 +113,9 @@ export async function validateProducedBatchAsync(buf: Buffer, pos: number, size:
   const codec = compressionOf(header.attributes);
   if (limits.validateRecords && codec !== 0) {
     const payload = buf.subarray(pos + BATCH_HEADER_BYTES, pos + size);
-    checkDecompressed(header, await decompressAsync(codec, payload, limits.maxDecompressedBytes));
+    checkDecompressed(header, await decompressAsync(codec, payload, limits.maxDecompressedBytes), limits);
   } else if (limits.validateRecords) {
-    walkRecords(buf, pos + BATCH_HEADER_BYTES, pos + size, header.recordsCount);
+    walkRecords(buf, pos + BATCH_HEADER_BYTES, pos + size, header.recordsCount, timestampRange(header, limits));
   }
   return { header, size };
 }

@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { applyConfig, defaultBrokerConfig } from '../../src/broker/index.ts';
 import { API_KEYS, ErrorCode } from '../../src/protocol/kafka/index.ts';
+import { buildBatch } from '../../src/record/index.ts';
 import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 
 const require = createRequire(import.meta.url);
 const { Kafka, logLevel, ConfigResourceTypes } = require('kafkajs');
+const HOUR = 3_600_000;
 
 let b: EmbeddedBroker;
 let admin: any;
@@ -93,4 +95,50 @@ test('topic.defaults: Kafka\'s fsync interval with flush.mode async is refused a
   const base = defaultBrokerConfig();
   assert.throws(() => applyConfig(base, { 'topic.defaults': { 'flush.mode': 'async', 'flush.ms': 100 } }, 'test'), /\(broker default\): flush\.ms=100 is not supported with flush\.mode=async; set flush\.interval\.ms/);
   assert.equal(applyConfig(base, { 'topic.defaults': { 'flush.mode': 'sync', 'flush.ms': 100 } }, 'test').topicDefaults['flush.ms'], '100');
+});
+
+/** Produces one batch of `timestamps` to partition 0 of `topic` (Produce v8, which has record_errors). */
+async function produceAt(topic: string, timestamps: number[], compression: 'none' | 'gzip' = 'none') {
+  const records = buildBatch({ compression, records: timestamps.map((timestamp, i) => ({ value: `v${i}`, timestamp })) });
+  const res = await wire.request(API_KEYS.Produce, 8, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] });
+  return res.responses[0].partitionResponses[0];
+}
+
+test('message.timestamp.before.max.ms / after.max.ms: a CreateTime batch with a record outside the bounds around the broker\'s time is refused with INVALID_TIMESTAMP naming the record; nothing is appended', async () => {
+  assert.equal(await create('ts-bounded', { 'message.timestamp.before.max.ms': String(HOUR), 'message.timestamp.after.max.ms': String(HOUR) }), null);
+  const now = Date.now();
+  assert.equal((await produceAt('ts-bounded', [now, now - 60_000, now + 60_000])).errorCode, ErrorCode.NONE, 'within an hour either way');
+
+  const old = await produceAt('ts-bounded', [now, now - 2 * HOUR, now]);
+  assert.equal(old.errorCode, ErrorCode.INVALID_TIMESTAMP);
+  assert.match(old.errorMessage, new RegExp(`topic ts-bounded: record 1 has timestamp ${now - 2 * HOUR}, outside \\[\\d+, \\d+\\]: message.timestamp.before.max.ms is ${HOUR}`));
+  assert.deepEqual(old.recordErrors.map((e: { batchIndex: number }) => e.batchIndex), [1]);
+
+  const future = await produceAt('ts-bounded', [now + 2 * HOUR]);
+  assert.equal(future.errorCode, ErrorCode.INVALID_TIMESTAMP);
+  assert.deepEqual(future.recordErrors.map((e: { batchIndex: number }) => e.batchIndex), [0]);
+
+  const compressed = await produceAt('ts-bounded', [now, now, now - 3 * HOUR], 'gzip');
+  assert.equal(compressed.errorCode, ErrorCode.INVALID_TIMESTAMP, 'records are checked inside a compressed batch too');
+  assert.deepEqual(compressed.recordErrors.map((e: { batchIndex: number }) => e.batchIndex), [2]);
+
+  assert.equal(b.broker.partitionLog('ts-bounded', 0)?.highWatermark, 3, 'only the first batch was appended');
+});
+
+test('timestamp bounds: unset (Kafka\'s default) any timestamp is accepted; a LogAppendTime topic ignores them; kafkajs sees INVALID_TIMESTAMP', async () => {
+  assert.equal(await create('ts-default', {}), null);
+  assert.equal((await produceAt('ts-default', [1000, Date.now() + 1000 * HOUR])).errorCode, ErrorCode.NONE);
+  assert.equal(await create('ts-append', { 'message.timestamp.type': 'LogAppendTime', 'message.timestamp.before.max.ms': '0', 'message.timestamp.after.max.ms': '0' }), null);
+  assert.equal((await produceAt('ts-append', [1000])).errorCode, ErrorCode.NONE, 'the broker stamps its own time');
+
+  assert.equal(await create('ts-kafkajs', { 'message.timestamp.before.max.ms': String(HOUR) }), null);
+  const producer = new Kafka({ clientId: 'ts', brokers: [b.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).producer();
+  await producer.connect();
+  try {
+    await assert.rejects(producer.send({ topic: 'ts-kafkajs', acks: -1, messages: [{ value: 'stale', timestamp: String(Date.now() - 2 * HOUR) }] }), (err: any) => err.type === 'INVALID_TIMESTAMP' || err.cause?.type === 'INVALID_TIMESTAMP');
+    const sent = await producer.send({ topic: 'ts-kafkajs', acks: -1, messages: [{ value: 'fresh' }] });
+    assert.equal(sent[0].errorCode, 0);
+  } finally {
+    await producer.disconnect();
+  }
 });
