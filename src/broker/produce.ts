@@ -100,7 +100,7 @@ function appendOne(b: BrokerContext, topic: string, index: number, records: Buff
   }
 }
 
-export function handleProduce(b: BrokerContext, ctx: RequestContext, req: ProduceRequest): ProduceResponse | Promise<ProduceResponse> | null {
+export function handleProduce(b: BrokerContext, ctx: RequestContext, req: ProduceRequest): ProduceResponse | Promise<ProduceResponse | null> | null {
   const tooOld = ctx.apiVersion < PRODUCE_MIN_SERVED;
   const badAcks = req.acks !== 0 && req.acks !== 1 && req.acks !== -1;
   const pending: Pending[] = [];
@@ -117,8 +117,14 @@ export function handleProduce(b: BrokerContext, ctx: RequestContext, req: Produc
     }),
   }));
   const response: ProduceResponse = { responses, throttleTimeMs: 0 };
-  if (req.acks === 0 && !badAcks) return null;
   const waits = pending.filter((p) => p.durable !== null);
+  if (req.acks === 0 && !badAcks) {
+    // No answer, but the request keeps its place on the connection until its appends are written,
+    // as Kafka handles it until appended: a client sending faster than the disk writes is then held
+    // by max.inflight.requests.per.connection instead of queueing writes in the broker's memory.
+    if (waits.length === 0) return null;
+    return Promise.all(waits.map((p) => (p.durable as Promise<void>).catch(() => {}))).then(() => null);
+  }
   if (waits.length === 0) return response;
   return Promise.all(
     waits.map((p) =>

@@ -282,6 +282,40 @@ test('fetch.file.read.total.bytes: answers read from files and not yet sent hold
   });
 });
 
+test('acks=0: a client producing faster than the disk writes is held by max.inflight.requests.per.connection; the writes queued in the broker stay within it, and every batch is appended', { timeout: 60_000 }, async () => {
+  const inflight = 4;
+  await withBroker({ 'max.inflight.requests.per.connection': inflight }, async (b) => {
+    await b.broker.createTopic('fire-and-forget', 1, { 'max.message.bytes': String(2 << 20) });
+    const log = b.broker.partitionLog('fire-and-forget', 0);
+    assert.ok(log !== undefined);
+    const s = await open(b.bootstrap);
+    try {
+      const records = buildBatch({ records: [{ value: Buffer.alloc(1 << 20, 0x30) }] });
+      const body = { ...produceBody('fire-and-forget', records), acks: 0 };
+      let maxPending = 0;
+      const sampler = setInterval(() => (maxPending = Math.max(maxPending, log.pendingBytes)), 1);
+      // As fast as the socket takes them, for 2 s: each request is 1 MiB of records.
+      let sent = 0;
+      const until = Date.now() + 2000;
+      while (Date.now() < until) {
+        let ok = true;
+        for (const chunk of encodeRequestFrame(API_KEYS.Produce, 7, ++sent, 'limits-test', body)) ok = s.write(chunk);
+        if (!ok) await new Promise((r) => s.once('drain', r));
+      }
+      const sentAt = Date.now();
+      while (log.highWatermark < sent) {
+        assert.ok(Date.now() - sentAt < 30_000, `${log.highWatermark} of ${sent} appended`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      clearInterval(sampler);
+      // Requests waiting for their write hold their place; the broker reads no further.
+      assert.ok(maxPending <= (inflight + 1) * records.length, `${maxPending} bytes queued for writing at most, ${inflight} requests of ${records.length} in flight`);
+    } finally {
+      s.destroy();
+    }
+  });
+});
+
 test('max.inflight.requests.per.connection 1: pipelined requests are all read and answered, one at a time', async () => {
   await withBroker({ 'max.inflight.requests.per.connection': 1 }, async (_b, c) => {
     const records = buildBatch({ records: [{ value: 'x' }] });
