@@ -42,6 +42,7 @@ export interface BrokerConfig {
    * Memory that fetch answers read from segment files may pin together, from the read until the
    * kernel has taken the answer. A read that does not fit waits, in arrival order, up to the
    * fetch's max wait; then its partition is answered without records (the consumer fetches again).
+   * A fetch that already holds some of it does not wait: the partitions that do not fit go without.
    * Answers from the tail cache do not count (that memory is tail.cache.total.bytes).
    * @default 268435456 (256 MiB)
    */

@@ -83,8 +83,9 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
         let read = log.readCached(p.fetchOffset, maxBytes);
         let held = 0;
         if (read === undefined) {
-          // From the file: up to maxBytes are allocated (a first batch larger than that whole).
-          if (!budget.tryTake(maxBytes) && !(await budget.take(maxBytes, deadline - performance.now()))) {
+          // From the file: up to maxBytes are allocated (a first batch larger than that whole). A
+          // fetch that already holds budget does not wait: it could be waiting for its own bytes.
+          if (!budget.tryTake(maxBytes) && (pinned > 0 || !(await budget.take(maxBytes, deadline - performance.now())))) {
             starved = true;
             continue;
           }

@@ -316,6 +316,30 @@ test('acks=0: a client producing faster than the disk writes is held by max.infl
   });
 });
 
+test('fetch.file.read.total.bytes: a fetch whose partitions together exceed the budget answers with what fits at once, without waiting for bytes it holds itself', { timeout: 20_000 }, async () => {
+  await withBroker({ 'fetch.file.read.total.bytes': 1 << 20, 'tail.cache.total.bytes': 0 }, async (b, c) => {
+    await b.broker.createTopic('two', 2, {});
+    for (const index of [0, 1]) {
+      const records = buildBatch({ records: [{ value: Buffer.alloc(600 * 1024, index) }] });
+      const res = await c.request(API_KEYS.Produce, 7, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'two', partitionData: [{ index, records }] }] });
+      assert.equal(res.responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
+    }
+    const ask = 700 * 1024;
+    const partition = (p: number) => ({ partition: p, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: ask });
+    // It asks to wait up to 30 s (fetch.max.wait.ms.max) for 2 MiB: the test's 20 s timeout fails if it waits.
+    const body = { ...fetchBody('two', 0, 30_000, 2 << 20), minBytes: 2 << 20, topics: [{ topic: 'two', partitions: [partition(0), partition(1)] }] };
+    const res = await c.request(API_KEYS.Fetch, 11, body);
+    const [p0, p1] = res.responses[0].partitions;
+    const size = (records: Buffer | Buffer[] | null): number => (records === null ? 0 : Buffer.isBuffer(records) ? records.length : records.reduce((n, r) => n + r.length, 0));
+    assert.ok(size(p0.records) > 600 * 1024, 'the first partition\'s batch');
+    assert.equal(size(p1.records), 0, 'the second did not fit beside it');
+    assert.equal(p1.highWatermark, 1, 'and says there is more');
+    assert.equal(b.broker.fetchFileReads.used, 0, 'given back once sent');
+    const second = await c.request(API_KEYS.Fetch, 11, { ...body, topics: [{ topic: 'two', partitions: [partition(1)] }] });
+    assert.ok(size(second.responses[0].partitions[0].records) > 600 * 1024, 'read by the next fetch');
+  });
+});
+
 test('max.inflight.requests.per.connection 1: pipelined requests are all read and answered, one at a time', async () => {
   await withBroker({ 'max.inflight.requests.per.connection': 1 }, async (_b, c) => {
     const records = buildBatch({ records: [{ value: 'x' }] });
