@@ -1,7 +1,8 @@
-// The listener's own bounds, over real sockets: max.connections refuses connections beyond the
-// limit, and max.inflight.requests.per.connection stops reading a connection whose pipelined
-// requests wait, so a client that writes faster than its requests are answered fills its own
-// buffers, not the broker's memory.
+// The broker's bounds on what clients make it hold, over real sockets: max.connections refuses
+// connections beyond the limit and connections.max.idle.ms closes idle ones;
+// max.inflight.requests.per.connection, unsent answers and acks=0 writes stop reading a connection,
+// so a client that writes faster than it is served fills its own buffers, not the broker's memory;
+// fetch.file.read.total.bytes bounds answers read from files; and the fetch and partition limits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
