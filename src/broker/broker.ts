@@ -84,6 +84,7 @@ export class Broker implements BrokerContext {
     await disk.refresh();
     broker = new Broker(config, clock, logger, registry, logs, disk);
     await broker.reconcileLogs();
+    broker.warnInvalidTopicConfigs();
     await broker.startGroupCoordinator();
     await broker.listen();
     broker.startTimers();
@@ -97,6 +98,21 @@ export class Broker implements BrokerContext {
   /** Open client connections on the Kafka listener. */
   get connectionCount(): number {
     return this.server?.connectionCount ?? 0;
+  }
+
+  /**
+   * A topic's configs were valid when it was made; a later change to topic.defaults (flush.mode:
+   * async under a topic with Kafka's flush.messages, say) can make them a combination Holdfast
+   * refuses. The topic keeps working as it is; the operator is told which setting has no effect.
+   */
+  private warnInvalidTopicConfigs(): void {
+    for (const topic of this.registry.list()) {
+      try {
+        validateTopicConfigs(topic.configs, topic.name, this.config.topicDefaults);
+      } catch (err) {
+        this.logger.warn('topic configs would be refused with the current topic.defaults; the topic keeps them', { topic: topic.name, reason: err instanceof Error ? err.message : String(err) });
+      }
+    }
   }
 
   /** Every registered topic has all its partition logs (a crash may have come between the two). */

@@ -6,10 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { applyConfig, defaultBrokerConfig } from '../../src/broker/index.ts';
+import { applyConfig, defaultBrokerConfig, startBroker } from '../../src/broker/index.ts';
+import { createMemoryLogger } from '../../src/util/index.ts';
 import { API_KEYS, ErrorCode } from '../../src/protocol/kafka/index.ts';
 import { buildBatch } from '../../src/record/index.ts';
-import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, tempDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 
 const require = createRequire(import.meta.url);
@@ -95,6 +96,27 @@ test('topic.defaults: Kafka\'s fsync interval with flush.mode async is refused a
   const base = defaultBrokerConfig();
   assert.throws(() => applyConfig(base, { 'topic.defaults': { 'flush.mode': 'async', 'flush.ms': 100 } }, 'test'), /\(broker default\): flush\.ms=100 is not supported with flush\.mode=async; set flush\.interval\.ms/);
   assert.equal(applyConfig(base, { 'topic.defaults': { 'flush.mode': 'sync', 'flush.ms': 100 } }, 'test').topicDefaults['flush.ms'], '100');
+});
+
+test('topic.defaults changed to flush.mode async under a topic with flush.messages: the broker starts, keeps the topic, and warns naming it', async () => {
+  const dataDir = tempDir();
+  try {
+    const first = await startBroker({ dataDir, port: 0, config: {}, logger: createMemoryLogger([], 'error') });
+    await first.createTopic('kafka-flush', 1, { 'flush.messages': '1' });
+    await first.close();
+    const lines: string[] = [];
+    const second = await startBroker({ dataDir, port: 0, config: { 'topic.defaults': { 'flush.mode': 'async' } }, logger: createMemoryLogger(lines, 'warn') });
+    try {
+      assert.equal(second.topicConfig('kafka-flush').log.flushMode, 'async');
+      const warning = lines.find((l) => l.includes('kafka-flush'));
+      assert.ok(warning !== undefined, `no warning names the topic: ${lines.join(' | ')}`);
+      assert.match(warning, /flush\.messages=1 is not supported with flush\.mode=async/);
+    } finally {
+      await second.close();
+    }
+  } finally {
+    removeDir(dataDir);
+  }
 });
 
 /** Produces one batch of `timestamps` to partition 0 of `topic` (Produce v8, which has record_errors). */
