@@ -21,7 +21,7 @@ interface Pass {
   waitable: Waitable[];
   /** Bytes taken from the file-read budget for this answer's records. */
   pinned: number;
-  /** A partition went without records because the file-read budget had no room before the deadline. */
+  /** A partition with data went without it: no room in the file-read budget by the deadline, or beside this fetch's own reads. */
   starved: boolean;
 }
 
@@ -126,7 +126,8 @@ export async function handleFetch(b: BrokerContext, ctx: RequestContext, req: Fe
   const maxWaitMs = Math.min(Math.max(req.maxWaitMs, 0), b.config.fetchMaxWaitMsMax);
   const deadline = performance.now() + maxWaitMs;
   const first = await readOnce(b, ctx, req, deadline);
-  // A starved read waited for budget until the deadline: the poll's time is spent.
+  // Starved: the budget had no room by the deadline, or the fetch already has data and no room for
+  // more; waiting for new records would not help either way.
   if (first.bytes >= Math.max(req.minBytes, 1) || maxWaitMs === 0 || first.waitable.length === 0 || !b.running || first.starved) return answer(b, ctx, first);
   b.fetchFileReads.release(first.pinned); // this answer is read again after the wait
   await waitForAny(b, first.waitable, Math.max(0, deadline - performance.now()));
