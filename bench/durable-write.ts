@@ -2,7 +2,7 @@
 // group commit on this machine's disk, done three ways. Two are the ways the storage layer can,
 // through its own FileSystem (NodeFileSystem): `writev` + `fdatasync` on a read-write handle, and
 // one `writev` on a handle opened O_DSYNC (what flush.mode=sync uses). The third is one the storage
-// layer does not use (measured for the comparison; see the README): O_DIRECT|O_DSYNC, which skips
+// layer does not use (measured for the comparison; see docs/performance.md): O_DIRECT|O_DSYNC, which skips
 // the page cache. A direct write must start and end on 4 KiB and come from an aligned buffer, so a
 // log that appends `bytes` at a time copies the records into an aligned staging buffer behind the
 // bytes of its last, partial block, rewrites that block and pads the write to 4 KiB: this bench

@@ -2,7 +2,7 @@
 // the appends are durable (flush.mode=sync: fsynced). Everything up to the append runs
 // synchronously, so appends keep the order in which requests arrived on the connection.
 import { HoldfastError } from '../util/index.ts';
-import { splitBatches, validateProducedBatch, RecordError, isTransactional } from '../record/index.ts';
+import { splitBatches, validateProducedBatch, RecordError, isTransactional, type TimestampBounds } from '../record/index.ts';
 import { ErrorCode, type ProduceRequest, type ProduceResponse } from '../protocol/kafka/index.ts';
 import type { BrokerContext } from './context.ts';
 import type { EffectiveTopicConfig } from './topic-config.ts';
@@ -36,7 +36,7 @@ interface Pending {
 }
 
 /** The record timestamps a CreateTime topic accepts now (message.timestamp.*.max.ms), or undefined when unbounded. */
-function timestampBounds(b: BrokerContext, cfg: EffectiveTopicConfig): { min: number; max: number } | undefined {
+function timestampBounds(b: BrokerContext, cfg: EffectiveTopicConfig): TimestampBounds | undefined {
   if (cfg.logAppendTime || (cfg.timestampBeforeMaxMs === Infinity && cfg.timestampAfterMaxMs === Infinity)) return undefined;
   const now = b.clock.nowMs();
   return { min: now - cfg.timestampBeforeMaxMs, max: now + cfg.timestampAfterMaxMs };
@@ -117,15 +117,12 @@ export function handleProduce(b: BrokerContext, ctx: RequestContext, req: Produc
     }),
   }));
   const response: ProduceResponse = { responses, throttleTimeMs: 0 };
+  // acks=0 gets no answer, but the request keeps its place on the connection until its appends are
+  // written, as Kafka handles it until appended: a client sending faster than the disk writes is then
+  // held by max.inflight.requests.per.connection instead of queueing writes in the broker's memory.
+  const answer = req.acks === 0 && !badAcks ? null : response;
   const waits = pending.filter((p) => p.durable !== null);
-  if (req.acks === 0 && !badAcks) {
-    // No answer, but the request keeps its place on the connection until its appends are written,
-    // as Kafka handles it until appended: a client sending faster than the disk writes is then held
-    // by max.inflight.requests.per.connection instead of queueing writes in the broker's memory.
-    if (waits.length === 0) return null;
-    return Promise.all(waits.map((p) => (p.durable as Promise<void>).catch(() => {}))).then(() => null);
-  }
-  if (waits.length === 0) return response;
+  if (waits.length === 0) return answer;
   return Promise.all(
     waits.map((p) =>
       (p.durable as Promise<void>).catch((err: unknown) => {
@@ -135,5 +132,5 @@ export function handleProduce(b: BrokerContext, ctx: RequestContext, req: Produc
         p.response.errorMessage = err instanceof Error ? err.message : String(err);
       }),
     ),
-  ).then(() => response);
+  ).then(() => answer);
 }

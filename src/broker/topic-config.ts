@@ -27,6 +27,11 @@ const REMOTE_ONLY = 'Tiered storage only: no effect while remote.storage.enable 
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** A Kafka config Holdfast takes with one value only, the one that says what it does; `why` is given for any other. */
+function only(type: ConfigSpec['type'], value: string, why: string): ConfigSpec {
+  return { type, default: value, choices: [value], refusal: why, doc: `Only ${value}: ${why}.` };
+}
+
 /**
  * Every topic config Holdfast knows: those it honours; Kafka's where the value accepted is what
  * Holdfast does anyway (unclean.leader.election.enable=false); and Kafka's that Kafka itself
@@ -52,10 +57,10 @@ export const TOPIC_CONFIGS: Record<string, ConfigSpec> = {
   'message.timestamp.after.max.ms': { type: 'long', default: LONG_MAX, min: 0, doc: 'CreateTime topics: a batch with a record timestamp more than this after the broker\'s time is refused with INVALID_TIMESTAMP (Kafka\'s KIP-937).' },
   'flush.messages': { type: 'long', default: LONG_MAX, min: 1, doc: 'Kafka\'s fsync interval in messages. Accepted with flush.mode=sync (the default), which makes every batch durable before it is acknowledged, as strict as any value; refused with flush.mode=async, whose interval is flush.interval.messages.' },
   'flush.ms': { type: 'long', default: LONG_MAX, min: 0, doc: 'Kafka\'s fsync interval in milliseconds. Accepted with flush.mode=sync (the default), which makes every batch durable before it is acknowledged, as strict as any value; refused with flush.mode=async, whose interval is flush.interval.ms.' },
-  'unclean.leader.election.enable': { type: 'boolean', default: 'false', choices: ['false'], refusal: 'Holdfast never makes a replica that may lack acknowledged records the leader', doc: 'Only false: Holdfast never makes a replica that may lack acknowledged records the leader.' },
-  'preallocate': { type: 'boolean', default: 'false', choices: ['false'], refusal: 'Holdfast does not preallocate segment files', doc: 'Only false: segment files grow as they are written.' },
-  'segment.jitter.ms': { type: 'long', default: 0, choices: ['0'], refusal: 'Holdfast rolls segments at segment.ms exactly', doc: 'Only 0: segments roll at segment.ms exactly.' },
-  'remote.storage.enable': { type: 'boolean', default: 'false', choices: ['false'], refusal: 'tiered storage is not built', doc: 'Only false: tiered storage is not built.' },
+  'unclean.leader.election.enable': only('boolean', 'false', 'Holdfast never makes a replica that may lack acknowledged records the leader'),
+  'preallocate': only('boolean', 'false', 'Holdfast does not preallocate segment files'),
+  'segment.jitter.ms': only('long', '0', 'Holdfast rolls segments at segment.ms exactly'),
+  'remote.storage.enable': only('boolean', 'false', 'tiered storage is not built'),
   'local.retention.ms': { type: 'long', default: -2, min: -2, doc: REMOTE_ONLY },
   'local.retention.bytes': { type: 'long', default: -2, min: -2, doc: REMOTE_ONLY },
   'delete.retention.ms': { type: 'long', default: DAY_MS, min: 0, doc: COMPACTION_ONLY },

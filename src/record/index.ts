@@ -57,6 +57,7 @@ export {
   decodeBatchAsync,
   decodeBatches,
   walkRecords,
+  type TimestampBounds,
   ControlRecordType,
   type ControlRecord,
   decodeControlRecord,

@@ -213,28 +213,22 @@ function skipNullableBytes(reader: ByteReader, index: number): void {
   if (length > 0) reader.skip(length);
 }
 
-/** Each record's timestamp (base + delta) must lie in [min, max]: Kafka's message.timestamp.*.max.ms. */
-export interface TimestampRange {
-  /** The batch's base timestamp, which record deltas are relative to. */
-  base: number;
+/** The record timestamps a batch may carry: Kafka's message.timestamp.*.max.ms around the broker's time. */
+export interface TimestampBounds {
   min: number;
   max: number;
-}
-
-function timestampOutOfRange(index: number, range: TimestampRange, delta: number): RecordError {
-  return new RecordError(RecordErrorCode.INVALID_TIMESTAMP, `record ${index} has timestamp ${range.base + delta}, outside [${range.min}, ${range.max}]`, undefined, index);
 }
 
 /**
  * Checks the framing of `count` records in records[start, end) without materialising keys, values or
  * headers: each record's Length covers exactly its fields, offsetDelta equals the record's index, the
  * count is exact and nothing trails. One reader, no per-record allocation. Throws INVALID_RECORD, or
- * INVALID_TIMESTAMP (with the record's index) for a timestamp outside `timestamps`.
+ * INVALID_TIMESTAMP (with the record's index) for a timestamp (baseTimestamp + delta) outside `bounds`.
  */
-export function walkRecords(records: Buffer, start: number, end: number, count: number, timestamps?: TimestampRange): void {
+export function walkRecords(records: Buffer, start: number, end: number, count: number, baseTimestamp = 0, bounds?: TimestampBounds): void {
   // Bounds on each record's timestamp delta; none unless asked (always true comparisons).
-  const minDelta = timestamps === undefined ? -Infinity : timestamps.min - timestamps.base;
-  const maxDelta = timestamps === undefined ? Infinity : timestamps.max - timestamps.base;
+  const minDelta = bounds === undefined ? -Infinity : bounds.min - baseTimestamp;
+  const maxDelta = bounds === undefined ? Infinity : bounds.max - baseTimestamp;
   if (count < 0 || count * MIN_RECORD_BYTES > end - start) {
     throw invalidRecord(`batch declares ${count} records but only ${end - start} bytes of records`);
   }
@@ -248,7 +242,10 @@ export function walkRecords(records: Buffer, start: number, end: number, count: 
     reader.end = recordEnd;
     reader.skip(1); // attributes
     const timestampDelta = reader.readVarlong();
-    if (timestampDelta < minDelta || timestampDelta > maxDelta) throw timestampOutOfRange(i, timestamps as TimestampRange, timestampDelta);
+    if (timestampDelta < minDelta || timestampDelta > maxDelta) {
+      const b = bounds as TimestampBounds;
+      throw new RecordError(RecordErrorCode.INVALID_TIMESTAMP, `record ${i} has timestamp ${baseTimestamp + timestampDelta}, outside [${b.min}, ${b.max}]`, undefined, i);
+    }
     const offsetDelta = reader.readVarint();
     if (offsetDelta !== i) throw invalidRecord(`record ${i} has offset delta ${offsetDelta}, expected ${i}`);
     skipNullableBytes(reader, i); // key

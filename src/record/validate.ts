@@ -16,7 +16,7 @@ import {
 } from './batch-header.ts';
 import { decompress, decompressAsync } from './codecs.ts';
 import { RecordError, RecordErrorCode, corrupt, invalidRecord } from './errors.ts';
-import { CURRENT_MAGIC, walkRecords, type TimestampRange } from './records.ts';
+import { CURRENT_MAGIC, walkRecords, type TimestampBounds } from './records.ts';
 
 export interface BatchLimits {
   /** The topic's max.message.bytes: the largest batch accepted, in bytes as sent. */
@@ -26,7 +26,7 @@ export interface BatchLimits {
   /** Walk every record (decompressing if needed) rather than trusting the header's count. */
   validateRecords: boolean;
   /** With validateRecords: the earliest and latest record timestamps accepted (INVALID_TIMESTAMP outside). */
-  timestamps?: { min: number; max: number };
+  timestamps?: TimestampBounds;
 }
 
 export interface ValidBatch {
@@ -79,11 +79,7 @@ function checkHeader(header: BatchHeader): void {
 }
 
 function checkDecompressed(header: BatchHeader, records: Buffer, limits: BatchLimits): void {
-  walkRecords(records, 0, records.length, header.recordsCount, timestampRange(header, limits));
-}
-
-function timestampRange(header: BatchHeader, limits: BatchLimits): TimestampRange | undefined {
-  return limits.timestamps === undefined ? undefined : { base: header.baseTimestamp, min: limits.timestamps.min, max: limits.timestamps.max };
+  walkRecords(records, 0, records.length, header.recordsCount, header.baseTimestamp, limits.timestamps);
 }
 
 /**
@@ -99,7 +95,7 @@ export function validateProducedBatch(buf: Buffer, pos: number, size: number, li
   if (limits.validateRecords) {
     const start = pos + BATCH_HEADER_BYTES;
     const codec = compressionOf(header.attributes);
-    if (codec === 0) walkRecords(buf, start, pos + size, header.recordsCount, timestampRange(header, limits));
+    if (codec === 0) walkRecords(buf, start, pos + size, header.recordsCount, header.baseTimestamp, limits.timestamps);
     else checkDecompressed(header, decompress(codec, buf.subarray(start, pos + size), limits.maxDecompressedBytes), limits);
   }
   return { header, size };
@@ -115,7 +111,7 @@ export async function validateProducedBatchAsync(buf: Buffer, pos: number, size:
     const payload = buf.subarray(pos + BATCH_HEADER_BYTES, pos + size);
     checkDecompressed(header, await decompressAsync(codec, payload, limits.maxDecompressedBytes), limits);
   } else if (limits.validateRecords) {
-    walkRecords(buf, pos + BATCH_HEADER_BYTES, pos + size, header.recordsCount, timestampRange(header, limits));
+    walkRecords(buf, pos + BATCH_HEADER_BYTES, pos + size, header.recordsCount, header.baseTimestamp, limits.timestamps);
   }
   return { header, size };
 }

@@ -54,9 +54,46 @@ function fetchBody(topic: string, fetchOffset: number, maxWaitMs: number, maxByt
   return { replicaId: -1, maxWaitMs, minBytes: 1, maxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset, logStartOffset: -1, partitionMaxBytes: maxBytes }] }], forgottenTopicsData: [], rackId: '' };
 }
 
-/** A Produce v7 body (acks=all) with `records` for partition 0 of `topic`. */
-function produceBody(topic: string, records: Buffer) {
-  return { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] };
+/** A Produce v7 body (acks=all) with `records` for partition `index` of `topic`. */
+function produceBody(topic: string, records: Buffer, index = 0) {
+  return { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index, records }] }] };
+}
+
+/** The error code a Produce of one batch of `value` to partition `index` of `topic` gets. */
+async function produceValue(c: TestKafkaClient, topic: string, value: Buffer | string, index = 0): Promise<number> {
+  const res = await c.request(API_KEYS.Produce, 7, produceBody(topic, buildBatch({ records: [{ value }] }), index));
+  return res.responses[0].partitionResponses[0].errorCode;
+}
+
+/** Writes one request frame to a raw socket; false when the socket asks the writer to wait for 'drain'. */
+function writeRequest(s: Socket, apiKey: number, version: number, correlationId: number, body: unknown): boolean {
+  let ok = true;
+  for (const chunk of encodeRequestFrame(apiKey, version, correlationId, 'limits-test', body)) ok = s.write(chunk);
+  return ok;
+}
+
+/** The correlation ids of the answers `s` receives from now on, in arrival order. */
+function collectAnswers(s: Socket): number[] {
+  const ids: number[] = [];
+  const decoder = new FrameDecoder(1 << 26);
+  s.on('data', (d: Buffer) => {
+    for (const frame of decoder.push(d)) ids.push(frame.readInt32BE(0));
+  });
+  return ids;
+}
+
+/** Polls `done` every 50 ms; fails with `what()` if it is not true within `timeoutMs`. */
+async function waitUntil(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  const start = Date.now();
+  while (!done()) {
+    assert.ok(Date.now() - start < timeoutMs, what());
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A partition's records in a Fetch answer as one buffer. */
+function recordBytes(records: Buffer | Buffer[] | null): Buffer {
+  return records === null ? Buffer.alloc(0) : Buffer.isBuffer(records) ? records : Buffer.concat(records);
 }
 
 const apiVersions = (c: TestKafkaClient): Promise<{ errorCode: number }> => c.request(API_KEYS.ApiVersions, 0, {});
@@ -109,11 +146,7 @@ test('connections.max.idle.ms: a connection with nothing in flight that moves no
     assert.equal(quiet.closed, true, 'the connection that sent nothing for 4 s was closed');
     assert.equal(steady.closed, false);
     // Once its poll is answered, the polling connection is idle like any other.
-    const answeredAt = Date.now();
-    while (!polling.closed) {
-      assert.ok(Date.now() - answeredAt < 20_000, 'the idle connection was never closed');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitUntil(() => polling.closed, 20_000, () => 'the idle connection was never closed');
     quiet.close();
   });
 });
@@ -124,11 +157,7 @@ test('connections.max.idle.ms: a Holdfast producer idle past it sends again on a
     const p = new Producer({ brokers: [b.bootstrap] });
     try {
       assert.equal((await p.send({ topic: 'idle-producer', value: 'before' })).offset, 0);
-      const sentAt = Date.now();
-      while (b.broker.connectionCount > 0) {
-        assert.ok(Date.now() - sentAt < 10_000, `${b.broker.connectionCount} connections still open`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitUntil(() => b.broker.connectionCount === 0, 10_000, () => `${b.broker.connectionCount} connections still open`);
       assert.equal((await p.send({ topic: 'idle-producer', value: 'after' })).offset, 1);
     } finally {
       await p.close();
@@ -141,15 +170,11 @@ test('max.inflight.requests.per.connection: behind a long poll the broker stops 
     const s = await open(b.bootstrap);
     try {
       await admin.request(API_KEYS.CreateTopics, 3, { topics: [{ name: 'limits', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
-      const responses: number[] = [];
-      const decoder = new FrameDecoder(1 << 26);
-      s.on('data', (d: Buffer) => {
-        for (const frame of decoder.push(d)) responses.push(frame.readInt32BE(0));
-      });
+      const responses = collectAnswers(s);
 
       // Correlation id 1: a fetch with nothing to return waits up to 3 s.
       const pollMs = 3000;
-      for (const chunk of encodeRequestFrame(API_KEYS.Fetch, 11, 1, 'limits-test', fetchBody('limits', 0, pollMs))) s.write(chunk);
+      writeRequest(s, API_KEYS.Fetch, 11, 1, fetchBody('limits', 0, pollMs));
       // Then produce requests of 1 MiB each to a topic that does not exist: each is answered with an
       // error and appends nothing, so none of them can end the poll. Enough of them that, even if the
       // kernel buffers all it may, at least 16 MiB must stay in this client unless the broker reads.
@@ -157,19 +182,15 @@ test('max.inflight.requests.per.connection: behind a long poll the broker stops 
       const records = buildBatch({ records: [{ value: Buffer.alloc(mib, 0x61) }] });
       const count = 2 + Math.ceil(kernelBufferBytes() / mib) + 16;
       for (let i = 0; i < count; i++) {
-        for (const chunk of encodeRequestFrame(API_KEYS.Produce, 7, 2 + i, 'limits-test', produceBody('no-such-topic', records))) s.write(chunk);
+        writeRequest(s, API_KEYS.Produce, 7, 2 + i, produceBody('no-such-topic', records));
       }
-      const sentAt = Date.now();
       await new Promise((r) => setTimeout(r, 1000));
       // The broker holds the poll and one more request, so it stopped reading: what the kernel could
       // not take is still in this socket's buffer.
       assert.deepEqual(responses, [], 'nothing is answered while the poll at the head waits');
       assert.ok(s.writableLength >= 16 * mib, `the client still holds ${s.writableLength} bytes unsent`);
 
-      while (responses.length < count + 1) {
-        assert.ok(Date.now() - sentAt < 30_000, `only ${responses.length} of ${count + 1} answered`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitUntil(() => responses.length >= count + 1, 29_000, () => `only ${responses.length} of ${count + 1} answered`);
       assert.deepEqual(responses, Array.from({ length: count + 1 }, (_, i) => i + 1), 'answered once each, in request order');
       assert.equal(s.writableLength, 0);
     } finally {
@@ -184,33 +205,25 @@ test('a client that does not read its answers: once they back up past the kernel
     await b.broker.createTopic('big', 1, {});
     await b.broker.createTopic('probe', 1, {});
     const answerBytes = 900 * 1024; // under max.message.bytes
-    assert.equal((await admin.request(API_KEYS.Produce, 7, produceBody('big', buildBatch({ records: [{ value: Buffer.alloc(answerBytes, 0x62) }] })))).responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
+    assert.equal(await produceValue(admin, 'big', Buffer.alloc(answerBytes, 0x62)), ErrorCode.NONE);
     const s = await open(b.bootstrap);
     try {
       // No 'data' listener: this client reads nothing. Each fetch is answered with the 900 KiB batch,
       // enough of them to fill every kernel buffer on the way and 8 answers more.
       const count = Math.ceil(kernelBufferBytes() / answerBytes) + 8;
       for (let i = 0; i < count; i++) {
-        for (const chunk of encodeRequestFrame(API_KEYS.Fetch, 11, 1 + i, 'limits-test', fetchBody('big', 0, 0))) s.write(chunk);
+        writeRequest(s, API_KEYS.Fetch, 11, 1 + i, fetchBody('big', 0, 0));
       }
       await new Promise((r) => setTimeout(r, 1500));
       // A produce sent now is only appended if the broker still reads this connection.
-      for (const chunk of encodeRequestFrame(API_KEYS.Produce, 7, 1 + count, 'limits-test', produceBody('probe', buildBatch({ records: [{ value: 'p' }] })))) s.write(chunk);
+      writeRequest(s, API_KEYS.Produce, 7, 1 + count, produceBody('probe', buildBatch({ records: [{ value: 'p' }] })));
       await new Promise((r) => setTimeout(r, 1000));
       const probe = b.broker.partitionLog('probe', 0);
       assert.ok(probe !== undefined);
       assert.equal(probe.highWatermark, 0, 'the broker stopped reading while its answers waited to be sent');
 
-      const responses: number[] = [];
-      const decoder = new FrameDecoder(1 << 26);
-      s.on('data', (d: Buffer) => {
-        for (const frame of decoder.push(d)) responses.push(frame.readInt32BE(0));
-      });
-      const readAt = Date.now();
-      while (responses.length < count + 1) {
-        assert.ok(Date.now() - readAt < 30_000, `only ${responses.length} of ${count + 1} answered`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const responses = collectAnswers(s);
+      await waitUntil(() => responses.length >= count + 1, 30_000, () => `only ${responses.length} of ${count + 1} answered`);
       assert.deepEqual(responses, Array.from({ length: count + 1 }, (_, i) => i + 1), 'answered once each, in request order');
       assert.equal(probe.highWatermark, 1, 'the probe was appended once the client read');
     } finally {
@@ -225,7 +238,7 @@ test('fetch.file.read.total.bytes: answers read from files and not yet sent hold
     await b.broker.createTopic('filed', 1, {});
     const batchBytes = 600 * 1024;
     for (let i = 0; i < 2; i++) {
-      assert.equal((await c.request(API_KEYS.Produce, 7, produceBody('filed', buildBatch({ records: [{ value: Buffer.alloc(batchBytes, i) }] })))).responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
+      assert.equal(await produceValue(c, 'filed', Buffer.alloc(batchBytes, i)), ErrorCode.NONE);
     }
     const askBytes = 700 * 1024; // one batch per answer; over half the budget, so two answers do not fit together
     const reads = b.broker.fetchFileReads;
@@ -235,13 +248,10 @@ test('fetch.file.read.total.bytes: answers read from files and not yet sent hold
       const count = Math.ceil(kernelBufferBytes() / askBytes) + 8;
       // Each may wait 5 s for budget: the first is read, and the next only once the kernel has taken it.
       for (let i = 0; i < count; i++) {
-        for (const chunk of encodeRequestFrame(API_KEYS.Fetch, 11, 1 + i, 'limits-test', fetchBody('filed', 0, 5000, askBytes))) s.write(chunk);
+        writeRequest(s, API_KEYS.Fetch, 11, 1 + i, fetchBody('filed', 0, 5000, askBytes));
       }
       const sentAt = Date.now();
-      while (reads.used === 0 || Date.now() - sentAt < 1000) {
-        assert.ok(Date.now() - sentAt < 20_000, 'the unsent answers never held the budget');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitUntil(() => reads.used > 0 && Date.now() - sentAt >= 1000, 20_000, () => 'the unsent answers never held the budget');
       return { s, count };
     };
 
@@ -253,19 +263,11 @@ test('fetch.file.read.total.bytes: answers read from files and not yet sent hold
       assert.equal(starved.highWatermark, 2);
       assert.ok(starved.records === null || starved.records.length === 0, 'no room to read: answered after the wait without records');
 
-      const responses: number[] = [];
-      const decoder = new FrameDecoder(1 << 26);
-      s.on('data', (d: Buffer) => {
-        for (const frame of decoder.push(d)) responses.push(frame.readInt32BE(0));
-      });
-      const readAt = Date.now();
-      while (responses.length < count) {
-        assert.ok(Date.now() - readAt < 30_000, `only ${responses.length} of ${count} answered`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const responses = collectAnswers(s);
+      await waitUntil(() => responses.length >= count, 30_000, () => `only ${responses.length} of ${count} answered`);
       assert.deepEqual(responses, Array.from({ length: count }, (_, i) => i + 1), 'the stuck client gets every answer once it reads');
       const served = (await c.request(API_KEYS.Fetch, 11, fetchBody('filed', 0, 300, askBytes))).responses[0].partitions[0];
-      const records = Buffer.isBuffer(served.records) ? served.records : Buffer.concat(served.records);
+      const records = recordBytes(served.records);
       assert.ok(records.length > batchBytes, `the first batch, read now that the answers are sent (${records.length} bytes)`);
     } finally {
       s.destroy();
@@ -275,11 +277,7 @@ test('fetch.file.read.total.bytes: answers read from files and not yet sent hold
     // Answers still unsent when their connection closes are given back too.
     const again = await stuckClient();
     again.s.destroy();
-    const closedAt = Date.now();
-    while (reads.used > 0) {
-      assert.ok(Date.now() - closedAt < 10_000, `${reads.used} bytes still held after the connection closed`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil(() => reads.used === 0, 10_000, () => `${reads.used} bytes still held after the connection closed`);
   });
 });
 
@@ -299,15 +297,9 @@ test('acks=0: a client producing faster than the disk writes is held by max.infl
       let sent = 0;
       const until = Date.now() + 2000;
       while (Date.now() < until) {
-        let ok = true;
-        for (const chunk of encodeRequestFrame(API_KEYS.Produce, 7, ++sent, 'limits-test', body)) ok = s.write(chunk);
-        if (!ok) await new Promise((r) => s.once('drain', r));
+        if (!writeRequest(s, API_KEYS.Produce, 7, ++sent, body)) await new Promise((r) => s.once('drain', r));
       }
-      const sentAt = Date.now();
-      while (log.highWatermark < sent) {
-        assert.ok(Date.now() - sentAt < 30_000, `${log.highWatermark} of ${sent} appended`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitUntil(() => log.highWatermark >= sent, 30_000, () => `${log.highWatermark} of ${sent} appended`);
       clearInterval(sampler);
       // Requests waiting for their write hold their place; the broker reads no further.
       assert.ok(maxPending <= (inflight + 1) * records.length, `${maxPending} bytes queued for writing at most, ${inflight} requests of ${records.length} in flight`);
@@ -320,18 +312,14 @@ test('acks=0: a client producing faster than the disk writes is held by max.infl
 test('fetch.file.read.total.bytes: a fetch whose partitions together exceed the budget answers with what fits at once, without waiting for bytes it holds itself', { timeout: 20_000 }, async () => {
   await withBroker({ 'fetch.file.read.total.bytes': 1 << 20, 'tail.cache.total.bytes': 0 }, async (b, c) => {
     await b.broker.createTopic('two', 2, {});
-    for (const index of [0, 1]) {
-      const records = buildBatch({ records: [{ value: Buffer.alloc(600 * 1024, index) }] });
-      const res = await c.request(API_KEYS.Produce, 7, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'two', partitionData: [{ index, records }] }] });
-      assert.equal(res.responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
-    }
+    for (const index of [0, 1]) assert.equal(await produceValue(c, 'two', Buffer.alloc(600 * 1024, index), index), ErrorCode.NONE);
     const ask = 700 * 1024;
     const partition = (p: number) => ({ partition: p, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: ask });
     // It asks to wait up to 30 s (fetch.max.wait.ms.max) for 2 MiB: the test's 20 s timeout fails if it waits.
     const body = { ...fetchBody('two', 0, 30_000, 2 << 20), minBytes: 2 << 20, topics: [{ topic: 'two', partitions: [partition(0), partition(1)] }] };
     const res = await c.request(API_KEYS.Fetch, 11, body);
     const [p0, p1] = res.responses[0].partitions;
-    const size = (records: Buffer | Buffer[] | null): number => (records === null ? 0 : Buffer.isBuffer(records) ? records.length : records.reduce((n, r) => n + r.length, 0));
+    const size = (records: Buffer | Buffer[] | null): number => recordBytes(records).length;
     assert.ok(size(p0.records) > 600 * 1024, 'the first partition\'s batch');
     assert.equal(size(p1.records), 0, 'the second did not fit beside it');
     assert.equal(p1.highWatermark, 1, 'and says there is more');
@@ -377,14 +365,13 @@ test('fetch.max.bytes: a fetch asking for 2 GiB gets whole batches up to the bro
   // No tail cache: the answer is read from the segment file, where the cap bounds what is allocated.
   await withBroker({ 'fetch.max.bytes': cap, 'tail.cache.total.bytes': 0 }, async (b, c) => {
     await b.broker.createTopic('capped-bytes', 1, {});
-    const produce = (value: Buffer) => c.request(API_KEYS.Produce, 7, produceBody('capped-bytes', buildBatch({ records: [{ value }] })));
-    for (let i = 0; i < 12; i++) assert.equal((await produce(Buffer.alloc(100 * 1024, i))).responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
-    assert.equal((await produce(Buffer.alloc(cap + 1024, 0xee))).responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
+    for (let i = 0; i < 12; i++) assert.equal(await produceValue(c, 'capped-bytes', Buffer.alloc(100 * 1024, i)), ErrorCode.NONE);
+    assert.equal(await produceValue(c, 'capped-bytes', Buffer.alloc(cap + 1024, 0xee)), ErrorCode.NONE);
     const all = 0x7fffffff;
     const fetchFrom = async (offset: number): Promise<Buffer> => {
       const p = (await c.request(API_KEYS.Fetch, 11, fetchBody('capped-bytes', offset, 0, all))).responses[0].partitions[0];
       assert.equal(p.errorCode, ErrorCode.NONE);
-      return Buffer.isBuffer(p.records) ? p.records : Buffer.concat(p.records);
+      return recordBytes(p.records);
     };
     /** Batch count of a fetched region; fails unless it is whole batches end to end. */
     const batches = (region: Buffer): number => {
