@@ -4,7 +4,7 @@
 import { ByteBudget, createLogger, HoldfastError, systemClock, type Clock, type Logger } from '../util/index.ts';
 import { DiskSpace, LogManager, NodeFileSystem, type FileSystem, type PartitionLog } from '../storage/index.ts';
 import { API_KEYS } from '../protocol/kafka/index.ts';
-import { advertisedHostOf, applyConfig, defaultBrokerConfig, type BrokerConfig } from './config.ts';
+import { advertisedHostOf, applyConfig, checkBrokerConfig, defaultBrokerConfig, type BrokerConfig } from './config.ts';
 import type { BrokerContext } from './context.ts';
 import { KafkaServer, type RequestContext } from './kafka-server.ts';
 import { TopicRegistry, invalidTopicNameReason, type TopicRecord } from './topics.ts';
@@ -37,6 +37,8 @@ export class Broker implements BrokerContext {
   readonly logs: LogManager;
   readonly disk: DiskSpace;
   readonly fetchFileReads: ByteBudget;
+  /** queued.max.request.bytes: request frames held from their size prefix until handled; null for no bound. */
+  readonly requestBytes: ByteBudget | null;
   advertised = { host: '', port: 0 };
   groups!: GroupCoordinator;
   private server: KafkaServer | null = null;
@@ -57,10 +59,12 @@ export class Broker implements BrokerContext {
     this.logs = logs;
     this.disk = disk;
     this.fetchFileReads = new ByteBudget(config.fetchFileReadTotalBytes);
+    this.requestBytes = config.queuedMaxRequestBytes === -1 ? null : new ByteBudget(config.queuedMaxRequestBytes);
   }
 
   /** Opens the data directory, recovers, and starts listening. */
   static async start(config: BrokerConfig, deps: BrokerDependencies = {}): Promise<Broker> {
+    checkBrokerConfig(config);
     const fs = deps.fs ?? new NodeFileSystem();
     const clock = deps.clock ?? systemClock;
     const logger = deps.logger ?? createLogger({ level: config.logLevel, fields: { node: config.nodeId } });
@@ -171,6 +175,7 @@ export class Broker implements BrokerContext {
       maxFrameBytes: this.config.socketRequestMaxBytes,
       maxInflightPerConnection: this.config.maxInflightRequestsPerConnection,
       maxConnections: this.config.maxConnections,
+      requestBytes: this.requestBytes,
       connectionsMaxIdleMs: this.config.connectionsMaxIdleMs,
       logger: this.logger,
       supported: SUPPORTED_VERSIONS,

@@ -22,6 +22,11 @@ export interface BrokerConfig {
   numPartitions: number;
   /** Largest request frame accepted; larger ones close the connection. @default 104857600 (100 MiB) */
   socketRequestMaxBytes: number;
+  /**
+   * Bytes of request frames the broker holds at once, from each frame's size prefix until it has
+   * been handled; -1 for no bound. At least socket.request.max.bytes. @default 268435456
+   */
+  queuedMaxRequestBytes: number;
   /** Requests decoded but not yet answered on one connection before the broker stops reading it. @default 64 */
   maxInflightRequestsPerConnection: number;
   /** Open client connections; further ones are closed at once. @default 1000 */
@@ -100,6 +105,7 @@ export const BROKER_KEYS: Record<string, KeySpec> = {
   'auto.create.topics.enable': { field: 'autoCreateTopics', type: 'bool', doc: 'Create unknown topics on Metadata requests.' },
   'num.partitions': { field: 'numPartitions', type: 'int', min: 1, max: 10000, doc: 'Partitions of auto-created topics.' },
   'socket.request.max.bytes': { field: 'socketRequestMaxBytes', type: 'int', min: 1024, max: 1073741824, doc: 'Largest request frame.' },
+  'queued.max.request.bytes': { field: 'queuedMaxRequestBytes', type: 'int', min: -1, max: Number.MAX_SAFE_INTEGER, doc: 'Memory all request frames may hold together, from their size prefix until handled; a connection whose next frame does not fit stops being read until it does, in arrival order. -1 for no bound (Kafka\'s default); otherwise at least socket.request.max.bytes.' },
   'max.inflight.requests.per.connection': { field: 'maxInflightRequestsPerConnection', type: 'int', min: 1, max: 10000, doc: 'Pipelined requests per connection before reading pauses; reading also pauses while its answers wait unsent.' },
   'max.connections': { field: 'maxConnections', type: 'int', min: 1, max: 1000000, doc: 'Open client connections.' },
   'connections.max.idle.ms': { field: 'connectionsMaxIdleMs', type: 'int', min: 100, max: 604800000, doc: 'A connection with no request in flight that reads and writes nothing this long is closed.' },
@@ -136,6 +142,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     autoCreateTopics: true,
     numPartitions: 1,
     socketRequestMaxBytes: 104857600,
+    queuedMaxRequestBytes: 256 * 1024 * 1024,
     maxInflightRequestsPerConnection: 64,
     maxConnections: 1000,
     connectionsMaxIdleMs: 600000,
@@ -213,6 +220,20 @@ export function applyConfig(base: BrokerConfig, entries: Record<string, unknown>
     else (out as unknown as Record<string, unknown>)[spec.field] = value;
   }
   return out;
+}
+
+/**
+ * Rules between keys, checked once all are applied (so their order in a file does not matter):
+ * throws ConfigError naming both keys and values.
+ */
+export function checkBrokerConfig(config: BrokerConfig): void {
+  const queued = config.queuedMaxRequestBytes;
+  if (queued !== -1 && (queued < 0 || queued < config.socketRequestMaxBytes)) {
+    throw new ConfigError(`config queued.max.request.bytes: ${queued} must be -1 (no bound) or at least socket.request.max.bytes (${config.socketRequestMaxBytes}), so that the largest request fits`);
+  }
+  if (config.groupMinSessionTimeoutMs > config.groupMaxSessionTimeoutMs) {
+    throw new ConfigError(`config group.min.session.timeout.ms: ${config.groupMinSessionTimeoutMs} is above group.max.session.timeout.ms (${config.groupMaxSessionTimeoutMs})`);
+  }
 }
 
 /** The host clients should connect to. */

@@ -5,7 +5,7 @@
 // connection with nothing in flight and no bytes moving for connections.max.idle.ms is closed, as
 // Kafka does, so connections whose clients vanished do not use up max.connections.
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Logger } from '../util/index.ts';
+import type { ByteBudget, Logger } from '../util/index.ts';
 import {
   FrameDecoder,
   decodeRequest,
@@ -39,6 +39,12 @@ export interface KafkaServerOptions {
   maxFrameBytes: number;
   maxInflightPerConnection: number;
   maxConnections: number;
+  /**
+   * Bytes of request frames all connections may hold at once, from each frame's size prefix until
+   * its handler has finished (queued.max.request.bytes); null for no bound. A frame that does not
+   * fit stops its connection's reading until it does.
+   */
+  requestBytes: ByteBudget | null;
   /** A connection with no request in flight and no bytes read or written this long is closed. */
   connectionsMaxIdleMs: number;
   logger: Logger;
@@ -61,6 +67,9 @@ class Connection {
   private readonly queue: Slot[] = [];
   private paused = false;
   private closed = false;
+  /** Withdraws this connection's wait for request bytes, while it waits (its decoder is held). */
+  private cancelBytesWait: (() => void) | null = null;
+  private decoderReleased = false;
   /** Bytes moved since the last idle sweep. */
   private active = true;
   /** Consecutive idle sweeps with nothing in flight and nothing moved. */
@@ -76,7 +85,8 @@ class Connection {
     this.id = id;
     this.options = options;
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.decoder = new FrameDecoder(options.maxFrameBytes);
+    const budget = options.requestBytes;
+    this.decoder = new FrameDecoder(options.maxFrameBytes, budget === null ? null : (bytes) => this.admit(budget, bytes));
     socket.setNoDelay(true);
     socket.setKeepAlive(true); // the kernel notices peers that vanished without a FIN
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -89,6 +99,54 @@ class Connection {
       this.closed = true;
       this.dropQueue();
     });
+  }
+
+  /**
+   * A frame's size prefix was read: it may be assembled if its bytes fit the budget. If not, the
+   * decoder holds before it and reading stops until they are granted, in arrival order.
+   */
+  private admit(budget: ByteBudget, bytes: number): boolean {
+    if (budget.tryTake(bytes)) return true;
+    this.cancelBytesWait = budget.takeWhenFree(bytes, () => {
+      this.cancelBytesWait = null;
+      // Not from inside the release that granted it: that may be another connection's handler.
+      queueMicrotask(() => this.onBytesGranted(bytes));
+    });
+    return false;
+  }
+
+  private onBytesGranted(bytes: number): void {
+    if (this.closed) {
+      this.options.requestBytes?.release(bytes);
+      return;
+    }
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.resume();
+    } catch (err) {
+      this.reject('bad frame', err);
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closed) return;
+      this.onFrame(frame);
+    }
+    this.updateReading();
+  }
+
+  /** Gives back a frame's bytes once it needs them no more (its handler finished, or it was never handled). */
+  private releaseFrame(frame: Buffer): void {
+    this.options.requestBytes?.release(frame.length);
+  }
+
+  /** On close (once): what the decoder took for a frame it was assembling, and any wait for more. */
+  private releaseDecoder(): void {
+    if (this.decoderReleased) return;
+    this.decoderReleased = true;
+    this.cancelBytesWait?.();
+    this.cancelBytesWait = null;
+    const partial = this.decoder.admittedPartialBytes;
+    if (partial > 0) this.options.requestBytes?.release(partial);
   }
 
   private onData(chunk: Buffer): void {
@@ -105,6 +163,7 @@ class Connection {
       if (this.closed) return;
       this.onFrame(frame);
     }
+    this.updateReading(); // the decoder may now be held before a frame whose bytes are not free
   }
 
   private onFrame(frame: Buffer): void {
@@ -114,6 +173,7 @@ class Connection {
       const range = this.options.supported.get(API_KEYS.ApiVersions);
       const version = frame.readInt16BE(2);
       if (range === undefined || version < range[0] || version > range[1]) {
+        this.releaseFrame(frame);
         this.answerUnsupportedApiVersions(frame.readInt32BE(4));
         return;
       }
@@ -122,6 +182,7 @@ class Connection {
     try {
       decoded = decodeRequest(frame);
     } catch (err) {
+      this.releaseFrame(frame);
       if (err instanceof UnsupportedVersionError && err.apiKey === API_KEYS.ApiVersions) {
         this.answerUnsupportedApiVersions(err.correlationId);
         return;
@@ -133,6 +194,7 @@ class Connection {
     this.lastClientId = header.clientId;
     const range = this.options.supported.get(header.apiKey);
     if (range === undefined || header.apiVersion < range[0] || header.apiVersion > range[1]) {
+      this.releaseFrame(frame);
       if (header.apiKey === API_KEYS.ApiVersions) {
         this.answerUnsupportedApiVersions(header.correlationId);
         return;
@@ -147,15 +209,23 @@ class Connection {
     try {
       result = this.options.handler(ctx, body);
     } catch (err) {
+      this.releaseFrame(frame);
       this.fail(ctx, err);
       return;
     }
     if (result instanceof Promise) {
       result.then(
-        (resBody) => this.complete(slot, ctx, resBody),
-        (err) => this.fail(ctx, err),
+        (resBody) => {
+          this.releaseFrame(frame);
+          this.complete(slot, ctx, resBody);
+        },
+        (err) => {
+          this.releaseFrame(frame);
+          this.fail(ctx, err);
+        },
       );
     } else {
+      this.releaseFrame(frame);
       this.complete(slot, ctx, result);
     }
     this.updateReading();
@@ -230,7 +300,7 @@ class Connection {
    */
   private updateReading(): void {
     if (this.closed) return;
-    const stop = this.queue.length >= this.options.maxInflightPerConnection || this.socket.writableNeedDrain;
+    const stop = this.queue.length >= this.options.maxInflightPerConnection || this.socket.writableNeedDrain || this.decoder.isHeld;
     if (stop === this.paused) return;
     this.paused = stop;
     if (stop) this.socket.pause();
@@ -239,6 +309,7 @@ class Connection {
 
   /** Answers that will not be sent now: those already complete let go of what they pin. */
   private dropQueue(): void {
+    this.releaseDecoder();
     for (const slot of this.queue) slot.onSent?.();
     this.queue.length = 0;
   }

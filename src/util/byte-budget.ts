@@ -7,7 +7,7 @@ import { assertSafeInteger } from './assert.ts';
 interface Waiter {
   bytes: number;
   resolve: (taken: boolean) => void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | null;
 }
 
 export class ByteBudget {
@@ -50,19 +50,33 @@ export class ByteBudget {
     if (this.tryTake(bytes)) return Promise.resolve(true);
     if (waitMs <= 0) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const waiter: Waiter = {
-        bytes,
-        resolve,
-        timer: setTimeout(() => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
-          resolve(false);
-          this.grant(); // a large request leaving the head may let smaller ones behind it in
-        }, waitMs),
-      };
-      waiter.timer.unref();
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(false);
+        this.grant(); // a large request leaving the head may let smaller ones behind it in
+      }, waitMs);
+      timer.unref();
+      const waiter: Waiter = { bytes, resolve, timer };
       this.waiters.push(waiter);
     });
+  }
+
+  /**
+   * Takes `bytes` as soon as they fit, after every earlier waiting request, and then calls
+   * `granted` (synchronously, from the release that made room); no time limit. Returns a function
+   * that withdraws the request if it has not been granted yet (it does nothing afterwards).
+   */
+  takeWhenFree(bytes: number, granted: () => void): () => void {
+    const waiter: Waiter = { bytes, resolve: () => granted(), timer: null };
+    this.waiters.push(waiter);
+    this.grant();
+    return () => {
+      const i = this.waiters.indexOf(waiter);
+      if (i < 0) return;
+      this.waiters.splice(i, 1);
+      this.grant(); // a large request leaving the head may let smaller ones behind it in
+    };
   }
 
   /** Takes `bytes` whether or not they fit: for memory already allocated (a read longer than asked). */
@@ -80,7 +94,7 @@ export class ByteBudget {
   private grant(): void {
     while (this.waiters.length > 0 && this.fits(this.waiters[0].bytes)) {
       const w = this.waiters.shift() as Waiter;
-      clearTimeout(w.timer);
+      if (w.timer !== null) clearTimeout(w.timer);
       this.usedBytes += w.bytes;
       w.resolve(true);
     }

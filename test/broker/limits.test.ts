@@ -2,14 +2,15 @@
 // connections beyond the limit and connections.max.idle.ms closes idle ones;
 // max.inflight.requests.per.connection, unsent answers and acks=0 writes stop reading a connection,
 // so a client that writes faster than it is served fills its own buffers, not the broker's memory;
-// fetch.file.read.total.bytes bounds answers read from files; and the fetch and partition limits.
+// fetch.file.read.total.bytes bounds answers read from files; queued.max.request.bytes bounds
+// request frames received and not yet handled, across connections; and the fetch and partition limits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, encodeRequestFrame, FrameDecoder, ErrorCode } from '../../src/protocol/kafka/index.ts';
-import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, tempDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 import { Producer } from '../../src/client/index.ts';
 
@@ -391,5 +392,121 @@ test('fetch.max.bytes: a fetch asking for 2 GiB gets whole batches up to the bro
     const big = await fetchFrom(12);
     assert.ok(big.length > cap, `the oversized batch came whole (${big.length} bytes)`);
     assert.equal(batches(big), 1, 'and nothing after it');
+  });
+});
+
+/** A Produce v7 request frame (size prefix included) of one batch of `valueBytes` for partition 0 of `topic`. */
+function produceFrame(topic: string, valueBytes: number, correlationId: number): Buffer {
+  const body = produceBody(topic, buildBatch({ records: [{ value: Buffer.alloc(valueBytes, 0x61) }] }));
+  return Buffer.concat(encodeRequestFrame(API_KEYS.Produce, 7, correlationId, 'limits-test', body));
+}
+
+test('queued.max.request.bytes: a frame being received holds its size from its size prefix on; another client\'s request that does not fit beside it is not read until it is handled, then is', { timeout: 30_000 }, async () => {
+  await withBroker({ 'socket.request.max.bytes': 700_000, 'queued.max.request.bytes': 1_000_000 }, async (b, c) => {
+    await b.broker.createTopic('queued', 1, {});
+    const log = b.broker.partitionLog('queued', 0);
+    const held = b.broker.requestBytes;
+    assert.ok(log !== undefined && held !== null);
+    const slow = await open(b.bootstrap);
+    try {
+      // A 600 KB request of which only the first half arrives: its whole size is taken.
+      const big = produceFrame('queued', 600_000, 1);
+      const answers = collectAnswers(slow);
+      slow.write(big.subarray(0, big.length >> 1));
+      await waitUntil(() => held.used === big.length - 4, 10_000, () => `${held.used} bytes held, expected the frame's ${big.length - 4}`);
+
+      // 500 KB more does not fit within 1,000,000: the other client's produce waits, unread.
+      const second = produceValue(c, 'queued', Buffer.alloc(500_000, 0x62));
+      let secondDone = false;
+      void second.then(() => (secondDone = true));
+      await waitUntil(() => held.waiting === 1, 10_000, () => 'the second request never waited for room');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(secondDone, false, 'not answered while the first frame holds the room');
+      assert.equal(log.highWatermark, 0, 'and not appended');
+
+      // Small requests queue behind it: nothing passes a waiting one.
+      assert.equal(held.tryTake(1), false);
+
+      slow.write(big.subarray(big.length >> 1));
+      assert.equal(await second, ErrorCode.NONE, 'read and appended once the first was handled');
+      await waitUntil(() => answers.length === 1, 10_000, () => 'the first request was never answered');
+      assert.equal(log.highWatermark, 2, 'both batches appended');
+      await waitUntil(() => held.used === 0, 10_000, () => `${held.used} bytes still held after both were handled`);
+    } finally {
+      slow.destroy();
+    }
+  });
+});
+
+test('queued.max.request.bytes: connections that close while receiving a frame, or while waiting for room, give back what they held; requests go on after them', { timeout: 30_000 }, async () => {
+  await withBroker({ 'socket.request.max.bytes': 700_000, 'queued.max.request.bytes': 1_000_000 }, async (b, c) => {
+    await b.broker.createTopic('queued', 1, {});
+    const held = b.broker.requestBytes;
+    assert.ok(held !== null);
+    const receiving = await open(b.bootstrap);
+    const waiting = await open(b.bootstrap);
+    const big = produceFrame('queued', 600_000, 1);
+    receiving.write(big.subarray(0, 1000));
+    await waitUntil(() => held.used === big.length - 4, 10_000, () => `${held.used} bytes held by the first frame`);
+    waiting.write(big.subarray(0, 1000));
+    await waitUntil(() => held.waiting === 1, 10_000, () => 'the second connection never waited for room');
+
+    waiting.destroy();
+    await waitUntil(() => held.waiting === 0, 10_000, () => 'the closed connection still waits for room');
+    receiving.destroy();
+    await waitUntil(() => held.used === 0, 10_000, () => `${held.used} bytes still held after both connections closed`);
+    assert.equal(await produceValue(c, 'queued', Buffer.alloc(600_000)), ErrorCode.NONE);
+    assert.equal(held.used, 0);
+  });
+});
+
+test('queued.max.request.bytes: eight clients sending large produces at once, each request over a tenth of the room, are served in turn within it and all appended', { timeout: 60_000 }, async () => {
+  const room = 1_000_000;
+  await withBroker({ 'socket.request.max.bytes': 400_000, 'queued.max.request.bytes': room }, async (b) => {
+    await b.broker.createTopic('queued', 1, {});
+    const log = b.broker.partitionLog('queued', 0);
+    const held = b.broker.requestBytes;
+    assert.ok(log !== undefined && held !== null);
+    const clients = await Promise.all(Array.from({ length: 8 }, () => TestKafkaClient.connect(b.bootstrap)));
+    let most = 0;
+    let waitedAtOnce = 0;
+    const sampler = setInterval(() => {
+      most = Math.max(most, held.used);
+      waitedAtOnce = Math.max(waitedAtOnce, held.waiting);
+    }, 1);
+    try {
+      const perClient = 5;
+      const codes = await Promise.all(clients.map(async (client) => {
+        const sent = Array.from({ length: perClient }, () => produceValue(client, 'queued', Buffer.alloc(300_000, 0x63)));
+        return Promise.all(sent);
+      }));
+      assert.deepEqual(codes.flat(), Array(8 * perClient).fill(ErrorCode.NONE));
+      assert.equal(log.highWatermark, 8 * perClient, 'every batch appended');
+      assert.ok(most <= room, `${most} bytes held at most, room ${room}`);
+      assert.ok(waitedAtOnce > 0, 'some requests had to wait for room');
+    } finally {
+      clearInterval(sampler);
+      for (const client of clients) client.close();
+    }
+    await waitUntil(() => held.used === 0, 10_000, () => `${held.used} bytes still held`);
+  });
+});
+
+test('queued.max.request.bytes: below socket.request.max.bytes the broker refuses to start, naming both; -1 means no bound', async () => {
+  const refused = async (config: Record<string, unknown>, message: RegExp): Promise<void> => {
+    const dir = tempDir();
+    try {
+      await assert.rejects(embeddedBroker(config, dir), message);
+    } finally {
+      removeDir(dir);
+    }
+  };
+  await refused({ 'socket.request.max.bytes': 2_000_000, 'queued.max.request.bytes': 1_000_000 }, /queued\.max\.request\.bytes: 1000000 must be -1 \(no bound\) or at least socket\.request\.max\.bytes \(2000000\)/);
+  await refused({ 'queued.max.request.bytes': -2 }, /queued\.max\.request\.bytes: -2 is below the minimum -1/);
+  await refused({ 'group.min.session.timeout.ms': 60_000, 'group.max.session.timeout.ms': 30_000 }, /group\.min\.session\.timeout\.ms: 60000 is above group\.max\.session\.timeout\.ms \(30000\)/);
+  await withBroker({ 'queued.max.request.bytes': -1 }, async (b, c) => {
+    assert.equal(b.broker.requestBytes, null);
+    await b.broker.createTopic('unbounded', 1, {});
+    assert.equal(await produceValue(c, 'unbounded', 'x'), ErrorCode.NONE);
   });
 });

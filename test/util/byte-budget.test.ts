@@ -55,3 +55,29 @@ test('ByteBudget: a request not let in within its wait gets false, takes nothing
   assert.equal(b.used, 90);
   assert.equal(b.waiting, 0);
 });
+
+test('ByteBudget: takeWhenFree waits without a time limit, in arrival order with take(), and a withdrawn request lets the ones behind it in', async () => {
+  const b = new ByteBudget(100);
+  assert.equal(b.tryTake(90), true);
+  const granted: string[] = [];
+  const withdraw = b.takeWhenFree(60, () => granted.push('60'));
+  const behind = b.take(30, 10_000).then((ok) => granted.push(`30 ${ok}`));
+  b.takeWhenFree(20, () => granted.push('20'));
+  assert.equal(b.waiting, 3);
+  b.release(20); // 30 free: the 60 at the head does not fit, so nothing behind it goes
+  assert.deepEqual(granted, []);
+  withdraw();
+  withdraw(); // a second call does nothing
+  await behind;
+  assert.deepEqual(granted, ['30 true'], 'the 30 fits once the 60 left the head; the 20 behind it does not');
+  assert.equal(b.used, 100);
+  b.release(30);
+  assert.deepEqual(granted, ['30 true', '20'], 'granted from inside the release that made room');
+  assert.equal(b.used, 90);
+  assert.equal(b.waiting, 0);
+  let now = false;
+  b.release(90);
+  b.takeWhenFree(100, () => (now = true));
+  assert.equal(now, true, 'room free and nobody waiting: granted at once');
+  assert.equal(b.used, 100);
+});

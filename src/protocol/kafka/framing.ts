@@ -34,18 +34,33 @@ function checkedMaxFrameBytes(maxFrameBytes: number): number {
   return maxFrameBytes;
 }
 
+/**
+ * Asked for each frame's payload size as its size prefix is read, before any of the frame is
+ * assembled: true admits it, false holds the decoder before that frame until `resume()`.
+ */
+export type FrameAdmission = (frameBytes: number) => boolean;
+
 export class FrameDecoder {
   readonly maxFrameBytes: number;
-  /** Chunks (or chunk tails) of an incomplete frame, oldest first. */
+  private readonly admit: FrameAdmission | null;
+  /** Chunks (or chunk tails) of an incomplete frame, oldest first; while held, everything received since. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  /** Payload size of the frame being assembled, or -1 while its size prefix is incomplete. */
+  /** Payload size of the frame being assembled (admitted unless held), or -1 while its size prefix is incomplete. */
   private frameBytes = -1;
+  /** Stopped before a frame that was not admitted; everything after it waits in `pending`. */
+  private held = false;
+  /** The next size prefix read is that of the frame resume() admitted. */
+  private admittedNext = false;
   private failed: FrameError | null = null;
 
-  /** @param maxFrameBytes largest accepted frame payload; bigger (or negative) sizes throw FrameError. */
-  constructor(maxFrameBytes: number) {
+  /**
+   * @param maxFrameBytes largest accepted frame payload; bigger (or negative) sizes throw FrameError.
+   * @param admit asked before each frame is assembled; without it every frame is admitted.
+   */
+  constructor(maxFrameBytes: number, admit: FrameAdmission | null = null) {
     this.maxFrameBytes = checkedMaxFrameBytes(maxFrameBytes);
+    this.admit = admit;
   }
 
   /** Bytes received that do not yet form a complete frame. */
@@ -53,13 +68,27 @@ export class FrameDecoder {
     return this.pendingBytes;
   }
 
+  /** True while decoding is held before a frame that was not admitted. */
+  get isHeld(): boolean {
+    return this.held;
+  }
+
+  /** The size of the frame admitted and being assembled, 0 if none: what `admit` said yes to and no frame returned yet. */
+  get admittedPartialBytes(): number {
+    return this.held ? 0 : Math.max(this.frameBytes, 0);
+  }
+
   /**
    * Feeds received bytes; returns the payloads (without size prefix) of every frame completed.
    * Throws FrameError for a size < 0 or > maxFrameBytes; the decoder then stays failed and the
-   * caller must close the connection.
+   * caller must close the connection. While held, bytes are only kept.
    */
   push(chunk: Buffer): Buffer[] {
     if (this.failed !== null) throw this.failed;
+    if (this.held) {
+      this.addPending(chunk);
+      return [];
+    }
     const frames: Buffer[] = [];
     let offset = 0;
     if (this.pendingBytes > 0) {
@@ -69,13 +98,49 @@ export class FrameDecoder {
     // Fast path: frames entirely inside this chunk are zero-copy slices.
     while (chunk.length - offset >= SIZE_PREFIX_BYTES) {
       const size = this.checkSize(chunk.readInt32BE(offset));
+      if (!this.admitFrame(size)) {
+        this.hold(size);
+        break;
+      }
       const end = offset + SIZE_PREFIX_BYTES + size;
-      if (end > chunk.length) break;
+      if (end > chunk.length) {
+        this.frameBytes = size;
+        break;
+      }
       frames.push(chunk.subarray(offset + SIZE_PREFIX_BYTES, end));
       offset = end;
     }
     if (offset < chunk.length) this.addPending(chunk.subarray(offset));
     return frames;
+  }
+
+  /**
+   * The frame decoding was held before has been admitted (its bytes granted): decodes what
+   * arrived meanwhile and returns the frames completed, as push() does; it may hold again before
+   * a later frame.
+   */
+  resume(): Buffer[] {
+    if (!this.held) throw new Error('FrameDecoder.resume() called while not held');
+    const rest = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    this.held = false;
+    this.admittedNext = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.frameBytes = -1;
+    return this.push(rest);
+  }
+
+  private admitFrame(size: number): boolean {
+    if (this.admittedNext) {
+      this.admittedNext = false;
+      return true;
+    }
+    return this.admit === null || this.admit(size);
+  }
+
+  private hold(size: number): void {
+    this.held = true;
+    this.frameBytes = size;
   }
 
   private checkSize(size: number): number {
@@ -95,7 +160,7 @@ export class FrameDecoder {
 
   /**
    * Adds `chunk` to the pending frame. Returns the offset in `chunk` after the completed frame
-   * (pushed to `frames`), or -1 when the frame is still incomplete.
+   * (pushed to `frames`), or -1 when the frame is still incomplete or decoding is now held.
    */
   private continuePending(chunk: Buffer, frames: Buffer[]): number {
     if (this.frameBytes < 0) {
@@ -103,7 +168,13 @@ export class FrameDecoder {
         this.addPending(chunk);
         return -1;
       }
-      this.frameBytes = this.checkSize(this.readPendingSize(chunk));
+      const size = this.checkSize(this.readPendingSize(chunk));
+      if (!this.admitFrame(size)) {
+        this.hold(size);
+        this.addPending(chunk);
+        return -1;
+      }
+      this.frameBytes = size;
     }
     const needed = SIZE_PREFIX_BYTES + this.frameBytes - this.pendingBytes;
     if (chunk.length < needed) {

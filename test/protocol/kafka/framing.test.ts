@@ -191,3 +191,50 @@ test('FrameReader: a size above the limit or below zero throws FrameError, and t
   assert.throws(() => negative.filled(4), (e: unknown) => e instanceof FrameError && e.frameBytes === -2);
   assert.throws(() => new FrameReader(1000, 4), RangeError);
 });
+
+test('admission: the decoder asks once per frame, on its size prefix, and holds before a frame refused until resume(), however the bytes arrive', () => {
+  const rng = new Rng(3);
+  for (let round = 0; round < 200; round++) {
+    const { bytes, payloads } = stream(rng, rng.int(1, 12));
+    const asked: number[] = [];
+    let refuse = new Set<number>([rng.int(0, payloads.length - 1), rng.int(0, payloads.length - 1)]);
+    const decoder = new FrameDecoder(1 << 20, (size) => {
+      asked.push(size);
+      return !refuse.has(asked.length - 1);
+    });
+    const out: Buffer[] = [];
+    let at = 0;
+    while (at < bytes.length) {
+      const n = rng.int(1, rng.pick([3, 8, 100, 6000]));
+      const wasHeld = decoder.isHeld;
+      const got = decoder.push(bytes.subarray(at, at + n));
+      if (wasHeld) assert.equal(got.length, 0, `round ${round}: nothing decoded while held`);
+      out.push(...got);
+      at += n;
+      if (decoder.isHeld) {
+        assert.equal(decoder.admittedPartialBytes, 0);
+        // The refused frame is the next one, and everything before it came out.
+        assert.deepEqual(out, payloads.slice(0, asked.length - 1), `round ${round}`);
+        assert.equal(asked.at(-1), payloads[asked.length - 1].length);
+        if (rng.int(0, 1) === 0) out.push(...decoder.resume()); // else it stays held while more arrives
+      }
+    }
+    while (decoder.isHeld) out.push(...decoder.resume());
+    assert.deepEqual(out, payloads, `round ${round}`);
+    assert.deepEqual(asked, payloads.map((p) => p.length), `round ${round}: asked once per frame, in order`);
+    assert.equal(decoder.bufferedBytes, 0);
+    refuse = new Set();
+  }
+});
+
+test('admission: a frame admitted and still arriving is reported until it completes; resume() while not held throws', () => {
+  const decoder = new FrameDecoder(100, () => true);
+  const bytes = frame(Buffer.from('hello world'));
+  assert.equal(decoder.push(bytes.subarray(0, 2)).length, 0);
+  assert.equal(decoder.admittedPartialBytes, 0, 'size prefix incomplete: nothing admitted yet');
+  assert.equal(decoder.push(bytes.subarray(2, 6)).length, 0);
+  assert.equal(decoder.admittedPartialBytes, 11);
+  assert.deepEqual(decoder.push(bytes.subarray(6)).map(String), ['hello world']);
+  assert.equal(decoder.admittedPartialBytes, 0);
+  assert.throws(() => decoder.resume(), /not held/);
+});
