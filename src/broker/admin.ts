@@ -1,8 +1,10 @@
-// Topic administration over the Kafka protocol: CreateTopics, DeleteTopics, DescribeConfigs and
-// InitProducerId (idempotent producers).
+// Topic administration over the Kafka protocol: CreateTopics, DeleteTopics, CreatePartitions,
+// DescribeConfigs and InitProducerId (idempotent producers).
 import { HoldfastError } from '../util/index.ts';
 import {
   ErrorCode,
+  type CreatePartitionsRequest,
+  type CreatePartitionsResponse,
   type CreateTopicsRequest,
   type CreateTopicsResponse,
   type DeleteTopicsRequest,
@@ -77,6 +79,46 @@ export async function handleDeleteTopics(b: BrokerContext, _ctx: RequestContext,
     }
   }
   return { throttleTimeMs: 0, responses };
+}
+
+/** Why an explicit assignment of new partitions cannot be used on this one broker (replication factor 1), or null. */
+function assignmentProblem(b: BrokerContext, assignments: Array<{ brokerIds: number[] }>): string | null {
+  for (const a of assignments) {
+    if (a.brokerIds.length === 0) return 'The manual partition assignment includes an empty replica list.';
+    const seen = new Set<number>();
+    for (const id of a.brokerIds) {
+      if (seen.has(id)) return `The manual partition assignment includes the broker ${id} more than once.`;
+      seen.add(id);
+      if (id !== b.config.nodeId) return `The manual partition assignment includes broker ${id}, but no such broker is registered (this is broker ${b.config.nodeId}).`;
+    }
+  }
+  return null;
+}
+
+export async function handleCreatePartitions(b: BrokerContext, _ctx: RequestContext, req: CreatePartitionsRequest): Promise<CreatePartitionsResponse> {
+  const seen = new Map<string, number>();
+  for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
+  const results: CreatePartitionsResponse['results'] = [];
+  for (const t of req.topics) {
+    const result = { name: t.name, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null };
+    results.push(result);
+    if ((seen.get(t.name) ?? 0) > 1) {
+      result.errorCode = ErrorCode.INVALID_REQUEST;
+      result.errorMessage = 'Duplicate topic name.';
+      continue;
+    }
+    try {
+      const problem = t.assignments === null ? null : assignmentProblem(b, t.assignments);
+      if (problem !== null) throw new HoldfastError('INVALID_REPLICA_ASSIGNMENT', problem, { kafkaErrorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT });
+      b.validatePartitionIncrease(t.name, t.count, t.assignments?.length ?? null);
+      if (!req.validateOnly) await b.createPartitions(t.name, t.count);
+    } catch (err) {
+      const e = errorOf(err);
+      result.errorCode = e.code;
+      result.errorMessage = e.code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION ? null : e.message; // Kafka sends no message for an unknown topic
+    }
+  }
+  return { throttleTimeMs: 0, results };
 }
 
 const RESOURCE_TOPIC = 2;

@@ -13,7 +13,7 @@ import { SUPPORTED_VERSIONS } from './versions.ts';
 import { handleProduce } from './produce.ts';
 import { handleFetch } from './fetch.ts';
 import { handleApiVersions, handleListOffsets, handleMetadata } from './metadata.ts';
-import { handleCreateTopics, handleDeleteTopics, handleDescribeConfigs, handleInitProducerId } from './admin.ts';
+import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeConfigs, handleInitProducerId } from './admin.ts';
 import { GroupCoordinator } from './groups/coordinator.ts';
 import { OffsetStore, OFFSETS_TOPIC } from './groups/offset-store.ts';
 import * as groupApi from './groups/api.ts';
@@ -44,6 +44,8 @@ export class Broker implements BrokerContext {
   private server: KafkaServer | null = null;
   private readonly configCache = new Map<string, EffectiveTopicConfig>();
   private readonly creating = new Map<string, Promise<TopicRecord>>();
+  /** The last change queued per topic (see serialized). */
+  private readonly topicChanges = new Map<string, Promise<void>>();
   private timers: NodeJS.Timeout[] = [];
   private state: 'running' | 'closing' | 'closed' | 'failed' = 'running';
   private closing: Promise<void> | null = null;
@@ -225,6 +227,8 @@ export class Broker implements BrokerContext {
         return handleCreateTopics(this, ctx, body as never);
       case API_KEYS.DeleteTopics:
         return handleDeleteTopics(this, ctx, body as never);
+      case API_KEYS.CreatePartitions:
+        return handleCreatePartitions(this, ctx, body as never);
       case API_KEYS.DescribeConfigs:
         return handleDescribeConfigs(this, ctx, body as never);
       case API_KEYS.InitProducerId:
@@ -305,7 +309,62 @@ export class Broker implements BrokerContext {
     return work;
   }
 
-  async deleteTopic(name: string): Promise<void> {
+  /** Runs topic changes one after another per topic: adding partitions, deleting. */
+  private serialized<T>(topic: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.topicChanges.get(topic) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.topicChanges.set(topic, settled);
+    void settled.then(() => {
+      if (this.topicChanges.get(topic) === settled) this.topicChanges.delete(topic);
+    });
+    return next;
+  }
+
+  /**
+   * Throws the error createPartitions would throw for growing `name` to `count` partitions
+   * (`assigned` new partitions given an explicit assignment, or null), without changing anything.
+   * Kafka's errors and messages (KRaft's ReplicationControlManager).
+   */
+  validatePartitionIncrease(name: string, count: number, assigned: number | null): void {
+    const topic = this.registry.get(name);
+    if (topic === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${name}`, { kafkaErrorCode: 3 });
+    if (name === OFFSETS_TOPIC) throw new HoldfastError('INVALID_TOPIC', `topic ${name} is internal: its partitions cannot be changed`, { kafkaErrorCode: 17 });
+    if (count < topic.partitions) throw new HoldfastError('INVALID_PARTITIONS', `The topic ${name} currently has ${topic.partitions} partition(s); ${count} would not be an increase.`, { kafkaErrorCode: 37 });
+    if (count === topic.partitions) throw new HoldfastError('INVALID_PARTITIONS', `Topic already has ${count} partition(s).`, { kafkaErrorCode: 37 });
+    if (count > this.config.maxPartitionsPerTopic) {
+      throw new HoldfastError('INVALID_PARTITIONS', `topic ${name}: ${count} partitions is above ${this.config.maxPartitionsPerTopic} (max.partitions.per.topic)`, { kafkaErrorCode: 37 });
+    }
+    const adding = count - topic.partitions;
+    if (assigned !== null && assigned !== adding) {
+      throw new HoldfastError('INVALID_REPLICA_ASSIGNMENT', `Attempted to add ${adding} additional partition(s), but only ${assigned} assignment(s) were specified.`, { kafkaErrorCode: 39 });
+    }
+  }
+
+  /**
+   * Grows a topic to `count` partitions (CreatePartitions). The new partitions' logs are made
+   * first and the count recorded after, so a crash between leaves empty logs no one sees, which a
+   * retry adopts; Metadata shows the new partitions only once they can take writes.
+   */
+  createPartitions(name: string, count: number): Promise<void> {
+    return this.serialized(name, async () => {
+      this.validatePartitionIncrease(name, count, null);
+      const topic = this.registry.get(name) as TopicRecord;
+      const from = topic.partitions;
+      for (let p = from; p < count; p++) await this.logs.createLog(name, p, this.topicConfig(name).log, topic.topicId);
+      await this.registry.setPartitions(name, count);
+      this.logger.info('partitions added', { topic: name, from, to: count });
+    });
+  }
+
+  deleteTopic(name: string): Promise<void> {
+    return this.serialized(name, () => this.deleteTopicNow(name));
+  }
+
+  private async deleteTopicNow(name: string): Promise<void> {
     if (name === OFFSETS_TOPIC) throw new HoldfastError('INVALID_TOPIC', `topic ${name} is internal and cannot be deleted`, { kafkaErrorCode: 17 });
     const topic = this.registry.get(name);
     if (topic === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${name}`, { kafkaErrorCode: 3 });

@@ -24,6 +24,10 @@ export interface BrokerContext {
   /** Throws the error createTopic would throw, without creating anything (validate_only). */
   validateTopic(name: string, partitions: number, configs: Record<string, string>): void;
   deleteTopic(name: string): Promise<void>;
+  /** Grows a topic to `count` partitions; validates first, as validatePartitionIncrease. */
+  createPartitions(name: string, count: number): Promise<void>;
+  /** Throws the error createPartitions would throw (`assigned`: new partitions an explicit assignment names, or null). */
+  validatePartitionIncrease(name: string, count: number, assigned: number | null): void;
   partitionLog(topic: string, partition: number): PartitionLog | undefined;
   /** False once the broker is closing or has failed; handlers stop waiting. */
   readonly running: boolean;

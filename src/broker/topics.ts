@@ -102,6 +102,15 @@ export class TopicRegistry {
     await this.persist();
   }
 
+  /** Records a larger partition count (the caller has made the new partitions' logs first). */
+  async setPartitions(name: string, partitions: number): Promise<void> {
+    const record = this.topics.get(name);
+    if (record === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${name}`, { kafkaErrorCode: 3 });
+    if (partitions < record.partitions) throw new Error(`topic ${name}: partitions can only grow (${record.partitions} to ${partitions})`);
+    record.partitions = partitions;
+    await this.persist();
+  }
+
   async setConfigs(name: string, configs: TopicConfigOverrides): Promise<void> {
     const record = this.topics.get(name);
     if (record === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${name}`, { kafkaErrorCode: 3 });

@@ -1,4 +1,4 @@
-// `holdfast topics create|list|describe|delete`.
+// `holdfast topics create|list|describe|alter|delete`.
 import { parseArgs } from 'node:util';
 import { Admin } from '../client/index.ts';
 import { BROKERS_HELP, BROKERS_OPTION, EXIT, UsageError, brokerList, intOption, keyValues, table } from './common.ts';
@@ -6,13 +6,15 @@ import { BROKERS_HELP, BROKERS_OPTION, EXIT, UsageError, brokerList, intOption, 
 export const TOPICS_USAGE = `Usage: holdfast topics create <topic> [--partitions N] [--config KEY=VALUE]... [--if-not-exists]
        holdfast topics list [--internal] [--json]
        holdfast topics describe <topic> [--json]
+       holdfast topics alter <topic> --partitions N
        holdfast topics delete <topic>... [--if-exists]
 
   ${BROKERS_HELP}
 
 create: --partitions defaults to the broker's num.partitions; --config sets topic configs such as
 flush.mode=async or retention.ms=86400000 (see the README). describe shows partitions with their
-leader, log start and high watermark, and the topic's configs with where each value comes from.`;
+leader, log start and high watermark, and the topic's configs with where each value comes from.
+alter: grows the topic to N partitions (never fewer); keys may then map to other partitions.`;
 
 export async function topics(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -61,6 +63,15 @@ export async function topics(argv: string[], out: (s: string) => void = (s) => p
         out(`topic ${d.name}: ${d.partitions.length} partition(s), ${messages} message(s) retained${d.internal ? ', internal' : ''}\n\n`);
         out(table([['PARTITION', 'LEADER', 'LOG-START', 'HIGH-WATERMARK', 'MESSAGES'], ...d.partitions.map((p) => [String(p.partition), String(p.leader), String(p.logStartOffset), String(p.highWatermark), String(Math.max(0, p.highWatermark - p.logStartOffset))])]) + '\n\n');
         out(table([['CONFIG', 'VALUE', 'SOURCE'], ...configs.map((c) => [c.name, c.sensitive ? '(sensitive)' : (c.value ?? '-'), c.source])]) + '\n');
+        return EXIT.OK;
+      }
+      case 'alter': {
+        if (names.length !== 1) throw new UsageError('topics alter takes exactly one topic name');
+        if (values.partitions === undefined) throw new UsageError('topics alter needs --partitions N');
+        const partitions = intOption('partitions', values.partitions, 1) as number;
+        await admin.createPartitions(names[0], partitions);
+        if (values.json) out(JSON.stringify({ topic: names[0], partitions }) + '\n');
+        else out(`topic ${names[0]} now has ${partitions} partition(s)\n`);
         return EXIT.OK;
       }
       case 'delete': {

@@ -6,6 +6,8 @@ import { HoldfastError } from '../util/index.ts';
 import {
   API_KEYS,
   ErrorCode,
+  type CreatePartitionsRequest,
+  type CreatePartitionsResponse,
   type CreateTopicsRequest,
   type CreateTopicsResponse,
   type DeleteGroupsResponse,
@@ -156,6 +158,20 @@ export class Admin {
       if (t.errorCode === ErrorCode.NONE) continue;
       if (t.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS && options.ifNotExists === true) continue;
       throw new KafkaProtocolError(t.errorCode, `create topic ${t.name}${t.errorMessage ? `: ${t.errorMessage}` : ''}`);
+    }
+  }
+
+  /**
+   * Grows a topic to `partitions` partitions (never shrinks: INVALID_PARTITIONS names the current
+   * count). Keys map to partitions by their hash modulo the count, so a key's later records may go
+   * to another partition than its earlier ones.
+   */
+  async createPartitions(topic: string, partitions: number, options: { timeoutMs?: number; validateOnly?: boolean } = {}): Promise<void> {
+    const c = await this.connection();
+    const body: CreatePartitionsRequest = { topics: [{ name: topic, count: partitions, assignments: null }], timeoutMs: options.timeoutMs ?? 30000, validateOnly: options.validateOnly ?? false };
+    const res = await c.request<CreatePartitionsResponse>(API_KEYS.CreatePartitions, c.version(API_KEYS.CreatePartitions, 0, 1), body);
+    for (const r of res.results) {
+      if (r.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(r.errorCode, `add partitions to topic ${r.name}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
     }
   }
 

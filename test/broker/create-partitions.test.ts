@@ -1,0 +1,213 @@
+// CreatePartitions (API 37): growing a topic, over the wire with Kafka's errors and messages,
+// through kafkajs, @platformatic/kafka, the Holdfast Admin and `holdfast topics alter`; the new
+// partitions take writes at once and survive a restart, a crash between making their logs and
+// recording the count leaves nothing visible, and a deletion racing the change leaves no logs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { Admin as PlatformaticAdmin } from '@platformatic/kafka';
+import { buildBatch } from '../../src/record/index.ts';
+import { API_KEYS, ErrorCode } from '../../src/protocol/kafka/index.ts';
+import { Admin } from '../../src/client/index.ts';
+import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
+import { TestKafkaClient } from '../helpers/kafka-client.ts';
+
+async function withBroker(config: Record<string, unknown>, fn: (b: EmbeddedBroker, c: TestKafkaClient) => Promise<void>): Promise<void> {
+  const b = await embeddedBroker(config);
+  const c = await TestKafkaClient.connect(b.bootstrap);
+  try {
+    await fn(b, c);
+  } finally {
+    c.close();
+    await b.close();
+    removeDir(b.dataDir);
+  }
+}
+
+interface Result {
+  name: string;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+function createPartitions(c: TestKafkaClient, topics: Array<{ name: string; count: number; assignments?: Array<{ brokerIds: number[] }> | null }>, validateOnly = false, version = 1): Promise<{ results: Result[] }> {
+  return c.request(API_KEYS.CreatePartitions, version, { topics: topics.map((t) => ({ assignments: null, ...t })), timeoutMs: 5000, validateOnly });
+}
+
+async function partitionCount(c: TestKafkaClient, topic: string): Promise<number> {
+  const res = await c.request(API_KEYS.Metadata, 4, { topics: [{ name: topic }], allowAutoTopicCreation: false });
+  return res.topics[0].partitions.length;
+}
+
+/** Produces one record to `partition` and returns its error code and offset. */
+async function produce(c: TestKafkaClient, topic: string, partition: number, value: string): Promise<{ errorCode: number; baseOffset: number }> {
+  const res = await c.request(API_KEYS.Produce, 7, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: partition, records: buildBatch({ records: [{ value }] }) }] }] });
+  const p = res.responses[0].partitionResponses[0];
+  return { errorCode: p.errorCode, baseOffset: Number(p.baseOffset) };
+}
+
+test('CreatePartitions over the wire: Kafka\'s errors and messages for each way to get it wrong; validate_only changes nothing; a valid request grows the topic', async () => {
+  await withBroker({ 'max.partitions.per.topic': 10 }, async (b, c) => {
+    await b.broker.createTopic('grow', 2, {});
+    await b.broker.createTopic('other', 1, {});
+    const res = await createPartitions(c, [
+      { name: 'nope', count: 3 },
+      { name: 'grow', count: 1 },
+      { name: 'other', count: 1 },
+      { name: 'other', count: 2 },
+      { name: '__consumer_offsets', count: 2 },
+    ]);
+    assert.deepEqual(res.results, [
+      { name: 'nope', errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: null },
+      { name: 'grow', errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: 'The topic grow currently has 2 partition(s); 1 would not be an increase.' },
+      { name: 'other', errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'Duplicate topic name.' },
+      { name: 'other', errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'Duplicate topic name.' },
+      { name: '__consumer_offsets', errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, errorMessage: 'topic __consumer_offsets is internal: its partitions cannot be changed' },
+    ]);
+    const more = await createPartitions(c, [
+      { name: 'grow', count: 2 },
+      { name: 'other', count: 11 },
+      { name: 'grow', count: 4, assignments: [{ brokerIds: [1] }] },
+    ]);
+    assert.deepEqual(more.results.map((r) => [r.errorCode, r.errorMessage]), [
+      [ErrorCode.INVALID_REQUEST, 'Duplicate topic name.'],
+      [ErrorCode.INVALID_PARTITIONS, 'topic other: 11 partitions is above 10 (max.partitions.per.topic)'],
+      [ErrorCode.INVALID_REQUEST, 'Duplicate topic name.'],
+    ]);
+    const single = async (count: number, assignments: Array<{ brokerIds: number[] }> | null): Promise<Result> => (await createPartitions(c, [{ name: 'grow', count, assignments }])).results[0];
+    assert.deepEqual(await single(2, null), { name: 'grow', errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: 'Topic already has 2 partition(s).' });
+    assert.deepEqual(await single(4, [{ brokerIds: [1] }]), { name: 'grow', errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: 'Attempted to add 2 additional partition(s), but only 1 assignment(s) were specified.' });
+    assert.equal((await single(3, [{ brokerIds: [2] }])).errorMessage, 'The manual partition assignment includes broker 2, but no such broker is registered (this is broker 1).');
+    assert.equal((await single(3, [{ brokerIds: [] }])).errorMessage, 'The manual partition assignment includes an empty replica list.');
+    assert.equal((await single(3, [{ brokerIds: [1, 1] }])).errorMessage, 'The manual partition assignment includes the broker 1 more than once.');
+    assert.equal(await partitionCount(c, 'grow'), 2, 'nothing changed by the refused requests');
+
+    const dry = await createPartitions(c, [{ name: 'grow', count: 5 }], true);
+    assert.deepEqual(dry.results[0], { name: 'grow', errorCode: ErrorCode.NONE, errorMessage: null });
+    assert.equal(await partitionCount(c, 'grow'), 2, 'validate_only changes nothing');
+    assert.equal(b.broker.partitionLog('grow', 2), undefined, 'and makes no log');
+
+    const done = await createPartitions(c, [{ name: 'grow', count: 5, assignments: [{ brokerIds: [1] }, { brokerIds: [1] }, { brokerIds: [1] }] }, { name: 'other', count: 3 }], false, 0);
+    assert.deepEqual(done.results.map((r) => r.errorCode), [ErrorCode.NONE, ErrorCode.NONE]);
+    assert.equal(await partitionCount(c, 'grow'), 5);
+    assert.equal(await partitionCount(c, 'other'), 3);
+    assert.deepEqual(await produce(c, 'grow', 4, 'into a new partition'), { errorCode: ErrorCode.NONE, baseOffset: 0 });
+    assert.equal((await produce(c, 'grow', 5, 'beyond')).errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  });
+});
+
+test('CreatePartitions: the new partitions and their records survive a restart', async () => {
+  const b = await embeddedBroker();
+  let reopened: EmbeddedBroker | null = null;
+  try {
+    await b.broker.createTopic('kept', 1, { 'retention.ms': '3600000' });
+    await b.broker.createPartitions('kept', 3);
+    let c = await TestKafkaClient.connect(b.bootstrap);
+    assert.equal((await produce(c, 'kept', 2, 'hello')).errorCode, ErrorCode.NONE);
+    c.close();
+    await b.close();
+
+    reopened = await embeddedBroker({}, b.dataDir);
+    c = await TestKafkaClient.connect(reopened.bootstrap);
+    assert.equal(await partitionCount(c, 'kept'), 3);
+    assert.equal(reopened.broker.partitionLog('kept', 2)?.highWatermark, 1, 'the record in the new partition is there');
+    assert.equal(reopened.broker.topicConfig('kept').log.retentionMs, 3_600_000, 'the topic keeps its configs');
+    c.close();
+  } finally {
+    await reopened?.close();
+    removeDir(b.dataDir);
+  }
+});
+
+test('CreatePartitions: a crash after the new logs were made but before the count was recorded shows nothing new; the retry adopts the logs', async () => {
+  const b = await embeddedBroker();
+  let reopened: EmbeddedBroker | null = null;
+  try {
+    const record = await b.broker.createTopic('half', 1, {});
+    // What createPartitions does before recording the count, and nothing after it.
+    await b.broker.logs.createLog('half', 1, b.broker.topicConfig('half').log, record.topicId);
+    await b.broker.close();
+
+    reopened = await embeddedBroker({}, b.dataDir);
+    const c = await TestKafkaClient.connect(reopened.bootstrap);
+    try {
+      assert.equal(await partitionCount(c, 'half'), 1, 'the count was not recorded: the partition is not shown');
+      assert.equal((await createPartitions(c, [{ name: 'half', count: 2 }])).results[0].errorCode, ErrorCode.NONE);
+      assert.equal(await partitionCount(c, 'half'), 2);
+      assert.deepEqual(await produce(c, 'half', 1, 'adopted'), { errorCode: ErrorCode.NONE, baseOffset: 0 });
+    } finally {
+      c.close();
+    }
+  } finally {
+    await reopened?.close();
+    removeDir(b.dataDir);
+  }
+});
+
+test('CreatePartitions racing DeleteTopics and another CreatePartitions: they run one after the other, and a deleted topic leaves no partition behind', async () => {
+  await withBroker({}, async (b, c) => {
+    await b.broker.createTopic('race', 2, {});
+    const [grow, grow2] = await Promise.all([createPartitions(c, [{ name: 'race', count: 4 }]), createPartitions(c, [{ name: 'race', count: 6 }])]);
+    assert.deepEqual([grow.results[0].errorCode, grow2.results[0].errorCode], [ErrorCode.NONE, ErrorCode.NONE]);
+    assert.equal(await partitionCount(c, 'race'), 6);
+
+    const [more, deleted] = await Promise.all([
+      createPartitions(c, [{ name: 'race', count: 100 }]),
+      c.request(API_KEYS.DeleteTopics, 1, { topicNames: ['race'], timeoutMs: 5000 }),
+    ]);
+    assert.equal(more.results[0].errorCode, ErrorCode.NONE, 'read first, so it ran first');
+    assert.equal(deleted.responses[0].errorCode, ErrorCode.NONE);
+    for (let p = 0; p < 100; p++) {
+      assert.equal(b.broker.partitionLog('race', p), undefined, `partition ${p} deleted with its topic`);
+      assert.equal(existsSync(join(b.dataDir, `race-${p}`)), false, `no directory left for partition ${p}`);
+    }
+  });
+});
+
+test('CreatePartitions through kafkajs, @platformatic/kafka, the Holdfast Admin and holdfast topics alter', { timeout: 60_000 }, async () => {
+  await withBroker({}, async (b, c) => {
+    const kafka = new Kafka({ clientId: 'partitions-test', brokers: [b.bootstrap], logLevel: logLevel.NOTHING });
+    const kadmin = kafka.admin();
+    await kadmin.connect();
+    const plt = new PlatformaticAdmin({ clientId: 'partitions-test', bootstrapBrokers: [b.bootstrap], retries: 0 });
+    const admin = new Admin({ brokers: [b.bootstrap] });
+    try {
+      await kadmin.createTopics({ topics: [{ topic: 'clients', numPartitions: 1 }] });
+      await kadmin.createPartitions({ topicPartitions: [{ topic: 'clients', count: 3 }] });
+      const meta = await kadmin.fetchTopicMetadata({ topics: ['clients'] });
+      assert.equal(meta.topics[0].partitions.length, 3, 'kafkajs');
+      // kafkajs reports the code with its own text, not the broker's message.
+      await assert.rejects(kadmin.createPartitions({ topicPartitions: [{ topic: 'clients', count: 2 }] }), (err: { type?: string }) => err.type === 'INVALID_PARTITIONS');
+      const producer = kafka.producer();
+      await producer.connect();
+      const [sent] = await producer.send({ topic: 'clients', acks: -1, messages: [{ partition: 2, value: 'kafkajs into a new partition' }] });
+      assert.equal(sent.partition, 2);
+      await producer.disconnect();
+
+      await plt.createPartitions({ topics: [{ name: 'clients', count: 4 }] });
+      assert.equal(await partitionCount(c, 'clients'), 4, '@platformatic/kafka');
+
+      await admin.createPartitions('clients', 5);
+      assert.equal(await partitionCount(c, 'clients'), 5, 'Holdfast Admin');
+      await assert.rejects(admin.createPartitions('clients', 5), /add partitions to topic clients: Topic already has 5 partition\(s\)\./);
+      await admin.createPartitions('clients', 9, { validateOnly: true });
+      assert.equal(await partitionCount(c, 'clients'), 5, 'validateOnly');
+
+      const cli = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+        execFile(process.execPath, [resolve('src/cli/main.ts'), 'topics', 'alter', 'clients', '--partitions', '6', '--brokers', b.bootstrap], (err, stdout, stderr) => {
+          done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+        });
+      });
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.equal(cli.stdout, 'topic clients now has 6 partition(s)\n');
+      assert.equal(await partitionCount(c, 'clients'), 6, 'holdfast topics alter');
+    } finally {
+      await kadmin.disconnect();
+      await plt.close();
+      await admin.close();
+    }
+  });
+});
