@@ -26,7 +26,11 @@ export interface ProducerMessage {
   key?: Buffer | string | null;
   value: Buffer | string | null;
   headers?: Record<string, Buffer | string>;
-  /** Send to this partition instead of asking the partitioner. */
+  /**
+   * Send to this partition instead of asking the partitioner. One beyond the partitions known
+   * makes the producer fetch the topic's metadata again first (it may have been added); if it
+   * still does not exist, the send fails with INVALID_PARTITION.
+   */
   partition?: number;
   /** CreateTime in ms since the epoch. @default the time of the send() call (one clock reading serves up to 32 sends made in one synchronous run, so it may be a few µs early) */
   timestamp?: number;
@@ -293,6 +297,8 @@ interface TopicState {
   readonly waiting: PendingRecord[];
   loading: boolean;
   fetchedAtMs: number;
+  /** A waiting record needs metadata newer than what is held (it names a partition beyond it). */
+  refreshWanted: boolean;
   retryAtMs: number;
   attempts: number;
   lastError: Error | null;
@@ -578,7 +584,11 @@ export class Producer {
     const appender = new BatchAppender(BATCH_HEADER_BYTES + prepared.bytes);
     appender.append(prepared.key, prepared.value, prepared.headerKeys, prepared.headerValues, prepared.timestamp);
     const records = appender.build({ compression: this.options.compression });
-    const metadata = await this.cluster.topic(prepared.topic, this.options.allowAutoTopicCreation);
+    let metadata = await this.cluster.topic(prepared.topic, this.options.allowAutoTopicCreation);
+    if (prepared.partition !== undefined && prepared.partition >= metadata.partitions.length) {
+      this.cluster.invalidate(prepared.topic); // the partition may have been added since: ask again once
+      metadata = await this.cluster.topic(prepared.topic, this.options.allowAutoTopicCreation);
+    }
     const numPartitions = metadata.partitions.length;
     const partition = prepared.partition ?? this.partitioner({ topic: prepared.topic, key: prepared.key, numPartitions, recordBytes: prepared.bytes });
     if (!Number.isSafeInteger(partition) || partition < 0 || partition >= numPartitions) throw invalidPartition(prepared.topic, partition, numPartitions);
@@ -716,7 +726,7 @@ export class Producer {
   private topicState(name: string): TopicState {
     let topic = this.topics.get(name);
     if (topic === undefined) {
-      topic = { name, numPartitions: -1, leaders: null, partitions: [], waiting: [], loading: false, fetchedAtMs: -Infinity, retryAtMs: 0, attempts: 0, lastError: null };
+      topic = { name, numPartitions: -1, leaders: null, partitions: [], waiting: [], loading: false, fetchedAtMs: -Infinity, refreshWanted: false, retryAtMs: 0, attempts: 0, lastError: null };
       this.topics.set(name, topic);
     }
     return topic;
@@ -727,6 +737,17 @@ export class Producer {
     if (topic.numPartitions <= 0) throw new AssertionError(`topic ${topic.name} has no known partitions`);
     const partition = record.partition ?? this.partitioner({ topic: topic.name, key: record.key, numPartitions: topic.numPartitions, recordBytes: record.bytes });
     if (!Number.isSafeInteger(partition) || partition < 0 || partition >= topic.numPartitions) {
+      // A partition named beyond the count known may have been added since (CreatePartitions):
+      // wait for metadata asked for after the record came, as Kafka's producer does, and refuse
+      // it only if that has too few partitions too. Waiting records expire with deliveryTimeoutMs.
+      const acceptedMs = record.deadlineMs - this.options.deliveryTimeoutMs;
+      if (record.partition !== undefined && partition >= topic.numPartitions && topic.fetchedAtMs < acceptedMs) {
+        ownBytes(record);
+        topic.waiting.push(record);
+        topic.refreshWanted = true;
+        this.scheduleDrain();
+        return;
+      }
       this.settle(record, invalidPartition(topic.name, partition, topic.numPartitions), true);
       return;
     }
@@ -773,7 +794,8 @@ export class Producer {
     if (batch.sealed || tp.queue.length > 1) this.scheduleDrain();
   }
 
-  private applyMetadata(topic: TopicState, metadata: TopicMetadata): void {
+  /** `askedAtMs`: when the fetch of `metadata` started, so no later change to the topic is in it. */
+  private applyMetadata(topic: TopicState, metadata: TopicMetadata, askedAtMs: number): void {
     const count = metadata.partitions.length;
     if (count === 0) throw new KafkaProtocolError(ErrorCode.LEADER_NOT_AVAILABLE, `topic ${topic.name} has no partitions`);
     for (let i = 0; i < count; i++) assert(metadata.partitions[i].partition === i, `metadata of ${topic.name} lists partition ${metadata.partitions[i].partition} at index ${i}`);
@@ -782,7 +804,8 @@ export class Producer {
     }
     topic.numPartitions = count;
     topic.leaders = metadata.partitions.map((p) => p.leader);
-    topic.fetchedAtMs = nowMs();
+    topic.fetchedAtMs = askedAtMs;
+    topic.refreshWanted = false;
     topic.attempts = 0;
     topic.lastError = null;
     while (topic.waiting.length > 0) this.place(topic, topic.waiting.shift() as PendingRecord);
@@ -795,7 +818,8 @@ export class Producer {
     void (async () => {
       try {
         this.cluster.invalidate(topic.name);
-        this.applyMetadata(topic, await this.cluster.topic(topic.name, this.options.allowAutoTopicCreation));
+        const askedAtMs = nowMs();
+        this.applyMetadata(topic, await this.cluster.topic(topic.name, this.options.allowAutoTopicCreation), askedAtMs);
       } catch (err) {
         topic.lastError = err as Error;
         topic.attempts++;
@@ -919,7 +943,7 @@ export class Producer {
     }
     const waitingDeadlineMs = topic.waiting[0]?.deadlineMs ?? Infinity;
     const hasWork = topic.waiting.length > 0 || topic.partitions.some((tp) => tp.queue.length > 0);
-    const stale = topic.leaders === null || now - topic.fetchedAtMs > this.options.metadataMaxAgeMs;
+    const stale = topic.leaders === null || topic.refreshWanted || now - topic.fetchedAtMs > this.options.metadataMaxAgeMs;
     if (!hasWork || !stale) return waitingDeadlineMs;
     return Math.min(waitingDeadlineMs, this.ensureMetadata(topic, now));
   }

@@ -11,7 +11,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Admin as PlatformaticAdmin } from '@platformatic/kafka';
 import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, ErrorCode } from '../../src/protocol/kafka/index.ts';
-import { Admin } from '../../src/client/index.ts';
+import { Admin, Consumer, Producer, type ConsumerMessage } from '../../src/client/index.ts';
 import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 
@@ -208,6 +208,44 @@ test('CreatePartitions through kafkajs, @platformatic/kafka, the Holdfast Admin 
       await kadmin.disconnect();
       await plt.close();
       await admin.close();
+    }
+  });
+});
+
+test('a Holdfast consumer group and producer take up partitions added while they run, by their metadata refresh', { timeout: 60_000 }, async () => {
+  await withBroker({ 'group.initial.rebalance.delay.ms': 0, 'group.min.session.timeout.ms': 1000 }, async (b) => {
+    await b.broker.createTopic('live', 1, {});
+    const seen: ConsumerMessage[] = [];
+    const options = { brokers: [b.bootstrap], groupId: 'live-group', topics: ['live'], autoOffsetReset: 'earliest' as const, heartbeatIntervalMs: 100, sessionTimeoutMs: 3000, rebalanceTimeoutMs: 5000, maxWaitMs: 100, metadataMaxAgeMs: 200 };
+    const consumer = new Consumer(options);
+    const running = consumer.run(async (m) => {
+      seen.push(m);
+    });
+    const producer = new Producer({ brokers: [b.bootstrap], metadataMaxAgeMs: 200 });
+    try {
+      await producer.send({ topic: 'live', value: 'before' });
+      const deadline = Date.now() + 20_000;
+      while (seen.length < 1) {
+        assert.ok(Date.now() < deadline, 'the first message was never consumed');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await b.broker.createPartitions('live', 3);
+      // The producer's metadata says 1 partition: a record naming partition 2 makes it ask again.
+      const sent = await producer.send({ topic: 'live', partition: 2, value: 'after' });
+      assert.equal(sent.partition, 2);
+      await b.broker.createPartitions('live', 4);
+      assert.deepEqual(await producer.sendOneway({ topic: 'live', partition: 3, value: 'oneway' }), { topic: 'live', partition: 3 });
+      await assert.rejects(producer.send({ topic: 'live', partition: 4, value: 'nowhere' }), /partition 4 is not a partition of topic live \(it has 4\)/);
+      while (!(seen.some((m) => m.partition === 2) && seen.some((m) => m.partition === 3))) {
+        assert.ok(Date.now() < deadline, `the group never read partitions 2 and 3 (saw ${seen.map((m) => `${m.partition}:${String(m.value)}`).join(', ')})`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // At least once: a rebalance may hand 'before' over again, so compare what was seen.
+      assert.deepEqual([...new Set(seen.map((m) => `${m.partition}:${String(m.value)}`))].sort(), ['0:before', '2:after', '3:oneway']);
+    } finally {
+      await producer.close();
+      await consumer.close();
+      await running;
     }
   });
 });
