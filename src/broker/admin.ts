@@ -1,8 +1,13 @@
 // Topic administration over the Kafka protocol: CreateTopics, DeleteTopics, CreatePartitions,
-// DescribeConfigs and InitProducerId (idempotent producers).
-import { HoldfastError } from '../util/index.ts';
+// DescribeConfigs, AlterConfigs and IncrementalAlterConfigs (topics), and InitProducerId
+// (idempotent producers).
+import { ConfigError, HoldfastError } from '../util/index.ts';
 import {
   ErrorCode,
+  type AlterConfigsRequest,
+  type AlterConfigsResponse,
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsResponse,
   type CreatePartitionsRequest,
   type CreatePartitionsResponse,
   type CreateTopicsRequest,
@@ -17,7 +22,7 @@ import {
 import type { BrokerContext } from './context.ts';
 import type { RequestContext } from './kafka-server.ts';
 import { BROKER_KEYS } from './config.ts';
-import { describeTopicConfigs } from './topic-config.ts';
+import { describeTopicConfigs, isListConfig, TOPIC_CONFIGS, type TopicConfigOverrides } from './topic-config.ts';
 
 function errorOf(err: unknown): { code: number; message: string } {
   if (err instanceof HoldfastError && err.kafkaErrorCode !== undefined) return { code: err.kafkaErrorCode, message: err.message };
@@ -127,6 +132,116 @@ const RESOURCE_BROKER = 4;
 const CONFIG_TYPE: Record<string, number> = { string: 2, int: 3, long: 5, bool: 1, boolean: 1, double: 6, level: 2, 'topic-defaults': 2 };
 
 type DescribeResult = DescribeConfigsResponse['results'][number];
+
+type AlterResult = AlterConfigsResponse['responses'][number];
+
+/** IncrementalAlterConfigs operations (AlterConfigOp.OpType). */
+const OP_SET = 0;
+const OP_DELETE = 1;
+const OP_APPEND = 2;
+const OP_SUBTRACT = 3;
+const OP_NAMES = ['SET', 'DELETE', 'APPEND', 'SUBTRACT'];
+
+class RequestError extends Error {
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/**
+ * The shared part of AlterConfigs and IncrementalAlterConfigs: each resource once; topics only
+ * (broker configs are read at start); `next` computes the topic's new overrides from its current
+ * ones (throwing RequestError or ConfigError); then validated, and applied unless validate_only.
+ */
+async function alterConfigs<R extends { resourceType: number; resourceName: string; configs: Array<{ name: string; value: string | null }> }>(
+  b: BrokerContext,
+  resources: readonly R[],
+  validateOnly: boolean,
+  nullAllowed: (config: R['configs'][number]) => boolean,
+  next: (resource: R, current: TopicConfigOverrides) => TopicConfigOverrides,
+): Promise<AlterResult[]> {
+  const seen = new Map<string, number>();
+  const id = (r: R): string => `${r.resourceType}:${r.resourceName}`;
+  for (const r of resources) seen.set(id(r), (seen.get(id(r)) ?? 0) + 1);
+  const responses: AlterResult[] = [];
+  for (const r of resources) {
+    const out: AlterResult = { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: r.resourceType, resourceName: r.resourceName };
+    responses.push(out);
+    try {
+      if ((seen.get(id(r)) ?? 0) > 1) throw new RequestError(ErrorCode.INVALID_REQUEST, `resource ${r.resourceName} (type ${r.resourceType}) appears more than once in the request`);
+      // Kafka's checks, in Kafka's words (ConfigAdminManager).
+      const names = new Set<string>();
+      if (r.configs.some((c) => names.size === names.add(c.name).size)) throw new RequestError(ErrorCode.INVALID_REQUEST, 'Error due to duplicate config keys');
+      const nulls = r.configs.filter((c) => c.value === null && !nullAllowed(c)).map((c) => c.name);
+      if (nulls.length > 0) throw new RequestError(ErrorCode.INVALID_REQUEST, `Null value not supported for : ${nulls.join(', ')}`);
+      if (r.resourceType === RESOURCE_BROKER) {
+        throw new RequestError(ErrorCode.INVALID_REQUEST, `broker configs cannot be changed while it runs: set them in holdfast.yaml and restart broker ${b.config.nodeId}`);
+      }
+      if (r.resourceType !== RESOURCE_TOPIC) throw new RequestError(ErrorCode.INVALID_REQUEST, `resource type ${r.resourceType} is not supported`);
+      const topic = b.registry.get(r.resourceName);
+      if (topic === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${r.resourceName}`, { kafkaErrorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
+      const configs = next(r, topic.configs);
+      b.validateTopicConfigChange(r.resourceName, configs);
+      if (!validateOnly) await b.alterTopicConfigs(r.resourceName, configs);
+    } catch (err) {
+      if (err instanceof RequestError) {
+        out.errorCode = err.code;
+        out.errorMessage = err.message;
+      } else if (err instanceof ConfigError) {
+        out.errorCode = ErrorCode.INVALID_CONFIG;
+        out.errorMessage = err.message;
+      } else {
+        const e = errorOf(err);
+        out.errorCode = e.code;
+        out.errorMessage = e.message;
+      }
+    }
+  }
+  return responses;
+}
+
+/** AlterConfigs: the topic's overrides become exactly the configs given (Kafka's legacy, replacing semantics). */
+export async function handleAlterConfigs(b: BrokerContext, _ctx: RequestContext, req: AlterConfigsRequest): Promise<AlterConfigsResponse> {
+  const responses = await alterConfigs(b, req.resources, req.validateOnly, () => false, (r) => {
+    const out: TopicConfigOverrides = {};
+    for (const c of r.configs) out[c.name] = c.value as string;
+    return out;
+  });
+  return { throttleTimeMs: 0, responses };
+}
+
+/** IncrementalAlterConfigs: SET, DELETE (back to the default), APPEND and SUBTRACT (list configs: cleanup.policy). */
+export async function handleIncrementalAlterConfigs(b: BrokerContext, _ctx: RequestContext, req: IncrementalAlterConfigsRequest): Promise<IncrementalAlterConfigsResponse> {
+  const responses = await alterConfigs(b, req.resources, req.validateOnly, (c) => c.configOperation === OP_DELETE, (r, current) => {
+    const out: TopicConfigOverrides = { ...current };
+    for (const c of r.configs) {
+      if (!(c.name in TOPIC_CONFIGS)) throw new ConfigError(`unknown topic config "${c.name}" for topic ${r.resourceName}; known: ${Object.keys(TOPIC_CONFIGS).join(', ')}`);
+      switch (c.configOperation) {
+        case OP_SET:
+          out[c.name] = c.value as string;
+          break;
+        case OP_DELETE:
+          delete out[c.name];
+          break;
+        case OP_APPEND:
+        case OP_SUBTRACT: {
+          if (!isListConfig(c.name)) throw new ConfigError(`Can't ${OP_NAMES[c.configOperation]} to key ${c.name} because its type is not LIST.`);
+          const items = (out[c.name] ?? String(TOPIC_CONFIGS[c.name].default)).split(',').map((v) => v.trim()).filter((v) => v !== '');
+          const given = (c.value as string).split(',').map((v) => v.trim()).filter((v) => v !== '');
+          const result = c.configOperation === OP_APPEND ? [...items, ...given.filter((v) => !items.includes(v))] : items.filter((v) => !given.includes(v));
+          out[c.name] = result.join(',');
+          break;
+        }
+        default:
+          throw new RequestError(ErrorCode.INVALID_REQUEST, `Unknown operation type ${c.configOperation}`);
+      }
+    }
+    return out;
+  });
+  return { throttleTimeMs: 0, responses };
+}
 
 export function handleDescribeConfigs(b: BrokerContext, ctx: RequestContext, req: DescribeConfigsRequest): DescribeConfigsResponse {
   const results: DescribeResult[] = req.resources.map((r) => {

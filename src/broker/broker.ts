@@ -8,12 +8,12 @@ import { advertisedHostOf, applyConfig, checkBrokerConfig, defaultBrokerConfig, 
 import type { BrokerContext } from './context.ts';
 import { KafkaServer, type RequestContext } from './kafka-server.ts';
 import { TopicRegistry, invalidTopicNameReason, type TopicRecord } from './topics.ts';
-import { resolveTopicConfig, validateTopicConfigs, type EffectiveTopicConfig } from './topic-config.ts';
+import { resolveTopicConfig, validateTopicConfigs, type EffectiveTopicConfig, type TopicConfigOverrides } from './topic-config.ts';
 import { SUPPORTED_VERSIONS } from './versions.ts';
 import { handleProduce } from './produce.ts';
 import { handleFetch } from './fetch.ts';
 import { handleApiVersions, handleListOffsets, handleMetadata } from './metadata.ts';
-import { handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleDescribeConfigs, handleInitProducerId } from './admin.ts';
+import { handleAlterConfigs, handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleIncrementalAlterConfigs, handleDescribeConfigs, handleInitProducerId } from './admin.ts';
 import { GroupCoordinator } from './groups/coordinator.ts';
 import { OffsetStore, OFFSETS_TOPIC } from './groups/offset-store.ts';
 import * as groupApi from './groups/api.ts';
@@ -229,6 +229,10 @@ export class Broker implements BrokerContext {
         return handleDeleteTopics(this, ctx, body as never);
       case API_KEYS.CreatePartitions:
         return handleCreatePartitions(this, ctx, body as never);
+      case API_KEYS.AlterConfigs:
+        return handleAlterConfigs(this, ctx, body as never);
+      case API_KEYS.IncrementalAlterConfigs:
+        return handleIncrementalAlterConfigs(this, ctx, body as never);
       case API_KEYS.DescribeConfigs:
         return handleDescribeConfigs(this, ctx, body as never);
       case API_KEYS.InitProducerId:
@@ -357,6 +361,42 @@ export class Broker implements BrokerContext {
       for (let p = from; p < count; p++) await this.logs.createLog(name, p, this.topicConfig(name).log, topic.topicId);
       await this.registry.setPartitions(name, count);
       this.logger.info('partitions added', { topic: name, from, to: count });
+    });
+  }
+
+  /**
+   * Throws the error alterTopicConfigs would throw for giving `name` exactly the overrides
+   * `configs`, without changing anything: the topic must exist and not be internal, and the
+   * configs must be valid on their own and with the broker's topic.defaults.
+   */
+  validateTopicConfigChange(name: string, configs: TopicConfigOverrides): void {
+    if (this.registry.get(name) === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${name}`, { kafkaErrorCode: 3 });
+    if (name === OFFSETS_TOPIC) throw new HoldfastError('INVALID_TOPIC', `topic ${name} is internal: its configs cannot be changed`, { kafkaErrorCode: 17 });
+    validateTopicConfigs(configs, name, this.config.topicDefaults);
+  }
+
+  /**
+   * Gives a topic exactly the config overrides `configs` (AlterConfigs, IncrementalAlterConfigs):
+   * recorded first, then taken by every partition log in its writer's order, so appends already
+   * queued are written under the old configs (see PartitionLog.reconfigure). A crash in between
+   * opens the logs with the recorded configs.
+   */
+  alterTopicConfigs(name: string, configs: TopicConfigOverrides): Promise<void> {
+    return this.serialized(name, async () => {
+      this.validateTopicConfigChange(name, configs);
+      const topic = this.registry.get(name) as TopicRecord;
+      const before = topic.configs;
+      await this.registry.setConfigs(name, { ...configs });
+      this.configCache.delete(name);
+      const log = this.topicConfig(name).log;
+      const changes: Promise<void>[] = [];
+      for (let p = 0; p < topic.partitions; p++) {
+        const partition = this.logs.getLog(name, p);
+        if (partition !== undefined) changes.push(partition.reconfigure(log));
+      }
+      // A log that fails meanwhile is fatal for the broker (onFatal); the recorded configs stand.
+      await Promise.allSettled(changes);
+      this.logger.info('topic configs altered', { topic: name, before, after: configs });
     });
   }
 

@@ -4,7 +4,7 @@ import type { ByteBudget, Clock, Logger } from '../util/index.ts';
 import type { DiskSpace, LogManager, PartitionLog } from '../storage/index.ts';
 import type { BrokerConfig } from './config.ts';
 import type { TopicRegistry, TopicRecord } from './topics.ts';
-import type { EffectiveTopicConfig } from './topic-config.ts';
+import type { EffectiveTopicConfig, TopicConfigOverrides } from './topic-config.ts';
 
 export interface BrokerContext {
   readonly config: BrokerConfig;
@@ -24,6 +24,10 @@ export interface BrokerContext {
   /** Throws the error createTopic would throw, without creating anything (validate_only). */
   validateTopic(name: string, partitions: number, configs: Record<string, string>): void;
   deleteTopic(name: string): Promise<void>;
+  /** Gives a topic exactly these config overrides; validates first, as validateTopicConfigChange. */
+  alterTopicConfigs(name: string, configs: TopicConfigOverrides): Promise<void>;
+  /** Throws the error alterTopicConfigs would throw. */
+  validateTopicConfigChange(name: string, configs: TopicConfigOverrides): void;
   /** Grows a topic to `count` partitions; validates first, as validatePartitionIncrease. */
   createPartitions(name: string, count: number): Promise<void>;
   /** Throws the error createPartitions would throw (`assigned`: new partitions an explicit assignment names, or null). */

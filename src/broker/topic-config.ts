@@ -71,6 +71,13 @@ export const TOPIC_CONFIGS: Record<string, ConfigSpec> = {
 
 export type TopicConfigOverrides = Record<string, string>;
 
+/** Configs whose value is a comma-separated list in Kafka (IncrementalAlterConfigs APPEND/SUBTRACT apply). */
+const LIST_CONFIGS = new Set(['cleanup.policy']);
+
+export function isListConfig(key: string): boolean {
+  return LIST_CONFIGS.has(key);
+}
+
 /** Checks one key/value pair; throws ConfigError naming the key, the value and the rule. */
 export function validateTopicConfig(key: string, value: string | null, topic: string): void {
   const spec = TOPIC_CONFIGS[key];

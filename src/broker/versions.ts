@@ -21,7 +21,9 @@ export const SUPPORTED_VERSIONS: ReadonlyMap<number, readonly [number, number]> 
   [20, [0, 3]], // DeleteTopics
   [22, [0, 1]], // InitProducerId
   [32, [0, 3]], // DescribeConfigs
-  [37, [0, 1]], // CreatePartitions (v2+ are flexible: §1.5's non-flexible maxima)
+  [33, [0, 1]], // AlterConfigs (v2+ are flexible: §1.5's non-flexible maxima)
+  [37, [0, 1]], // CreatePartitions (v2+ are flexible)
+  [44, [0, 0]], // IncrementalAlterConfigs (v1+ are flexible)
   [42, [0, 1]], // DeleteGroups
   [47, [0, 0]], // OffsetDelete
 ]);

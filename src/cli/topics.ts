@@ -6,7 +6,7 @@ import { BROKERS_HELP, BROKERS_OPTION, EXIT, UsageError, brokerList, intOption, 
 export const TOPICS_USAGE = `Usage: holdfast topics create <topic> [--partitions N] [--config KEY=VALUE]... [--if-not-exists]
        holdfast topics list [--internal] [--json]
        holdfast topics describe <topic> [--json]
-       holdfast topics alter <topic> --partitions N
+       holdfast topics alter <topic> [--partitions N] [--config KEY=VALUE]... [--delete-config KEY]...
        holdfast topics delete <topic>... [--if-exists]
 
   ${BROKERS_HELP}
@@ -14,7 +14,8 @@ export const TOPICS_USAGE = `Usage: holdfast topics create <topic> [--partitions
 create: --partitions defaults to the broker's num.partitions; --config sets topic configs such as
 flush.mode=async or retention.ms=86400000 (see the README). describe shows partitions with their
 leader, log start and high watermark, and the topic's configs with where each value comes from.
-alter: grows the topic to N partitions (never fewer); keys may then map to other partitions.`;
+alter: grows the topic to N partitions (never fewer; keys may then map to other partitions), sets
+topic configs, or puts them back to their default (--delete-config); the others keep their values.`;
 
 export async function topics(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -23,6 +24,7 @@ export async function topics(argv: string[], out: (s: string) => void = (s) => p
       brokers: BROKERS_OPTION,
       partitions: { type: 'string' },
       config: { type: 'string', multiple: true },
+      'delete-config': { type: 'string', multiple: true },
       'if-not-exists': { type: 'boolean', default: false },
       'if-exists': { type: 'boolean', default: false },
       internal: { type: 'boolean', default: false },
@@ -67,11 +69,22 @@ export async function topics(argv: string[], out: (s: string) => void = (s) => p
       }
       case 'alter': {
         if (names.length !== 1) throw new UsageError('topics alter takes exactly one topic name');
-        if (values.partitions === undefined) throw new UsageError('topics alter needs --partitions N');
-        const partitions = intOption('partitions', values.partitions, 1) as number;
-        await admin.createPartitions(names[0], partitions);
-        if (values.json) out(JSON.stringify({ topic: names[0], partitions }) + '\n');
-        else out(`topic ${names[0]} now has ${partitions} partition(s)\n`);
+        const set = keyValues('config', values.config);
+        const remove = values['delete-config'] ?? [];
+        const partitions = intOption('partitions', values.partitions, 1);
+        if (partitions === undefined && Object.keys(set).length === 0 && remove.length === 0) {
+          throw new UsageError('topics alter needs --partitions N, --config KEY=VALUE or --delete-config KEY');
+        }
+        // Configs first: a refused config changes nothing, partitions included.
+        await admin.alterTopicConfigs(names[0], { set, remove });
+        if (partitions !== undefined) await admin.createPartitions(names[0], partitions);
+        const [d] = await admin.describeTopics([names[0]]);
+        const changed = [...Object.keys(set), ...remove];
+        if (values.json) out(JSON.stringify({ topic: d.name, partitions: d.partitions.length, configsChanged: changed }) + '\n');
+        else {
+          if (partitions !== undefined) out(`topic ${d.name} now has ${d.partitions.length} partition(s)\n`);
+          if (changed.length > 0) out(`topic ${d.name}: configs changed: ${changed.join(', ')}\n`);
+        }
         return EXIT.OK;
       }
       case 'delete': {

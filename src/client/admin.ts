@@ -6,6 +6,8 @@ import { HoldfastError } from '../util/index.ts';
 import {
   API_KEYS,
   ErrorCode,
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsResponse,
   type CreatePartitionsRequest,
   type CreatePartitionsResponse,
   type CreateTopicsRequest,
@@ -212,6 +214,25 @@ export class Admin {
       }
     }
     return out;
+  }
+
+  /**
+   * Changes a topic's configs (IncrementalAlterConfigs): `set` gives keys a value, `remove` puts
+   * keys back to their default; every other config keeps its value. Rejects with INVALID_CONFIG
+   * naming the key and the rule for a value the broker refuses, and changes nothing then.
+   */
+  async alterTopicConfigs(topic: string, changes: { set?: Record<string, string>; remove?: string[] }, options: { validateOnly?: boolean } = {}): Promise<void> {
+    const configs = [
+      ...Object.entries(changes.set ?? {}).map(([name, value]) => ({ name, configOperation: 0, value })),
+      ...(changes.remove ?? []).map((name) => ({ name, configOperation: 1, value: null })),
+    ];
+    if (configs.length === 0) return;
+    const c = await this.connection();
+    const body: IncrementalAlterConfigsRequest = { resources: [{ resourceType: 2, resourceName: topic, configs }], validateOnly: options.validateOnly ?? false };
+    const res = await c.request<IncrementalAlterConfigsResponse>(API_KEYS.IncrementalAlterConfigs, c.version(API_KEYS.IncrementalAlterConfigs, 0, 0), body);
+    for (const r of res.responses) {
+      if (r.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(r.errorCode, `alter configs of topic ${r.resourceName}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
+    }
   }
 
   /** The topic's effective configs (explicit and defaults), sorted by name. */

@@ -106,7 +106,8 @@ function deferred(): Deferred {
 type WriterOp =
   | { kind: 'append'; segment: Segment; position: number; bufs: Buffer[]; bytes: number; lastOffset: number; records: number; done: Deferred }
   | { kind: 'roll'; from: Segment; to: Segment }
-  | { kind: 'flush'; done: Deferred | undefined };
+  | { kind: 'flush'; done: Deferred | undefined }
+  | { kind: 'config'; config: LogConfig; done: Deferred };
 
 interface Frame {
   pos: number;
@@ -293,8 +294,22 @@ export class PartitionLog {
     return seg;
   }
 
-  updateConfig(config: LogConfig): void {
-    this.config = validateLogConfig(config);
+  /**
+   * Takes a new config (a topic's configs were altered) in the writer's order: appends queued
+   * before it are written under the old one. From flush.mode async to sync it first fsyncs what
+   * was written, so the high watermark, the recovery point under sync, never moves back. Resolves
+   * once in effect; on a log that is not online the config is simply kept for its records.
+   */
+  reconfigure(config: LogConfig): Promise<void> {
+    const next = validateLogConfig(config);
+    if (this.stateValue !== 'online') {
+      this.config = next;
+      return Promise.resolve();
+    }
+    const op = { kind: 'config' as const, config: next, done: deferred() };
+    this.queue.push(op);
+    this.scheduleWriter();
+    return op.done.promise;
   }
 
   private requireWritable(): void {
@@ -430,7 +445,11 @@ export class PartitionLog {
   private async execute(op: WriterOp): Promise<void> {
     if (op.kind === 'append') await this.executeAppend(op);
     else if (op.kind === 'roll') await this.executeRoll(op.from, op.to);
-    else {
+    else if (op.kind === 'config') {
+      if (this.config.flushMode === 'async' && op.config.flushMode === 'sync') await this.syncWritten();
+      this.config = op.config;
+      op.done.resolve();
+    } else {
       await this.syncWritten();
       op.done?.resolve();
     }

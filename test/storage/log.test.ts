@@ -430,6 +430,40 @@ test('async flush mode: durable after the write, fsync by flush(), message count
   });
 });
 
+test('reconfigure: async to sync fsyncs what was written before the change takes effect, and appends after it are durable before acknowledged; sync to async stops fsyncing', async () => {
+  await withTempDir(async (dir) => {
+    const counting = new CountingFileSystem(fs);
+    const timers = new ManualTimers();
+    const log = await openLog(counting, dir, new ManualClock(), { timers, config: config({ flushMode: 'async', flushIntervalMessages: 1000, flushIntervalMs: 60_000 }) });
+    await appendAll(log, [makeBatch({ records: 3 })]);
+    assert.equal(log.highWatermark, 3);
+    assert.equal(log.recoveryPoint, 0, 'async: acknowledged unsynced');
+    const syncs = counting.get('sync:log');
+    // Queued behind an append: that one is written under the old config, then the change fsyncs it.
+    const before = log.append(makeBatch({ records: 2 }), { leaderEpoch: 0 });
+    const change = log.reconfigure(config({ flushMode: 'sync' }));
+    await before.durable;
+    await change;
+    assert.equal(counting.get('sync:log'), syncs + 1, 'one fsync for what async wrote');
+    assert.equal(log.recoveryPoint, 5);
+    assert.equal(log.highWatermark, 5, 'the high watermark did not move back');
+    await appendAll(log, [makeBatch({ records: 1 })]);
+    assert.ok(counting.get('dsync-write:log') >= 1, 'sync: durable writes');
+    assert.equal(log.recoveryPoint, 6);
+
+    await log.reconfigure(config({ flushMode: 'async', flushIntervalMessages: 1000, flushIntervalMs: 60_000, retentionMs: 1234 }));
+    const dsyncs = counting.get('dsync-write:log');
+    const syncsNow = counting.get('sync:log');
+    await appendAll(log, [makeBatch({ records: 4 })]);
+    assert.equal(counting.get('dsync-write:log'), dsyncs, 'async again: plain writes');
+    assert.equal(counting.get('sync:log'), syncsNow, 'and no fsync before acknowledging');
+    assert.equal(log.highWatermark, 10);
+    assert.equal(log.recoveryPoint, 6);
+    assert.throws(() => log.reconfigure(config({ segmentBytes: 1 })), /segment.bytes = 1/, 'an invalid config is refused before it is queued');
+    await log.close();
+  });
+});
+
 test('onData wakes a long poll on new data, once; cancels; is bounded; wakes everyone when the log closes', async () => {
   await withTempDir(async (dir) => {
     const log = await openLog(fs, dir, new ManualClock(), { maxWaiters: 2 });
