@@ -69,6 +69,11 @@ class Connection {
   private closed = false;
   /** Withdraws this connection's wait for request bytes, while it waits (its decoder is held). */
   private cancelBytesWait: (() => void) | null = null;
+  /**
+   * Request bytes taken for frames not yet handed to onFrame: the one being assembled, and any a
+   * failing push() never returned. Given back on close; a frame handed over gives back its own.
+   */
+  private admittedBytes = 0;
   private decoderReleased = false;
   /** Bytes moved since the last idle sweep. */
   private active = true;
@@ -106,7 +111,10 @@ class Connection {
    * decoder holds before it and reading stops until they are granted, in arrival order.
    */
   private admit(budget: ByteBudget, bytes: number): boolean {
-    if (budget.tryTake(bytes)) return true;
+    if (budget.tryTake(bytes)) {
+      this.admittedBytes += bytes;
+      return true;
+    }
     this.cancelBytesWait = budget.takeWhenFree(bytes, () => {
       this.cancelBytesWait = null;
       // Not from inside the release that granted it: that may be another connection's handler.
@@ -120,6 +128,7 @@ class Connection {
       this.options.requestBytes?.release(bytes);
       return;
     }
+    this.admittedBytes += bytes;
     let frames: Buffer[];
     try {
       frames = this.decoder.resume();
@@ -139,14 +148,14 @@ class Connection {
     this.options.requestBytes?.release(frame.length);
   }
 
-  /** On close (once): what the decoder took for a frame it was assembling, and any wait for more. */
+  /** On close (once): what was taken for frames never handed over, and any wait for more. */
   private releaseDecoder(): void {
     if (this.decoderReleased) return;
     this.decoderReleased = true;
     this.cancelBytesWait?.();
     this.cancelBytesWait = null;
-    const partial = this.decoder.admittedPartialBytes;
-    if (partial > 0) this.options.requestBytes?.release(partial);
+    if (this.admittedBytes > 0) this.options.requestBytes?.release(this.admittedBytes);
+    this.admittedBytes = 0;
   }
 
   private onData(chunk: Buffer): void {
@@ -167,6 +176,7 @@ class Connection {
   }
 
   private onFrame(frame: Buffer): void {
+    if (this.options.requestBytes !== null) this.admittedBytes -= frame.length; // from here the frame gives back its own
     // ApiVersions in a version this broker does not serve is answered without parsing the body
     // (which may be in a format we do not know), so the client can step down — Kafka's rule.
     if (frame.length >= 8 && frame.readInt16BE(0) === API_KEYS.ApiVersions) {

@@ -460,6 +460,23 @@ test('queued.max.request.bytes: connections that close while receiving a frame, 
   });
 });
 
+test('queued.max.request.bytes: a chunk holding whole requests and then a bad frame size closes the connection and gives back every byte it took', { timeout: 30_000 }, async () => {
+  await withBroker({ 'socket.request.max.bytes': 700_000, 'queued.max.request.bytes': 1_000_000 }, async (b) => {
+    await b.broker.createTopic('queued', 1, {});
+    const held = b.broker.requestBytes;
+    assert.ok(held !== null);
+    const s = await open(b.bootstrap);
+    const closed = new Promise((r) => s.once('close', r));
+    s.on('error', () => {});
+    const bad = Buffer.alloc(4);
+    bad.writeInt32BE(-5);
+    // Two produces the decoder admits, then a size it refuses, in one write.
+    s.write(Buffer.concat([produceFrame('queued', 1000, 1), produceFrame('queued', 1000, 2), bad]));
+    await closed;
+    await waitUntil(() => held.used === 0, 10_000, () => `${held.used} bytes still held after the connection was closed for a bad frame`);
+  });
+});
+
 test('queued.max.request.bytes: eight clients sending large produces at once, each request over a tenth of the room, are served in turn within it and all appended', { timeout: 60_000 }, async () => {
   const room = 1_000_000;
   await withBroker({ 'socket.request.max.bytes': 400_000, 'queued.max.request.bytes': room }, async (b) => {

@@ -73,11 +73,6 @@ export class FrameDecoder {
     return this.held;
   }
 
-  /** The size of the frame admitted and being assembled, 0 if none: what `admit` said yes to and no frame returned yet. */
-  get admittedPartialBytes(): number {
-    return this.held ? 0 : Math.max(this.frameBytes, 0);
-  }
-
   /**
    * Feeds received bytes; returns the payloads (without size prefix) of every frame completed.
    * Throws FrameError for a size < 0 or > maxFrameBytes; the decoder then stays failed and the

@@ -212,7 +212,6 @@ test('admission: the decoder asks once per frame, on its size prefix, and holds 
       out.push(...got);
       at += n;
       if (decoder.isHeld) {
-        assert.equal(decoder.admittedPartialBytes, 0);
         // The refused frame is the next one, and everything before it came out.
         assert.deepEqual(out, payloads.slice(0, asked.length - 1), `round ${round}`);
         assert.equal(asked.at(-1), payloads[asked.length - 1].length);
@@ -227,14 +226,15 @@ test('admission: the decoder asks once per frame, on its size prefix, and holds 
   }
 });
 
-test('admission: a frame admitted and still arriving is reported until it completes; resume() while not held throws', () => {
-  const decoder = new FrameDecoder(100, () => true);
+test('admission: asked once the size prefix is complete, not before; resume() while not held throws', () => {
+  const asked: number[] = [];
+  const decoder = new FrameDecoder(100, (size) => asked.push(size) > 0);
   const bytes = frame(Buffer.from('hello world'));
   assert.equal(decoder.push(bytes.subarray(0, 2)).length, 0);
-  assert.equal(decoder.admittedPartialBytes, 0, 'size prefix incomplete: nothing admitted yet');
+  assert.deepEqual(asked, [], 'size prefix incomplete: not asked yet');
   assert.equal(decoder.push(bytes.subarray(2, 6)).length, 0);
-  assert.equal(decoder.admittedPartialBytes, 11);
+  assert.deepEqual(asked, [11]);
   assert.deepEqual(decoder.push(bytes.subarray(6)).map(String), ['hello world']);
-  assert.equal(decoder.admittedPartialBytes, 0);
+  assert.deepEqual(asked, [11]);
   assert.throws(() => decoder.resume(), /not held/);
 });
