@@ -24,14 +24,21 @@ import type { RequestContext } from './kafka-server.ts';
 import { BROKER_KEYS } from './config.ts';
 import { describeTopicConfigs, isListConfig, TOPIC_CONFIGS, type TopicConfigOverrides } from './topic-config.ts';
 
+/** The names that appear more than once. */
+function repeated(names: readonly string[]): Set<string> {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const n of names) (seen.has(n) ? twice : seen).add(n);
+  return twice;
+}
+
 function errorOf(err: unknown): { code: number; message: string } {
   if (err instanceof HoldfastError && err.kafkaErrorCode !== undefined) return { code: err.kafkaErrorCode, message: err.message };
   return { code: ErrorCode.UNKNOWN_SERVER_ERROR, message: err instanceof Error ? err.message : String(err) };
 }
 
 export async function handleCreateTopics(b: BrokerContext, _ctx: RequestContext, req: CreateTopicsRequest): Promise<CreateTopicsResponse> {
-  const seen = new Map<string, number>();
-  for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
+  const twice = repeated(req.topics.map((t) => t.name));
   const topics: CreateTopicsResponse['topics'] = [];
   for (const t of req.topics) {
     const result = { name: t.name, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null };
@@ -40,7 +47,7 @@ export async function handleCreateTopics(b: BrokerContext, _ctx: RequestContext,
       result.errorCode = code;
       result.errorMessage = message;
     };
-    if ((seen.get(t.name) ?? 0) > 1) {
+    if (twice.has(t.name)) {
       fail(ErrorCode.INVALID_REQUEST, `topic ${t.name} appears more than once in the request`);
       continue;
     }
@@ -101,13 +108,12 @@ function assignmentProblem(b: BrokerContext, assignments: Array<{ brokerIds: num
 }
 
 export async function handleCreatePartitions(b: BrokerContext, _ctx: RequestContext, req: CreatePartitionsRequest): Promise<CreatePartitionsResponse> {
-  const seen = new Map<string, number>();
-  for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
+  const twice = repeated(req.topics.map((t) => t.name));
   const results: CreatePartitionsResponse['results'] = [];
   for (const t of req.topics) {
     const result = { name: t.name, errorCode: ErrorCode.NONE as number, errorMessage: null as string | null };
     results.push(result);
-    if ((seen.get(t.name) ?? 0) > 1) {
+    if (twice.has(t.name)) {
       result.errorCode = ErrorCode.INVALID_REQUEST;
       result.errorMessage = 'Duplicate topic name.';
       continue;
@@ -162,18 +168,16 @@ async function alterConfigs<R extends { resourceType: number; resourceName: stri
   nullAllowed: (config: R['configs'][number]) => boolean,
   next: (resource: R, current: TopicConfigOverrides) => TopicConfigOverrides,
 ): Promise<AlterResult[]> {
-  const seen = new Map<string, number>();
   const id = (r: R): string => `${r.resourceType}:${r.resourceName}`;
-  for (const r of resources) seen.set(id(r), (seen.get(id(r)) ?? 0) + 1);
+  const twice = repeated(resources.map(id));
   const responses: AlterResult[] = [];
   for (const r of resources) {
     const out: AlterResult = { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: r.resourceType, resourceName: r.resourceName };
     responses.push(out);
     try {
-      if ((seen.get(id(r)) ?? 0) > 1) throw new RequestError(ErrorCode.INVALID_REQUEST, `resource ${r.resourceName} (type ${r.resourceType}) appears more than once in the request`);
+      if (twice.has(id(r))) throw new RequestError(ErrorCode.INVALID_REQUEST, `resource ${r.resourceName} (type ${r.resourceType}) appears more than once in the request`);
       // Kafka's checks, in Kafka's words (ConfigAdminManager).
-      const names = new Set<string>();
-      if (r.configs.some((c) => names.size === names.add(c.name).size)) throw new RequestError(ErrorCode.INVALID_REQUEST, 'Error due to duplicate config keys');
+      if (repeated(r.configs.map((c) => c.name)).size > 0) throw new RequestError(ErrorCode.INVALID_REQUEST, 'Error due to duplicate config keys');
       const nulls = r.configs.filter((c) => c.value === null && !nullAllowed(c)).map((c) => c.name);
       if (nulls.length > 0) throw new RequestError(ErrorCode.INVALID_REQUEST, `Null value not supported for : ${nulls.join(', ')}`);
       if (r.resourceType === RESOURCE_BROKER) {

@@ -313,7 +313,7 @@ export class Broker implements BrokerContext {
     return work;
   }
 
-  /** Runs topic changes one after another per topic: adding partitions, deleting. */
+  /** Runs changes to one topic one after another: adding partitions, altering configs, deleting. */
   private serialized<T>(topic: string, work: () => Promise<T>): Promise<T> {
     const previous = this.topicChanges.get(topic) ?? Promise.resolve();
     const next = previous.then(work, work);

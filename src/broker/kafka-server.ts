@@ -129,18 +129,7 @@ class Connection {
       return;
     }
     this.admittedBytes += bytes;
-    let frames: Buffer[];
-    try {
-      frames = this.decoder.resume();
-    } catch (err) {
-      this.reject('bad frame', err);
-      return;
-    }
-    for (const frame of frames) {
-      if (this.closed) return;
-      this.onFrame(frame);
-    }
-    this.updateReading();
+    this.decode(() => this.decoder.resume());
   }
 
   /** Gives back a frame's bytes once it needs them no more (its handler finished, or it was never handled). */
@@ -161,9 +150,14 @@ class Connection {
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     this.active = true;
+    this.decode(() => this.decoder.push(chunk));
+  }
+
+  /** Handles the frames `step` (a decoder push or resume) completes; a bad frame closes the connection. */
+  private decode(step: () => Buffer[]): void {
     let frames: Buffer[];
     try {
-      frames = this.decoder.push(chunk);
+      frames = step();
     } catch (err) {
       this.reject('bad frame', err);
       return;

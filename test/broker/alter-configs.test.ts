@@ -11,7 +11,7 @@ import { Admin as PlatformaticAdmin, ConfigResourceTypes as PltResourceTypes, In
 import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, ErrorCode } from '../../src/protocol/kafka/index.ts';
 import { Admin } from '../../src/client/index.ts';
-import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, withBroker, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 
 const TOPIC = 2;
@@ -20,18 +20,6 @@ const SET = 0;
 const DELETE = 1;
 const APPEND = 2;
 const SUBTRACT = 3;
-
-async function withBroker(config: Record<string, unknown>, fn: (b: EmbeddedBroker, c: TestKafkaClient) => Promise<void>): Promise<void> {
-  const b = await embeddedBroker(config);
-  const c = await TestKafkaClient.connect(b.bootstrap);
-  try {
-    await fn(b, c);
-  } finally {
-    c.close();
-    await b.close();
-    removeDir(b.dataDir);
-  }
-}
 
 interface Answer {
   errorCode: number;

@@ -12,20 +12,8 @@ import { Admin as PlatformaticAdmin } from '@platformatic/kafka';
 import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, ErrorCode } from '../../src/protocol/kafka/index.ts';
 import { Admin, Consumer, Producer, type ConsumerMessage } from '../../src/client/index.ts';
-import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, withBroker, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
-
-async function withBroker(config: Record<string, unknown>, fn: (b: EmbeddedBroker, c: TestKafkaClient) => Promise<void>): Promise<void> {
-  const b = await embeddedBroker(config);
-  const c = await TestKafkaClient.connect(b.bootstrap);
-  try {
-    await fn(b, c);
-  } finally {
-    c.close();
-    await b.close();
-    removeDir(b.dataDir);
-  }
-}
 
 interface Result {
   name: string;

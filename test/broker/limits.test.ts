@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, encodeRequestFrame, FrameDecoder, ErrorCode } from '../../src/protocol/kafka/index.ts';
-import { embeddedBroker, removeDir, tempDir, type EmbeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, tempDir, withBroker, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 import { Producer } from '../../src/client/index.ts';
 
@@ -35,19 +35,6 @@ function kernelBufferBytes(): number {
     // not Linux: assume generous buffers
   }
   return 64 << 20;
-}
-
-/** A broker with `config` and one client connected to it, for the length of `fn`. */
-async function withBroker(config: Record<string, unknown>, fn: (b: EmbeddedBroker, c: TestKafkaClient) => Promise<void>): Promise<void> {
-  const b = await embeddedBroker(config);
-  const c = await TestKafkaClient.connect(b.bootstrap);
-  try {
-    await fn(b, c);
-  } finally {
-    c.close();
-    await b.close();
-    removeDir(b.dataDir);
-  }
 }
 
 /** A Fetch v11 body for partition 0 of `topic`. */

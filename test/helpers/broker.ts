@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { startBroker, type Broker } from '../../src/broker/index.ts';
 import { silentLogger } from '../../src/util/index.ts';
 import { NODE_FLAGS, nodeArgsFromEnv } from '../../src/cli/index.ts';
+import { TestKafkaClient } from './kafka-client.ts';
 
 export function tempDir(prefix = 'holdfast-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -40,6 +41,19 @@ export async function embeddedBroker(config: Record<string, unknown> = {}, dataD
       await broker.close();
     },
   };
+}
+
+/** An embedded broker with `config` and one TestKafkaClient connected to it for the length of `fn`; closed and removed after. */
+export async function withBroker(config: Record<string, unknown>, fn: (b: EmbeddedBroker, c: TestKafkaClient) => Promise<void>): Promise<void> {
+  const b = await embeddedBroker(config);
+  const c = await TestKafkaClient.connect(b.bootstrap);
+  try {
+    await fn(b, c);
+  } finally {
+    c.close();
+    await b.close();
+    removeDir(b.dataDir);
+  }
 }
 
 const CLI = resolve('src/cli/main.ts');
