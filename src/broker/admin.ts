@@ -1,6 +1,6 @@
 // Topic administration over the Kafka protocol: CreateTopics, DeleteTopics, CreatePartitions,
-// DescribeConfigs, AlterConfigs and IncrementalAlterConfigs (topics), and InitProducerId
-// (idempotent producers).
+// DescribeConfigs, AlterConfigs and IncrementalAlterConfigs (topics), DeleteRecords, and
+// InitProducerId (idempotent producers).
 import { ConfigError, HoldfastError } from '../util/index.ts';
 import {
   ErrorCode,
@@ -8,6 +8,8 @@ import {
   type AlterConfigsResponse,
   type IncrementalAlterConfigsRequest,
   type IncrementalAlterConfigsResponse,
+  type DeleteRecordsRequest,
+  type DeleteRecordsResponse,
   type CreatePartitionsRequest,
   type CreatePartitionsResponse,
   type CreateTopicsRequest,
@@ -22,6 +24,7 @@ import {
 import type { BrokerContext } from './context.ts';
 import type { RequestContext } from './kafka-server.ts';
 import { BROKER_KEYS } from './config.ts';
+import { OFFSETS_TOPIC } from './groups/offset-store.ts';
 import { describeTopicConfigs, isListConfig, TOPIC_CONFIGS, type TopicConfigOverrides } from './topic-config.ts';
 
 /** The names that appear more than once. */
@@ -130,6 +133,51 @@ export async function handleCreatePartitions(b: BrokerContext, _ctx: RequestCont
     }
   }
   return { throttleTimeMs: 0, results };
+}
+
+/** DeleteRecords' offset meaning "up to the high watermark". */
+const DELETE_TO_HIGH_WATERMARK = -1;
+
+/**
+ * DeleteRecords: moves each partition's log start offset up to the offset given (-1: the high
+ * watermark); whole segments below it are removed. The new start offsets are written to the
+ * start-offset checkpoint (fsynced) before the answer, so deleted records do not come back after
+ * a crash.
+ */
+export async function handleDeleteRecords(b: BrokerContext, _ctx: RequestContext, req: DeleteRecordsRequest): Promise<DeleteRecordsResponse> {
+  const topics: DeleteRecordsResponse['topics'] = [];
+  let deleted = false;
+  for (const t of req.topics) {
+    const partitions: DeleteRecordsResponse['topics'][number]['partitions'] = [];
+    topics.push({ name: t.name, partitions });
+    for (const p of t.partitions) {
+      const out = { partitionIndex: p.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.NONE as number };
+      partitions.push(out);
+      const log = b.registry.get(t.name) === undefined ? undefined : b.partitionLog(t.name, p.partitionIndex);
+      if (log === undefined) {
+        out.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        continue;
+      }
+      if (t.name === OFFSETS_TOPIC) {
+        out.errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION; // group offsets are trimmed by the broker alone
+        continue;
+      }
+      const offset = p.offset === DELETE_TO_HIGH_WATERMARK ? log.highWatermark : p.offset;
+      if (!Number.isSafeInteger(offset) || offset < 0 || offset > log.highWatermark) {
+        out.errorCode = ErrorCode.OFFSET_OUT_OF_RANGE;
+        continue;
+      }
+      try {
+        await log.deleteRecordsBefore(offset);
+        deleted = true;
+        out.lowWatermark = log.logStartOffset;
+      } catch (err) {
+        out.errorCode = errorOf(err).code;
+      }
+    }
+  }
+  if (deleted) await b.logs.checkpoint();
+  return { throttleTimeMs: 0, topics };
 }
 
 const RESOURCE_TOPIC = 2;

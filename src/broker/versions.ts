@@ -19,6 +19,7 @@ export const SUPPORTED_VERSIONS: ReadonlyMap<number, readonly [number, number]> 
   [18, [0, 3]], // ApiVersions
   [19, [0, 4]], // CreateTopics
   [20, [0, 3]], // DeleteTopics
+  [21, [0, 1]], // DeleteRecords (v2+ are flexible: §1.5's non-flexible maxima)
   [22, [0, 1]], // InitProducerId
   [32, [0, 3]], // DescribeConfigs
   [33, [0, 1]], // AlterConfigs (v2+ are flexible: §1.5's non-flexible maxima)

@@ -6,6 +6,7 @@ import { HoldfastError } from '../util/index.ts';
 import {
   API_KEYS,
   ErrorCode,
+  type DeleteRecordsResponse,
   type IncrementalAlterConfigsRequest,
   type IncrementalAlterConfigsResponse,
   type CreatePartitionsRequest,
@@ -175,6 +176,24 @@ export class Admin {
     for (const r of res.results) {
       if (r.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(r.errorCode, `add partitions to topic ${r.name}${r.errorMessage ? `: ${r.errorMessage}` : ''}`);
     }
+  }
+
+  /**
+   * Deletes the records of each partition before the offset given (DeleteRecords; -1 for all up
+   * to the high watermark): consumers then start at the new log start offset. Resolves to the new
+   * log start offset per partition; rejects with OFFSET_OUT_OF_RANGE naming the partition for an
+   * offset above its high watermark, after the others were done.
+   */
+  async deleteRecords(topic: string, before: Record<number, number>, options: { timeoutMs?: number } = {}): Promise<Map<number, number>> {
+    const c = await this.connection();
+    const partitions = Object.entries(before).map(([p, offset]) => ({ partitionIndex: Number(p), offset }));
+    const res = await c.request<DeleteRecordsResponse>(API_KEYS.DeleteRecords, c.version(API_KEYS.DeleteRecords, 0, 1), { topics: [{ name: topic, partitions }], timeoutMs: options.timeoutMs ?? 30000 });
+    const out = new Map<number, number>();
+    for (const p of res.topics[0]?.partitions ?? []) {
+      if (p.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(p.errorCode, `delete records of ${topic}-${p.partitionIndex} before ${before[p.partitionIndex]}`);
+      out.set(p.partitionIndex, p.lowWatermark);
+    }
+    return out;
   }
 
   /** Deletes topics and their data; rejects with UNKNOWN_TOPIC_OR_PARTITION naming a topic that does not exist. */
