@@ -35,7 +35,6 @@ export {
   type ReadResult,
   type LogState,
   DEFAULT_TAIL_CACHE_BYTES,
-  DEFAULT_MAX_PENDING_BYTES,
   DEFAULT_MAX_WAITERS,
 } from './log.ts';
 export {

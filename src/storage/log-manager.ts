@@ -37,8 +37,6 @@ export interface LogManagerOptions {
   tailCacheBytes?: number;
   /** Bound on the tail caches of all logs together; the oldest cached batches go first. @default 256 MiB */
   tailCacheTotalBytes?: number;
-  /** Per-log pending-bytes backpressure threshold. @default 64 MiB */
-  maxPendingBytes?: number;
   /** Logs opened in parallel at start. @default 32 */
   openConcurrency?: number;
   /** See PartitionLogOptions.cleanOpenScanBytes. @default 64 KiB */
@@ -169,7 +167,6 @@ export class LogManager {
       handles: this.handles,
       tailCacheBytes: this.options.tailCacheBytes,
       tailCacheBudget: this.tailCacheBudget,
-      maxPendingBytes: this.options.maxPendingBytes,
       cleanOpenScanBytes: this.options.cleanOpenScanBytes,
     });
   }

@@ -31,7 +31,6 @@ import { batchFrameProblem, Segment, walkBatches, walkFromIndex, type WalkProble
 import { TailCache, type TailCacheBudget } from './tail-cache.ts';
 
 export const DEFAULT_TAIL_CACHE_BYTES = 8 * 1024 * 1024;
-export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_WAITERS = 10_000;
 const INT32_MAX = 0x7fffffff;
 const LOCATE_WINDOW_BYTES = 16 * 1024;
@@ -61,8 +60,6 @@ export interface PartitionLogOptions {
   tailCacheBytes?: number;
   /** A bound shared with other logs' tail caches (LogManager passes one). */
   tailCacheBudget?: TailCacheBudget;
-  /** Above this many queued bytes `pendingBytes` tells the broker to apply backpressure. @default 64 MiB */
-  maxPendingBytes?: number;
   /** @default 10,000 */
   maxProducers?: number;
   /** @default 10,000 */
@@ -150,7 +147,6 @@ export class PartitionLog {
   private readonly timers: Timers;
   private readonly handles: FileHandleCache;
   private readonly cache: TailCache;
-  readonly maxPendingBytes: number;
   private readonly maxWaiters: number;
   private config: LogConfig;
   private segments: Segment[] = [];
@@ -196,7 +192,6 @@ export class PartitionLog {
     this.timers = options.timers ?? realTimers;
     this.handles = options.handles ?? new FileHandleCache(options.fs, 16);
     this.cache = new TailCache(options.tailCacheBytes ?? DEFAULT_TAIL_CACHE_BYTES, options.tailCacheBudget);
-    this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
     this.maxWaiters = options.maxWaiters ?? DEFAULT_MAX_WAITERS;
     this.producers = new ProducerStateManager(options.maxProducers);
     this.config = validateLogConfig(options.config);
@@ -263,7 +258,10 @@ export class PartitionLog {
     this.topicIdValue ??= await readTopicId(this.fs, this.dir);
     return this.topicIdValue;
   }
-  /** Bytes appended but not yet written; above maxPendingBytes the broker should slow producers. */
+  /**
+   * Bytes appended but not yet written. The broker bounds them from outside: a produce holds its
+   * request's bytes (queued.max.request.bytes) and its connection's slot until its appends are written.
+   */
   get pendingBytes(): number {
     return this.pending;
   }
