@@ -289,7 +289,8 @@ class Connection {
    * had nothing in flight and moved no bytes for a whole connectionsMaxIdleMs.
    */
   idleSweep(): boolean {
-    if (this.active || this.queue.length > 0) {
+    // Waiting for request bytes (queued.max.request.bytes) is waiting on the broker, not idleness.
+    if (this.active || this.queue.length > 0 || this.decoder.isHeld) {
       this.active = false;
       this.idleSweeps = 0;
       return false;

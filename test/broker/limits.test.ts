@@ -464,6 +464,39 @@ test('queued.max.request.bytes: a chunk holding whole requests and then a bad fr
   });
 });
 
+test('queued.max.request.bytes: a connection waiting for room is not closed as idle by connections.max.idle.ms', { timeout: 30_000 }, async () => {
+  await withBroker({ 'socket.request.max.bytes': 700_000, 'queued.max.request.bytes': 1_000_000, 'connections.max.idle.ms': 300 }, async (b) => {
+    await b.broker.createTopic('queued', 1, {});
+    const held = b.broker.requestBytes;
+    assert.ok(held !== null);
+    const slow = await open(b.bootstrap);
+    const waiting = await open(b.bootstrap);
+    let waitingClosed = false;
+    waiting.once('close', () => (waitingClosed = true));
+    waiting.on('error', () => {}); // a reset is reported by the assertion on waitingClosed
+    try {
+      // The slow client keeps its 600 KB request arriving a byte at a time, so it is not idle.
+      const big = produceFrame('queued', 600_000, 1);
+      let sent = 1000;
+      slow.write(big.subarray(0, sent));
+      const trickle = setInterval(() => slow.write(big.subarray(sent, ++sent)), 50);
+      await waitUntil(() => held.used === big.length - 4, 10_000, () => 'the slow request never took its bytes');
+      const answers = collectAnswers(waiting);
+      waiting.write(produceFrame('queued', 500_000, 7));
+      await waitUntil(() => held.waiting === 1, 10_000, () => 'the second request never waited for room');
+      await new Promise((r) => setTimeout(r, 1500)); // five times connections.max.idle.ms
+      clearInterval(trickle);
+      assert.equal(waitingClosed, false, 'the waiting connection was closed as idle');
+      slow.write(big.subarray(sent));
+      await waitUntil(() => answers.length === 1, 10_000, () => 'the waiting request was never answered');
+      assert.deepEqual(answers, [7]);
+    } finally {
+      slow.destroy();
+      waiting.destroy();
+    }
+  });
+});
+
 test('queued.max.request.bytes: eight clients sending large produces at once, each request over a tenth of the room, are served in turn within it and all appended', { timeout: 60_000 }, async () => {
   const room = 1_000_000;
   await withBroker({ 'socket.request.max.bytes': 400_000, 'queued.max.request.bytes': room }, async (b) => {
