@@ -1,6 +1,7 @@
 // Topic administration over the Kafka protocol: CreateTopics, DeleteTopics, CreatePartitions,
-// DescribeConfigs, AlterConfigs and IncrementalAlterConfigs (topics), DeleteRecords, and
-// InitProducerId (idempotent producers).
+// DescribeConfigs, AlterConfigs and IncrementalAlterConfigs (topics), DeleteRecords,
+// DescribeLogDirs, and InitProducerId (idempotent producers).
+import { resolve as resolvePath } from 'node:path';
 import { ConfigError, HoldfastError } from '../util/index.ts';
 import {
   ErrorCode,
@@ -8,6 +9,8 @@ import {
   type AlterConfigsResponse,
   type IncrementalAlterConfigsRequest,
   type IncrementalAlterConfigsResponse,
+  type DescribeLogDirsRequest,
+  type DescribeLogDirsResponse,
   type DeleteRecordsRequest,
   type DeleteRecordsResponse,
   type CreatePartitionsRequest,
@@ -178,6 +181,27 @@ export async function handleDeleteRecords(b: BrokerContext, _ctx: RequestContext
   }
   if (deleted) await b.logs.checkpoint();
   return { throttleTimeMs: 0, topics };
+}
+
+/**
+ * DescribeLogDirs: the one data directory with the size of each partition asked for (null: all),
+ * as Kafka's admin tools and consoles show topic sizes; partitions not here are left out, as Kafka
+ * leaves them out. The offset lag is the log end's lead over the high watermark (appends not yet
+ * durable under flush.mode=sync).
+ */
+export function handleDescribeLogDirs(b: BrokerContext, _ctx: RequestContext, req: DescribeLogDirsRequest): DescribeLogDirsResponse {
+  const wanted = req.topics === null ? null : new Map(req.topics.map((t) => [t.topic, new Set(t.partitions)]));
+  const byTopic = new Map<string, DescribeLogDirsResponse['results'][number]['topics'][number]>();
+  for (const log of b.logs.allLogs()) {
+    if (b.registry.get(log.topic) === undefined) continue; // a directory no topic owns (see reconcileLogs)
+    if (wanted !== null && wanted.get(log.topic)?.has(log.partition) !== true) continue;
+    let topic = byTopic.get(log.topic);
+    if (topic === undefined) byTopic.set(log.topic, (topic = { name: log.topic, partitions: [] }));
+    topic.partitions.push({ partitionIndex: log.partition, partitionSize: log.sizeBytes, offsetLag: Math.max(0, log.logEndOffset - log.highWatermark), isFutureKey: false });
+  }
+  const topics = [...byTopic.values()].sort((x, y) => x.name.localeCompare(y.name));
+  for (const t of topics) t.partitions.sort((x, y) => x.partitionIndex - y.partitionIndex);
+  return { throttleTimeMs: 0, results: [{ errorCode: ErrorCode.NONE, logDir: resolvePath(b.config.dataDir), topics }] };
 }
 
 const RESOURCE_TOPIC = 2;

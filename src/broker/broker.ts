@@ -13,7 +13,7 @@ import { SUPPORTED_VERSIONS } from './versions.ts';
 import { handleProduce } from './produce.ts';
 import { handleFetch } from './fetch.ts';
 import { handleApiVersions, handleListOffsets, handleMetadata } from './metadata.ts';
-import { handleAlterConfigs, handleDeleteRecords, handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleIncrementalAlterConfigs, handleDescribeConfigs, handleInitProducerId } from './admin.ts';
+import { handleAlterConfigs, handleDeleteRecords, handleDescribeLogDirs, handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleIncrementalAlterConfigs, handleDescribeConfigs, handleInitProducerId } from './admin.ts';
 import { GroupCoordinator } from './groups/coordinator.ts';
 import { OffsetStore, OFFSETS_TOPIC } from './groups/offset-store.ts';
 import * as groupApi from './groups/api.ts';
@@ -231,6 +231,8 @@ export class Broker implements BrokerContext {
         return handleCreatePartitions(this, ctx, body as never);
       case API_KEYS.DeleteRecords:
         return handleDeleteRecords(this, ctx, body as never);
+      case API_KEYS.DescribeLogDirs:
+        return handleDescribeLogDirs(this, ctx, body as never);
       case API_KEYS.AlterConfigs:
         return handleAlterConfigs(this, ctx, body as never);
       case API_KEYS.IncrementalAlterConfigs:

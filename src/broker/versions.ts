@@ -23,6 +23,7 @@ export const SUPPORTED_VERSIONS: ReadonlyMap<number, readonly [number, number]> 
   [22, [0, 1]], // InitProducerId
   [32, [0, 3]], // DescribeConfigs
   [33, [0, 1]], // AlterConfigs (v2+ are flexible: §1.5's non-flexible maxima)
+  [35, [0, 1]], // DescribeLogDirs (v2+ are flexible)
   [37, [0, 1]], // CreatePartitions (v2+ are flexible)
   [44, [0, 0]], // IncrementalAlterConfigs (v1+ are flexible)
   [42, [0, 1]], // DeleteGroups

@@ -1,10 +1,11 @@
 // DeleteRecords (API 21): the log start offset moves up to the offset given (-1: the high
 // watermark), reads below it are out of range, the new start is on disk before the answer, and
-// kafkajs, @platformatic/kafka and the Holdfast Admin use it.
+// kafkajs, @platformatic/kafka and the Holdfast Admin use it. DescribeLogDirs (API 35) shows the
+// partitions' sizes, which whole deleted segments leave.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { Admin as PlatformaticAdmin } from '@platformatic/kafka';
 import { buildBatch } from '../../src/record/index.ts';
@@ -98,6 +99,44 @@ test('DeleteRecords through kafkajs, @platformatic/kafka and the Holdfast Admin'
       await kadmin.disconnect();
       await plt.close();
       admin.close();
+    }
+  });
+});
+
+test('DescribeLogDirs: the data directory with each partition\'s size, for all topics or those asked for; sizes fall when DeleteRecords removes whole segments', { timeout: 30_000 }, async () => {
+  await withBroker({}, async (b, c) => {
+    await b.broker.createTopic('sizes', 2, { 'segment.bytes': '4096' });
+    await produceRecords(c, 'sizes', 0, 200);
+    await produceRecords(c, 'sizes', 1, 1);
+    type Dirs = { results: Array<{ errorCode: number; logDir: string; topics: Array<{ name: string; partitions: Array<{ partitionIndex: number; partitionSize: number; offsetLag: number; isFutureKey: boolean }> }> }> };
+    const all: Dirs = await c.request(API_KEYS.DescribeLogDirs, 1, { topics: null });
+    assert.equal(all.results.length, 1);
+    assert.equal(all.results[0].errorCode, ErrorCode.NONE);
+    assert.equal(all.results[0].logDir, resolve(b.dataDir));
+    const sizes = all.results[0].topics.find((t) => t.name === 'sizes');
+    assert.deepEqual(sizes?.partitions.map((p) => [p.partitionIndex, p.partitionSize, p.offsetLag, p.isFutureKey]), [
+      [0, b.broker.partitionLog('sizes', 0)?.sizeBytes, 0, false],
+      [1, b.broker.partitionLog('sizes', 1)?.sizeBytes, 0, false],
+    ]);
+    const before = sizes?.partitions[0].partitionSize ?? 0;
+    assert.ok(before > 4096, `partition 0 spans several segments (${before} bytes)`);
+    assert.ok(all.results[0].topics.some((t) => t.name === '__consumer_offsets'), 'internal topics are listed, as Kafka lists them');
+
+    const some: Dirs = await c.request(API_KEYS.DescribeLogDirs, 0, { topics: [{ topic: 'sizes', partitions: [1, 7] }, { topic: 'nope', partitions: [0] }] });
+    assert.deepEqual(some.results[0].topics.map((t) => [t.name, t.partitions.map((p) => p.partitionIndex)]), [['sizes', [1]]], 'only what exists of what was asked');
+
+    await deleteRecords(c, [{ name: 'sizes', partitions: [[0, 150]] }]);
+    const after: Dirs = await c.request(API_KEYS.DescribeLogDirs, 1, { topics: [{ topic: 'sizes', partitions: [0] }] });
+    const now = after.results[0].topics[0].partitions[0].partitionSize;
+    assert.ok(now < before, `whole segments below offset 150 removed: ${before} to ${now} bytes`);
+
+    const plt = new PlatformaticAdmin({ clientId: 'log-dirs-test', bootstrapBrokers: [b.bootstrap], retries: 0 });
+    try {
+      const [described] = await plt.describeLogDirs({ topics: [{ name: 'sizes', partitions: [0, 1] }] });
+      assert.equal(described.results[0].logDir, resolve(b.dataDir), '@platformatic/kafka');
+      assert.deepEqual(described.results[0].topics[0].partitions.map((p) => [p.partitionIndex, Number(p.partitionSize)]), [[0, now], [1, b.broker.partitionLog('sizes', 1)?.sizeBytes]]);
+    } finally {
+      await plt.close();
     }
   });
 });
