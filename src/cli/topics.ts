@@ -13,7 +13,8 @@ export const TOPICS_USAGE = `Usage: holdfast topics create <topic> [--partitions
 
 create: --partitions defaults to the broker's num.partitions; --config sets topic configs such as
 flush.mode=async or retention.ms=86400000 (see the README). describe shows partitions with their
-leader, log start and high watermark, and the topic's configs with where each value comes from.
+leader, log start, high watermark and size on disk, and the topic's configs with where each value
+comes from.
 alter: grows the topic to N partitions (never fewer; keys may then map to other partitions), sets
 topic configs, or puts them back to their default (--delete-config); the others keep their values.`;
 
@@ -63,7 +64,7 @@ export async function topics(argv: string[], out: (s: string) => void = (s) => p
         }
         const messages = d.partitions.reduce((n, p) => n + Math.max(0, p.highWatermark - p.logStartOffset), 0);
         out(`topic ${d.name}: ${d.partitions.length} partition(s), ${messages} message(s) retained${d.internal ? ', internal' : ''}\n\n`);
-        out(table([['PARTITION', 'LEADER', 'LOG-START', 'HIGH-WATERMARK', 'MESSAGES'], ...d.partitions.map((p) => [String(p.partition), String(p.leader), String(p.logStartOffset), String(p.highWatermark), String(Math.max(0, p.highWatermark - p.logStartOffset))])]) + '\n\n');
+        out(table([['PARTITION', 'LEADER', 'LOG-START', 'HIGH-WATERMARK', 'MESSAGES', 'BYTES'], ...d.partitions.map((p) => [String(p.partition), String(p.leader), String(p.logStartOffset), String(p.highWatermark), String(Math.max(0, p.highWatermark - p.logStartOffset)), p.sizeBytes < 0 ? '-' : String(p.sizeBytes)])]) + '\n\n');
         out(table([['CONFIG', 'VALUE', 'SOURCE'], ...configs.map((c) => [c.name, c.sensitive ? '(sensitive)' : (c.value ?? '-'), c.source])]) + '\n');
         return EXIT.OK;
       }

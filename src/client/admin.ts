@@ -7,6 +7,7 @@ import {
   API_KEYS,
   ErrorCode,
   type DeleteRecordsResponse,
+  type DescribeLogDirsResponse,
   type IncrementalAlterConfigsRequest,
   type IncrementalAlterConfigsResponse,
   type CreatePartitionsRequest,
@@ -58,6 +59,8 @@ export interface TopicPartitionInfo {
   logStartOffset: number;
   /** Offset the next record will get (what consumers can read up to). */
   highWatermark: number;
+  /** Bytes of the partition's log on disk (DescribeLogDirs); -1 when the broker connected to does not hold it or does not say. */
+  sizeBytes: number;
 }
 
 export interface TopicDescription {
@@ -217,7 +220,7 @@ export class Admin {
         name: t.name ?? '',
         internal: t.isInternal ?? false,
         partitions: t.partitions
-          .map((p) => ({ partition: p.partitionIndex, leader: p.leaderId, replicas: p.replicaNodes, isr: p.isrNodes, errorCode: p.errorCode, logStartOffset: -1, highWatermark: -1 }))
+          .map((p) => ({ partition: p.partitionIndex, leader: p.leaderId, replicas: p.replicaNodes, isr: p.isrNodes, errorCode: p.errorCode, logStartOffset: -1, highWatermark: -1, sizeBytes: -1 }))
           .sort((a, b) => a.partition - b.partition),
       });
     }
@@ -231,6 +234,26 @@ export class Admin {
           p.logStartOffset = starts.get(`${t.name}\u0000${p.partition}`) ?? -1;
         }
       }
+      const sizes = await this.logSizes(out.map((t) => ({ topic: t.name, partitions: t.partitions.map((p) => p.partition) })));
+      for (const t of out) for (const p of t.partitions) p.sizeBytes = sizes.get(`${t.name}\u0000${p.partition}`) ?? -1;
+    }
+    return out;
+  }
+
+  /** Partition sizes from DescribeLogDirs on the broker connected to; empty when it does not serve the API. */
+  private async logSizes(topics: Array<{ topic: string; partitions: number[] }>): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const c = await this.connection();
+    let version: number;
+    try {
+      version = c.version(API_KEYS.DescribeLogDirs, 0, 1);
+    } catch {
+      return out;
+    }
+    const res = await c.request<DescribeLogDirsResponse>(API_KEYS.DescribeLogDirs, version, { topics });
+    for (const dir of res.results) {
+      if (dir.errorCode !== ErrorCode.NONE) continue;
+      for (const t of dir.topics) for (const p of t.partitions) if (!p.isFutureKey) out.set(`${t.name}\u0000${p.partitionIndex}`, p.partitionSize);
     }
     return out;
   }

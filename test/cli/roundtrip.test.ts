@@ -61,8 +61,13 @@ test('holdfast topics / produce / consume / groups reset-offsets round trip', { 
     assert.doesNotMatch(r.stdout, /__consumer_offsets/, 'internal topics only with --internal');
     r = await holdfast(['topics', 'describe', 'lines', '--json', ...brokers]);
     assert.equal(r.code, 0, r.stderr);
-    const described = JSON.parse(r.stdout) as { partitions: Array<{ highWatermark: number; logStartOffset: number }>; configs: Array<{ name: string; value: string; source: string }> };
+    const described = JSON.parse(r.stdout) as { partitions: Array<{ partition: number; highWatermark: number; logStartOffset: number; sizeBytes: number }>; configs: Array<{ name: string; value: string; source: string }> };
     assert.equal(described.partitions.reduce((n, p) => n + p.highWatermark - p.logStartOffset, 0), 1000);
+    assert.deepEqual(described.partitions.map((p) => p.sizeBytes), described.partitions.map((p) => b.broker.partitionLog('lines', p.partition)?.sizeBytes), 'each partition\'s size on disk');
+    r = await holdfast(['topics', 'describe', 'lines', ...brokers]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /PARTITION\s+LEADER\s+LOG-START\s+HIGH-WATERMARK\s+MESSAGES\s+BYTES/);
+    assert.match(r.stdout, new RegExp(`^0\\s+1\\s+0\\s+${described.partitions[0].highWatermark}\\s+${described.partitions[0].highWatermark}\\s+${described.partitions[0].sizeBytes}$`, 'm'));
     assert.deepEqual(described.configs.find((c) => c.name === 'retention.ms'), { name: 'retention.ms', value: '3600000', source: 'topic', readOnly: false, sensitive: false });
 
     // A group reads all 1,000 (keys and values as sent).
