@@ -14,7 +14,7 @@
 // typed error (`code`, `retriable`) — at the latest when its delivery timeout has passed and the
 // attempt in flight, if any, has ended.
 import { assert, AssertionError, ConfigError, HoldfastError, sharedMonotonicMs, sharedWallMs } from '../util/index.ts';
-import { BATCH_HEADER_BYTES, BatchAppender, MAX_BATCH_BYTES, NO_HEADER_KEYS, NO_HEADER_VALUES, compressionCodecOf, type CompressionName } from '../record/index.ts';
+import { BATCH_HEADER_BYTES, BatchAppender, MAX_BATCH_BYTES, decodeBatch, NO_HEADER_KEYS, NO_HEADER_VALUES, compressionCodecOf, type CompressionName } from '../record/index.ts';
 import { API_KEYS, ErrorCode, kafkaErrors, type InitProducerIdResponse, type ProduceResponse } from '../protocol/kafka/index.ts';
 import { ClientCluster, type TopicMetadata } from './cluster.ts';
 import { KafkaProtocolError } from './connection.ts';
@@ -299,6 +299,11 @@ interface TopicState {
   fetchedAtMs: number;
   /** A waiting record needs metadata newer than what is held (it names a partition beyond it). */
   refreshWanted: boolean;
+  /**
+   * Largest batch this topic has not refused: batchBytes, halved each time the broker refuses a
+   * batch of several records as too large (its max.message.bytes is smaller), so later batches fit.
+   */
+  batchBytesLimit: number;
   retryAtMs: number;
   attempts: number;
   lastError: Error | null;
@@ -445,7 +450,10 @@ function ownBytes(record: PendingRecord): void {
  * OUT_OF_ORDER_SEQUENCE_NUMBER / INVALID_PRODUCER_EPOCH / UNKNOWN_PRODUCER_ID, the batch's records
  * reject and the producer takes a new producer id for later batches, so the gap can never make
  * later records fail or be mistaken for duplicates. A batch the broker refused before appending it
- * on every attempt (e.g. MESSAGE_TOO_LARGE) just gives its sequence numbers back.
+ * on every attempt (e.g. INVALID_TIMESTAMP) just gives its sequence numbers back. A batch of
+ * several records refused as too large (MESSAGE_TOO_LARGE: the topic's max.message.bytes is below
+ * batchBytes) is split into batches of half its size and sent again, in order; the topic's later
+ * batches keep to that size. A single record too large fails alone.
  *
  * Ordering: per partition, records are written in the order send() was called. With idempotence a
  * partition has up to maxInFlight batches in flight and the broker's sequence check keeps their
@@ -726,7 +734,7 @@ export class Producer {
   private topicState(name: string): TopicState {
     let topic = this.topics.get(name);
     if (topic === undefined) {
-      topic = { name, numPartitions: -1, leaders: null, partitions: [], waiting: [], loading: false, fetchedAtMs: -Infinity, refreshWanted: false, retryAtMs: 0, attempts: 0, lastError: null };
+      topic = { name, numPartitions: -1, leaders: null, partitions: [], waiting: [], loading: false, fetchedAtMs: -Infinity, refreshWanted: false, batchBytesLimit: Infinity, retryAtMs: 0, attempts: 0, lastError: null };
       this.topics.set(name, topic);
     }
     return topic;
@@ -752,8 +760,9 @@ export class Producer {
       return;
     }
     const tp = topic.partitions[partition];
+    const batchBytes = Math.min(this.options.batchBytes, topic.batchBytesLimit);
     let batch = tp.queue.at(-1);
-    if (batch === undefined || batch.sealed || batch.bytes + record.bytes > this.options.batchBytes) {
+    if (batch === undefined || batch.sealed || batch.bytes + record.bytes > batchBytes) {
       if (batch !== undefined) batch.sealed = true;
       const created = sharedMonotonicMs();
       // Sized like the partition's last batch, so a steady flow fills one chunk (see batchCapacity).
@@ -790,7 +799,7 @@ export class Producer {
     record.headerValues = NO_HEADER_VALUES;
     batch.records.push(record);
     batch.bytes += record.bytes;
-    if (batch.bytes >= this.options.batchBytes) batch.sealed = true; // nothing more can fit
+    if (batch.bytes >= batchBytes) batch.sealed = true; // nothing more can fit
     if (batch.sealed || tp.queue.length > 1) this.scheduleDrain();
   }
 
@@ -1134,7 +1143,47 @@ export class Producer {
       this.retryLater(tp, batch, err);
       return;
     }
+    if ((errorCode === ErrorCode.MESSAGE_TOO_LARGE || errorCode === ErrorCode.RECORD_LIST_TOO_LARGE) && batch.records.length > 1 && !batch.ambiguous) {
+      this.splitBatch(tp, batch, err);
+      return;
+    }
     this.failBatch(tp, batch, err, batch.ambiguous);
+  }
+
+  /**
+   * The broker refused a batch of several records as too large (the topic's max.message.bytes is
+   * below batchBytes), before appending it: its records go again, in order and ahead of later
+   * batches, in batches of at most half its size, as Kafka's producer splits them; the topic's
+   * later batches are held to that size too. A single record too large fails alone.
+   */
+  private splitBatch(tp: PartitionState, batch: Batch, err: Error): void {
+    assert(batch.encoded !== null, 'a refused batch was sent');
+    const limit = Math.max(BATCH_HEADER_BYTES + 1, Math.floor(batch.bytes / 2));
+    tp.topic.batchBytesLimit = Math.min(tp.topic.batchBytesLimit, limit);
+    const index = tp.queue.indexOf(batch);
+    assert(index >= 0 && !batch.acked, `a refused batch of ${tp.topic.name}-${tp.partition} is unsettled`);
+    this.endAttempt(tp, batch);
+    this.releaseNumbers(tp, index, batch, false);
+    // The records' own bytes were written into the batch (and the caller's buffers let go): read them back.
+    const decoded = decodeBatch(batch.encoded.length === 1 ? batch.encoded[0] : Buffer.concat(batch.encoded), 0, { verifyCrc: false }).records;
+    assert(decoded.length === batch.records.length, `batch of ${batch.records.length} records decodes to ${decoded.length}`);
+    const parts: Batch[] = [];
+    let part: Batch | null = null;
+    for (let i = 0; i < decoded.length; i++) {
+      const record = batch.records[i];
+      if (part === null || part.bytes + record.bytes > limit) {
+        part = { ...batch, records: [], appender: new BatchAppender(Math.min(limit, BATCH_HEADER_BYTES + record.bytes)), bytes: BATCH_HEADER_BYTES, deadlineMs: record.deadlineMs, sealed: true, encoded: null, producerId: -1, producerEpoch: -1, baseSequence: -1, retryAtMs: 0, lastError: err, inFlight: false, acked: false, baseOffset: -1 };
+        parts.push(part);
+      }
+      const r = decoded[i];
+      part.appender.append(r.key, r.value, r.headers.map((h) => Buffer.from(h.key)), r.headers.map((h) => h.value), r.timestamp);
+      part.records.push(record);
+      part.bytes += record.bytes;
+    }
+    tp.queue.splice(index, 1, ...parts);
+    this.releaseCapacity(batch);
+    for (const p of parts) this.batchCapacity += p.appender.capacity;
+    this.scheduleDrain();
   }
 
   /** An attempt ended without a usable answer (connection lost, timeout, no connection). */
@@ -1193,17 +1242,26 @@ export class Producer {
     if (batch.inFlight) this.endAttempt(tp, batch);
     tp.queue.splice(index, 1);
     this.releaseCapacity(batch);
-    if (this.options.idempotent && batch.baseSequence >= 0) {
-      const later = tp.queue.slice(index).filter((b) => !b.acked && b.baseSequence >= 0 && b.producerId === batch.producerId && b.producerEpoch === batch.producerEpoch);
-      if (doubtful || later.length > 0) {
-        this.resetProducerId(batch.producerId);
-        for (const b of later) if (!b.inFlight && !b.ambiguous) this.unnumber(b);
-      } else if (tp.sequenceProducerId === batch.producerId && tp.sequenceEpoch === batch.producerEpoch) {
-        tp.nextSequence = batch.baseSequence;
-      }
-    }
+    this.releaseNumbers(tp, index, batch, doubtful);
     for (const record of batch.records) this.settle(record, err, true);
     this.settleAcked(tp);
+  }
+
+  /**
+   * A numbered batch leaves the sequence (failed, or split into new batches): its numbers are
+   * given back, unless it may be in the log (`doubtful`) or batches after it (from `index` in the
+   * queue) are numbered already; then later batches take a new producer id, and those of them
+   * never possibly written are numbered again.
+   */
+  private releaseNumbers(tp: PartitionState, index: number, batch: Batch, doubtful: boolean): void {
+    if (!this.options.idempotent || batch.baseSequence < 0) return;
+    const later = tp.queue.slice(index).filter((b) => b !== batch && !b.acked && b.baseSequence >= 0 && b.producerId === batch.producerId && b.producerEpoch === batch.producerEpoch);
+    if (doubtful || later.length > 0) {
+      this.resetProducerId(batch.producerId);
+      for (const b of later) if (!b.inFlight && !b.ambiguous) this.unnumber(b);
+    } else if (tp.sequenceProducerId === batch.producerId && tp.sequenceEpoch === batch.producerEpoch) {
+      tp.nextSequence = batch.baseSequence;
+    }
   }
 
   /** A batch left its partition's queue: its chunks no longer count against batchCapacity. */

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { buildBatch, compressionOf, Compression, type DecodedBatch, type CompressionName } from '../../src/record/index.ts';
 import { HoldfastError } from '../../src/util/index.ts';
 import { Producer, ProducerError, KafkaProtocolError, partitionForKey, type ProducerOptions, type RecordMetadata } from '../../src/client/index.ts';
@@ -496,4 +497,31 @@ test('throughput of send() with 100-byte records (printed, not asserted)', async
   const seconds = (performance.now() - started) / 1000;
   assert.equal(results.length, total);
   t.diagnostic(`${total} sends of 100-byte records in ${seconds.toFixed(2)} s = ${Math.round(total / seconds)} messages/s (acks=-1, idempotent, 3 partitions, flush.mode sync)`);
+});
+
+test('a batch the broker refuses as larger than the topic\'s max.message.bytes is split and sent again, in order, byte-exact; later batches keep to the smaller size; a single record too large fails alone', { timeout: 60_000 }, async () => {
+  // Values that do not compress, so lz4 batches are as large as uncompressed ones.
+  const values = Array.from({ length: 1200 }, () => randomBytes(1000));
+  for (const compression of ['none', 'lz4'] as const) {
+    const name = await topic(`split-${compression}`, 1, { 'max.message.bytes': '64000' });
+    const p = producer({ lingerMs: 20, compression });
+    const send = (i: number): Promise<RecordMetadata> => p.send({ topic: name, key: `k${i}`, value: values[i], headers: { n: String(i) } });
+    const first = Array.from({ length: 1000 }, (_, i) => send(i));
+    const tooBig = rejection(p.send({ topic: name, value: randomBytes(70_000) }));
+    const more = Array.from({ length: 200 }, (_, i) => send(1000 + i));
+    const results = await Promise.all([...first, ...more]);
+    const err = await tooBig;
+    assert.equal(err.code, 'MESSAGE_TOO_LARGE', `${compression}: the record larger than the topic allows fails alone`);
+    assert.deepEqual(results.map((r) => r.offset), Array.from({ length: 1200 }, (_, i) => i), `${compression}: every other record stored, in send order`);
+    const batches = await batchesOf(name, 0);
+    const records = batches.flatMap((batch) => batch.records);
+    assert.equal(records.length, 1200);
+    records.forEach((r, i) => {
+      assert.equal(r.key?.toString(), `k${i}`);
+      assert.ok(r.value?.equals(values[i]), `${compression}: value of record ${i}`);
+      assert.deepEqual(r.headers.map((h) => [h.key, h.value?.toString()]), [['n', String(i)]]);
+    });
+    const counts = batches.map((batch) => batch.records.length);
+    assert.ok(counts.length > 1200 / 64 && counts.every((n) => n * 1000 < 64000), `${compression}: every stored batch fits (records per batch: ${counts.join(',')})`);
+  }
 });
