@@ -817,7 +817,9 @@ export class Producer {
     topic.refreshWanted = false;
     topic.attempts = 0;
     topic.lastError = null;
-    while (topic.waiting.length > 0) this.place(topic, topic.waiting.shift() as PendingRecord);
+    // The records waiting now, once each: one naming a partition beyond this metadata, accepted
+    // after it was asked for, goes back to wait for the next (place()).
+    for (const record of topic.waiting.splice(0)) this.place(topic, record);
   }
 
   /** Fetches a topic's metadata in the background; retries with backoff when it fails. */

@@ -525,3 +525,20 @@ test('a batch the broker refuses as larger than the topic\'s max.message.bytes i
     assert.ok(counts.length > 1200 / 64 && counts.every((n) => n * 1000 < 64000), `${compression}: every stored batch fits (records per batch: ${counts.join(',')})`);
   }
 });
+
+test('records naming a partition the topic does not have fail with INVALID_PARTITION after one fresh metadata fetch, also when sent while that fetch is under way', { timeout: 20_000 }, async () => {
+  const name = await topic('no-partition-5');
+  const p = producer();
+  await p.send({ topic: name, value: 'known' });
+  const first = rejection(p.send({ topic: name, partition: 5, value: 'a' }));
+  // Two turns of the event loop: the producer has started the metadata fetch the first one asked for.
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  const second = rejection(p.send({ topic: name, partition: 5, value: 'b' }));
+  const third = p.send({ topic: name, partition: 0, value: 'after' });
+  for (const err of [await first, await second]) {
+    assert.equal(err.code, 'INVALID_PARTITION');
+    assert.match(err.message, /partition 5 is not a partition of topic no-partition-5 \(it has 1\)/);
+  }
+  assert.equal((await third).offset, 1, 'a record to a partition that exists is stored');
+});
