@@ -238,7 +238,7 @@ async function alterConfigs<R extends { resourceType: number; resourceName: stri
   resources: readonly R[],
   validateOnly: boolean,
   nullAllowed: (config: R['configs'][number]) => boolean,
-  next: (resource: R, current: TopicConfigOverrides) => TopicConfigOverrides,
+  next: (resource: R, current: Readonly<TopicConfigOverrides>) => TopicConfigOverrides,
 ): Promise<AlterResult[]> {
   const id = (r: R): string => `${r.resourceType}:${r.resourceName}`;
   const twice = repeated(resources.map(id));
@@ -258,9 +258,9 @@ async function alterConfigs<R extends { resourceType: number; resourceName: stri
       if (r.resourceType !== RESOURCE_TOPIC) throw new RequestError(ErrorCode.INVALID_REQUEST, `resource type ${r.resourceType} is not supported`);
       const topic = b.registry.get(r.resourceName);
       if (topic === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${r.resourceName}`, { kafkaErrorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
-      const configs = next(r, topic.configs);
-      b.validateTopicConfigChange(r.resourceName, configs);
-      if (!validateOnly) await b.alterTopicConfigs(r.resourceName, configs);
+      if (validateOnly) b.validateTopicConfigChange(r.resourceName, next(r, topic.configs));
+      // Computed from the configs as the changes queued before it leave them.
+      else await b.alterTopicConfigs(r.resourceName, (current) => next(r, current));
     } catch (err) {
       if (err instanceof RequestError) {
         out.errorCode = err.code;

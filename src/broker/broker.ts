@@ -380,13 +380,17 @@ export class Broker implements BrokerContext {
   }
 
   /**
-   * Gives a topic exactly the config overrides `configs` (AlterConfigs, IncrementalAlterConfigs):
-   * recorded first, then taken by every partition log in its writer's order, so appends already
-   * queued are written under the old configs (see PartitionLog.reconfigure). A crash in between
-   * opens the logs with the recorded configs.
+   * Gives a topic the config overrides `change` makes of its current ones (AlterConfigs,
+   * IncrementalAlterConfigs), after any change to the topic before it, so concurrent changes do
+   * not undo each other. Recorded first, then taken by every partition log in its writer's order,
+   * so appends already queued are written under the old configs (see PartitionLog.reconfigure). A
+   * crash in between opens the logs with the recorded configs. Errors `change` throws reject.
    */
-  alterTopicConfigs(name: string, configs: TopicConfigOverrides): Promise<void> {
+  alterTopicConfigs(name: string, change: (current: Readonly<TopicConfigOverrides>) => TopicConfigOverrides): Promise<void> {
     return this.serialized(name, async () => {
+      const current = this.registry.get(name);
+      if (current === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${name}`, { kafkaErrorCode: 3 });
+      const configs = change(current.configs);
       this.validateTopicConfigChange(name, configs);
       const topic = this.registry.get(name) as TopicRecord;
       const before = topic.configs;

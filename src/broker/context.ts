@@ -24,8 +24,8 @@ export interface BrokerContext {
   /** Throws the error createTopic would throw, without creating anything (validate_only). */
   validateTopic(name: string, partitions: number, configs: Record<string, string>): void;
   deleteTopic(name: string): Promise<void>;
-  /** Gives a topic exactly these config overrides; validates first, as validateTopicConfigChange. */
-  alterTopicConfigs(name: string, configs: TopicConfigOverrides): Promise<void>;
+  /** Gives a topic the overrides `change` makes of its current ones, after earlier changes to it; validates first, as validateTopicConfigChange. */
+  alterTopicConfigs(name: string, change: (current: Readonly<TopicConfigOverrides>) => TopicConfigOverrides): Promise<void>;
   /** Throws the error alterTopicConfigs would throw. */
   validateTopicConfigChange(name: string, configs: TopicConfigOverrides): void;
   /** Grows a topic to `count` partitions; validates first, as validatePartitionIncrease. */

@@ -102,6 +102,19 @@ test('IncrementalAlterConfigs: SET and DELETE change only the keys named; APPEND
   });
 });
 
+test('IncrementalAlterConfigs: concurrent changes to one topic each apply to what the one before left (no lost update)', async () => {
+  await withBroker({}, async (b, c) => {
+    await b.broker.createTopic('both', 1, {});
+    const answers = await Promise.all([
+      incremental(c, [{ name: 'both', ops: [['retention.ms', SET, '3600000']] }]),
+      incremental(c, [{ name: 'both', ops: [['segment.ms', SET, '600000']] }]),
+      incremental(c, [{ name: 'both', ops: [['max.message.bytes', SET, '64000']] }]),
+    ]);
+    assert.deepEqual(answers.map((a) => a[0].errorCode), [ErrorCode.NONE, ErrorCode.NONE, ErrorCode.NONE]);
+    assert.deepEqual(await overrides(c, 'both'), { 'retention.ms': '3600000', 'segment.ms': '600000', 'max.message.bytes': '64000' });
+  });
+});
+
 test('AlterConfigs: the configs given become all of the topic\'s overrides; null values are refused', async () => {
   await withBroker({}, async (b, c) => {
     await b.broker.createTopic('r', 1, { 'retention.ms': '3600000', 'max.message.bytes': '64000' });
