@@ -76,7 +76,9 @@ export async function topics(argv: string[], out: (s: string) => void = (s) => p
         if (partitions === undefined && Object.keys(set).length === 0 && remove.length === 0) {
           throw new UsageError('topics alter needs --partitions N, --config KEY=VALUE or --delete-config KEY');
         }
-        // Configs first: a refused config changes nothing, partitions included.
+        // Both checked before either is applied: a refused change leaves the topic as it was.
+        if (partitions !== undefined) await admin.createPartitions(names[0], partitions, { validateOnly: true });
+        await admin.alterTopicConfigs(names[0], { set, remove }, { validateOnly: true });
         await admin.alterTopicConfigs(names[0], { set, remove });
         if (partitions !== undefined) await admin.createPartitions(names[0], partitions);
         const [d] = await admin.describeTopics([names[0]]);

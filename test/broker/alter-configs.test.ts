@@ -187,6 +187,14 @@ test('kafkajs alterConfigs, @platformatic/kafka incrementalAlterConfigs, the Hol
       });
       assert.equal(cli.code, 0, cli.stderr);
       assert.equal(cli.stdout, 'topic clients now has 2 partition(s)\ntopic clients: configs changed: flush.mode, segment.ms\n');
+      const refused = await new Promise<{ code: number; stderr: string }>((done) => {
+        execFile(process.execPath, [resolve('src/cli/main.ts'), 'topics', 'alter', 'clients', '--config', 'retention.ms=1', '--partitions', '1', '--brokers', b.bootstrap], (err, _stdout, stderr) => {
+          done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stderr });
+        });
+      });
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /currently has 2 partition\(s\); 1 would not be an increase/);
+      assert.equal((await overrides(c, 'clients'))['retention.ms'], undefined, 'the config part of a refused alter was not applied');
       assert.deepEqual(await overrides(c, 'clients'), { 'max.message.bytes': '2000000', 'flush.mode': 'async' }, 'holdfast topics alter');
       assert.equal(b.broker.topicConfig('clients').log.flushMode, 'async');
     } finally {
