@@ -296,11 +296,12 @@ export class PartitionLog {
    * Takes a new config (a topic's configs were altered) in the writer's order: appends queued
    * before it are written under the old one. From flush.mode async to sync it first fsyncs what
    * was written, so the high watermark, the recovery point under sync, never moves back. Resolves
-   * once in effect; on a log that is not online the config is simply kept for its records.
+   * once in effect; on a log that is not online, or closing, the config is simply kept (its
+   * writer takes no more work; a reopened log reads the recorded configs).
    */
   reconfigure(config: LogConfig): Promise<void> {
     const next = validateLogConfig(config);
-    if (this.stateValue !== 'online') {
+    if (this.stateValue !== 'online' || this.closing) {
       this.config = next;
       return Promise.resolve();
     }
