@@ -28,7 +28,7 @@ import type { BrokerContext } from './context.ts';
 import type { RequestContext } from './kafka-server.ts';
 import { BROKER_KEYS } from './config.ts';
 import { OFFSETS_TOPIC } from './groups/offset-store.ts';
-import { describeTopicConfigs, isListConfig, TOPIC_CONFIGS, type TopicConfigOverrides } from './topic-config.ts';
+import { describeTopicConfigs, effectiveValue, isListConfig, validateTopicConfig, type TopicConfigOverrides } from './topic-config.ts';
 
 /** The names that appear more than once. */
 function repeated(names: readonly string[]): Set<string> {
@@ -144,8 +144,8 @@ const DELETE_TO_HIGH_WATERMARK = -1;
 /**
  * DeleteRecords: moves each partition's log start offset up to the offset given (-1: the high
  * watermark); whole segments below it are removed. The new start offsets are written to the
- * start-offset checkpoint (fsynced) before the answer, so deleted records do not come back after
- * a crash.
+ * start-offset checkpoint (fsynced) before the answer; the broker reads that checkpoint when it
+ * opens its logs. (No test crashes the broker between the two.)
  */
 export async function handleDeleteRecords(b: BrokerContext, _ctx: RequestContext, req: DeleteRecordsRequest): Promise<DeleteRecordsResponse> {
   const topics: DeleteRecordsResponse['topics'] = [];
@@ -220,18 +220,19 @@ const OP_APPEND = 2;
 const OP_SUBTRACT = 3;
 const OP_NAMES = ['SET', 'DELETE', 'APPEND', 'SUBTRACT'];
 
-class RequestError extends Error {
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.code = code;
-  }
+function invalidRequest(message: string): HoldfastError {
+  return new HoldfastError('INVALID_REQUEST', message, { kafkaErrorCode: ErrorCode.INVALID_REQUEST });
+}
+
+/** A Kafka list config's items. */
+function listItems(value: string): string[] {
+  return value.split(',').map((v) => v.trim()).filter((v) => v !== '');
 }
 
 /**
  * The shared part of AlterConfigs and IncrementalAlterConfigs: each resource once; topics only
  * (broker configs are read at start); `next` computes the topic's new overrides from its current
- * ones (throwing RequestError or ConfigError); then validated, and applied unless validate_only.
+ * ones (throwing HoldfastErrors with Kafka codes); then validated, and applied unless validate_only.
  */
 async function alterConfigs<R extends { resourceType: number; resourceName: string; configs: Array<{ name: string; value: string | null }> }>(
   b: BrokerContext,
@@ -247,32 +248,24 @@ async function alterConfigs<R extends { resourceType: number; resourceName: stri
     const out: AlterResult = { errorCode: ErrorCode.NONE, errorMessage: null, resourceType: r.resourceType, resourceName: r.resourceName };
     responses.push(out);
     try {
-      if (twice.has(id(r))) throw new RequestError(ErrorCode.INVALID_REQUEST, `resource ${r.resourceName} (type ${r.resourceType}) appears more than once in the request`);
+      if (twice.has(id(r))) throw invalidRequest(`resource ${r.resourceName} (type ${r.resourceType}) appears more than once in the request`);
       // Kafka's checks, in Kafka's words (ConfigAdminManager).
-      if (repeated(r.configs.map((c) => c.name)).size > 0) throw new RequestError(ErrorCode.INVALID_REQUEST, 'Error due to duplicate config keys');
+      if (repeated(r.configs.map((c) => c.name)).size > 0) throw invalidRequest('Error due to duplicate config keys');
       const nulls = r.configs.filter((c) => c.value === null && !nullAllowed(c)).map((c) => c.name);
-      if (nulls.length > 0) throw new RequestError(ErrorCode.INVALID_REQUEST, `Null value not supported for : ${nulls.join(', ')}`);
+      if (nulls.length > 0) throw invalidRequest(`Null value not supported for : ${nulls.join(', ')}`);
       if (r.resourceType === RESOURCE_BROKER) {
-        throw new RequestError(ErrorCode.INVALID_REQUEST, `broker configs cannot be changed while it runs: set them in holdfast.yaml and restart broker ${b.config.nodeId}`);
+        throw invalidRequest(`broker configs cannot be changed while it runs: set them in holdfast.yaml and restart broker ${b.config.nodeId}`);
       }
-      if (r.resourceType !== RESOURCE_TOPIC) throw new RequestError(ErrorCode.INVALID_REQUEST, `resource type ${r.resourceType} is not supported`);
+      if (r.resourceType !== RESOURCE_TOPIC) throw invalidRequest(`resource type ${r.resourceType} is not supported`);
       const topic = b.registry.get(r.resourceName);
       if (topic === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${r.resourceName}`, { kafkaErrorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
       if (validateOnly) b.validateTopicConfigChange(r.resourceName, next(r, topic.configs));
       // Computed from the configs as the changes queued before it leave them.
       else await b.alterTopicConfigs(r.resourceName, (current) => next(r, current));
     } catch (err) {
-      if (err instanceof RequestError) {
-        out.errorCode = err.code;
-        out.errorMessage = err.message;
-      } else if (err instanceof ConfigError) {
-        out.errorCode = ErrorCode.INVALID_CONFIG;
-        out.errorMessage = err.message;
-      } else {
-        const e = errorOf(err);
-        out.errorCode = e.code;
-        out.errorMessage = e.message;
-      }
+      const e = errorOf(err);
+      out.errorCode = e.code;
+      out.errorMessage = e.message;
     }
   }
   return responses;
@@ -293,7 +286,7 @@ export async function handleIncrementalAlterConfigs(b: BrokerContext, _ctx: Requ
   const responses = await alterConfigs(b, req.resources, req.validateOnly, (c) => c.configOperation === OP_DELETE, (r, current) => {
     const out: TopicConfigOverrides = { ...current };
     for (const c of r.configs) {
-      if (!(c.name in TOPIC_CONFIGS)) throw new ConfigError(`unknown topic config "${c.name}" for topic ${r.resourceName}; known: ${Object.keys(TOPIC_CONFIGS).join(', ')}`);
+      validateTopicConfig(c.name, null, r.resourceName); // the key must be known, whatever the operation
       switch (c.configOperation) {
         case OP_SET:
           out[c.name] = c.value as string;
@@ -304,14 +297,14 @@ export async function handleIncrementalAlterConfigs(b: BrokerContext, _ctx: Requ
         case OP_APPEND:
         case OP_SUBTRACT: {
           if (!isListConfig(c.name)) throw new ConfigError(`Can't ${OP_NAMES[c.configOperation]} to key ${c.name} because its type is not LIST.`);
-          const items = (out[c.name] ?? String(TOPIC_CONFIGS[c.name].default)).split(',').map((v) => v.trim()).filter((v) => v !== '');
-          const given = (c.value as string).split(',').map((v) => v.trim()).filter((v) => v !== '');
+          const items = listItems(effectiveValue(c.name, out, b.config.topicDefaults));
+          const given = listItems(c.value as string);
           const result = c.configOperation === OP_APPEND ? [...items, ...given.filter((v) => !items.includes(v))] : items.filter((v) => !given.includes(v));
           out[c.name] = result.join(',');
           break;
         }
         default:
-          throw new RequestError(ErrorCode.INVALID_REQUEST, `Unknown operation type ${c.configOperation}`);
+          throw invalidRequest(`Unknown operation type ${c.configOperation}`);
       }
     }
     return out;

@@ -388,13 +388,12 @@ export class Broker implements BrokerContext {
    */
   alterTopicConfigs(name: string, change: (current: Readonly<TopicConfigOverrides>) => TopicConfigOverrides): Promise<void> {
     return this.serialized(name, async () => {
-      const current = this.registry.get(name);
-      if (current === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${name}`, { kafkaErrorCode: 3 });
-      const configs = change(current.configs);
-      this.validateTopicConfigChange(name, configs);
-      const topic = this.registry.get(name) as TopicRecord;
+      const topic = this.registry.get(name);
+      if (topic === undefined) throw new HoldfastError('UNKNOWN_TOPIC_OR_PARTITION', `unknown topic ${name}`, { kafkaErrorCode: 3 });
       const before = topic.configs;
-      await this.registry.setConfigs(name, { ...configs });
+      const configs = change(before);
+      this.validateTopicConfigChange(name, configs);
+      await this.registry.setConfigs(name, configs);
       this.configCache.delete(name);
       const log = this.topicConfig(name).log;
       const changes: Promise<void>[] = [];

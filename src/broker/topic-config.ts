@@ -15,6 +15,8 @@ interface ConfigSpec {
   choices?: readonly string[];
   /** Why a value outside `choices` is refused, when the choices are narrower than Kafka's. */
   refusal?: string;
+  /** A comma-separated list in Kafka (IncrementalAlterConfigs APPEND/SUBTRACT apply). */
+  list?: true;
   doc: string;
 }
 
@@ -39,7 +41,7 @@ function only(type: ConfigSpec['type'], value: string, why: string): ConfigSpec 
  * keys, and values Holdfast would not honour, are rejected with INVALID_CONFIG.
  */
 export const TOPIC_CONFIGS: Record<string, ConfigSpec> = {
-  'cleanup.policy': { type: 'string', default: 'delete', choices: ['delete'], doc: 'Only "delete" (retention) is supported; compaction is not built yet.' },
+  'cleanup.policy': { type: 'string', list: true, default: 'delete', choices: ['delete'], doc: 'Only "delete" (retention) is supported; compaction is not built yet.' },
   'retention.ms': { type: 'long', default: 7 * DAY_MS, min: -1, max: Number.MAX_SAFE_INTEGER, doc: 'Delete whole segments older than this; -1 keeps forever.' },
   'retention.bytes': { type: 'long', default: -1, min: -1, max: Number.MAX_SAFE_INTEGER, doc: 'Delete oldest segments while a partition is larger than this; -1 means no limit.' },
   'segment.bytes': { type: 'int', default: 1024 * 1024 * 1024, min: 1024, max: 2147483647, doc: 'Roll to a new segment file at this size.' },
@@ -71,11 +73,9 @@ export const TOPIC_CONFIGS: Record<string, ConfigSpec> = {
 
 export type TopicConfigOverrides = Record<string, string>;
 
-/** Configs whose value is a comma-separated list in Kafka (IncrementalAlterConfigs APPEND/SUBTRACT apply). */
-const LIST_CONFIGS = new Set(['cleanup.policy']);
-
+/** Whether a config's value is a comma-separated list in Kafka (IncrementalAlterConfigs APPEND/SUBTRACT apply). */
 export function isListConfig(key: string): boolean {
-  return LIST_CONFIGS.has(key);
+  return TOPIC_CONFIGS[key]?.list === true;
 }
 
 /** Checks one key/value pair; throws ConfigError naming the key, the value and the rule. */

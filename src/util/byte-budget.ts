@@ -6,8 +6,7 @@ import { assertSafeInteger } from './assert.ts';
 
 interface Waiter {
   bytes: number;
-  resolve: (taken: boolean) => void;
-  timer: ReturnType<typeof setTimeout> | null;
+  granted: () => void;
 }
 
 export class ByteBudget {
@@ -51,14 +50,14 @@ export class ByteBudget {
     if (waitMs <= 0) return Promise.resolve(false);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
+        withdraw();
         resolve(false);
-        this.grant(); // a large request leaving the head may let smaller ones behind it in
       }, waitMs);
       timer.unref();
-      const waiter: Waiter = { bytes, resolve, timer };
-      this.waiters.push(waiter);
+      const withdraw = this.takeWhenFree(bytes, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
     });
   }
 
@@ -68,7 +67,7 @@ export class ByteBudget {
    * that withdraws the request if it has not been granted yet (it does nothing afterwards).
    */
   takeWhenFree(bytes: number, granted: () => void): () => void {
-    const waiter: Waiter = { bytes, resolve: () => granted(), timer: null };
+    const waiter: Waiter = { bytes, granted };
     this.waiters.push(waiter);
     this.grant();
     return () => {
@@ -94,9 +93,8 @@ export class ByteBudget {
   private grant(): void {
     while (this.waiters.length > 0 && this.fits(this.waiters[0].bytes)) {
       const w = this.waiters.shift() as Waiter;
-      if (w.timer !== null) clearTimeout(w.timer);
       this.usedBytes += w.bytes;
-      w.resolve(true);
+      w.granted();
     }
   }
 }

@@ -4,14 +4,11 @@
 // @platformatic/kafka, the Holdfast Admin and `holdfast topics alter` use it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { Admin as PlatformaticAdmin, ConfigResourceTypes as PltResourceTypes, IncrementalAlterConfigOperationTypes } from '@platformatic/kafka';
-import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, ErrorCode } from '../../src/protocol/kafka/index.ts';
 import { Admin } from '../../src/client/index.ts';
-import { embeddedBroker, removeDir, withBroker, type EmbeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, holdfastCli, withBroker, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 
 const TOPIC = 2;
@@ -49,11 +46,6 @@ async function overrides(c: TestKafkaClient, topic: string): Promise<Record<stri
   const out: Record<string, string> = {};
   for (const e of res.results[0].configs) if (e.configSource === 1) out[e.name] = e.value; // DYNAMIC_TOPIC_CONFIG
   return out;
-}
-
-async function produce(c: TestKafkaClient, topic: string, valueBytes: number): Promise<number> {
-  const res = await c.request(API_KEYS.Produce, 7, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records: buildBatch({ records: [{ value: Buffer.alloc(valueBytes, 0x61) }] }) }] }] });
-  return res.responses[0].partitionResponses[0].errorCode;
 }
 
 test('IncrementalAlterConfigs: SET and DELETE change only the keys named; APPEND and SUBTRACT only on list configs; every refusal in Kafka\'s code and words changes nothing', async () => {
@@ -134,13 +126,13 @@ test('altered configs reach the running partitions at once (batch size limit, re
   try {
     await b.broker.createTopic('live', 1, { 'segment.bytes': '4096' });
     let c = await TestKafkaClient.connect(b.bootstrap);
-    for (let i = 0; i < 20; i++) assert.equal(await produce(c, 'live', 1000), ErrorCode.NONE);
+    for (let i = 0; i < 20; i++) assert.equal((await c.produce('live', 0, Buffer.alloc(1000, 0x61))).errorCode, ErrorCode.NONE);
     const log = b.broker.partitionLog('live', 0);
     assert.ok(log !== undefined);
     assert.equal(log.logStartOffset, 0);
 
     assert.deepEqual((await incremental(c, [{ name: 'live', ops: [['max.message.bytes', SET, '500'], ['retention.bytes', SET, '5000']] }])).map((r) => r.errorCode), [ErrorCode.NONE]);
-    assert.equal(await produce(c, 'live', 1000), ErrorCode.MESSAGE_TOO_LARGE, 'the next produce is held to the new limit');
+    assert.equal((await c.produce('live', 0, Buffer.alloc(1000, 0x61))).errorCode, ErrorCode.MESSAGE_TOO_LARGE, 'the next produce is held to the new limit');
     const deadline = Date.now() + 10_000;
     while (log.logStartOffset === 0) {
       assert.ok(Date.now() < deadline, 'retention never applied the new retention.bytes');
@@ -153,7 +145,7 @@ test('altered configs reach the running partitions at once (batch size limit, re
     reopened = await embeddedBroker({}, b.dataDir);
     c = await TestKafkaClient.connect(reopened.bootstrap);
     assert.deepEqual(await overrides(c, 'live'), { 'segment.bytes': '4096', 'max.message.bytes': '500', 'retention.bytes': '5000' });
-    assert.equal(await produce(c, 'live', 1000), ErrorCode.MESSAGE_TOO_LARGE);
+    assert.equal((await c.produce('live', 0, Buffer.alloc(1000, 0x61))).errorCode, ErrorCode.MESSAGE_TOO_LARGE);
     c.close();
   } finally {
     await b.close(); // closing twice is harmless; on a failed assertion it is still open
@@ -180,18 +172,10 @@ test('kafkajs alterConfigs, @platformatic/kafka incrementalAlterConfigs, the Hol
       assert.deepEqual(await overrides(c, 'clients'), { 'segment.ms': '600000', 'max.message.bytes': '2000000' }, 'Holdfast Admin');
       await assert.rejects(admin.alterTopicConfigs('clients', { set: { 'flush.mode': 'sometimes' } }), /alter configs of topic clients: topic clients: flush.mode=sometimes is not one of sync, async/);
 
-      const cli = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-        execFile(process.execPath, [resolve('src/cli/main.ts'), 'topics', 'alter', 'clients', '--config', 'flush.mode=async', '--delete-config', 'segment.ms', '--partitions', '2', '--brokers', b.bootstrap], (err, stdout, stderr) => {
-          done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-        });
-      });
+      const cli = await holdfastCli(['topics', 'alter', 'clients', '--config', 'flush.mode=async', '--delete-config', 'segment.ms', '--partitions', '2', '--brokers', b.bootstrap]);
       assert.equal(cli.code, 0, cli.stderr);
       assert.equal(cli.stdout, 'topic clients now has 2 partition(s)\ntopic clients: configs changed: flush.mode, segment.ms\n');
-      const refused = await new Promise<{ code: number; stderr: string }>((done) => {
-        execFile(process.execPath, [resolve('src/cli/main.ts'), 'topics', 'alter', 'clients', '--config', 'retention.ms=1', '--partitions', '1', '--brokers', b.bootstrap], (err, _stdout, stderr) => {
-          done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stderr });
-        });
-      });
+      const refused = await holdfastCli(['topics', 'alter', 'clients', '--config', 'retention.ms=1', '--partitions', '1', '--brokers', b.bootstrap]);
       assert.notEqual(refused.code, 0);
       assert.match(refused.stderr, /currently has 2 partition\(s\); 1 would not be an increase/);
       assert.equal((await overrides(c, 'clients'))['retention.ms'], undefined, 'the config part of a refused alter was not applied');

@@ -4,15 +4,13 @@
 // recording the count leaves nothing visible, and a deletion racing the change leaves no logs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { Admin as PlatformaticAdmin } from '@platformatic/kafka';
-import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, ErrorCode } from '../../src/protocol/kafka/index.ts';
 import { Admin, Consumer, Producer, type ConsumerMessage } from '../../src/client/index.ts';
-import { embeddedBroker, removeDir, withBroker, type EmbeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, holdfastCli, withBroker, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 
 interface Result {
@@ -28,13 +26,6 @@ function createPartitions(c: TestKafkaClient, topics: Array<{ name: string; coun
 async function partitionCount(c: TestKafkaClient, topic: string): Promise<number> {
   const res = await c.request(API_KEYS.Metadata, 4, { topics: [{ name: topic }], allowAutoTopicCreation: false });
   return res.topics[0].partitions.length;
-}
-
-/** Produces one record to `partition` and returns its error code and offset. */
-async function produce(c: TestKafkaClient, topic: string, partition: number, value: string): Promise<{ errorCode: number; baseOffset: number }> {
-  const res = await c.request(API_KEYS.Produce, 7, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: partition, records: buildBatch({ records: [{ value }] }) }] }] });
-  const p = res.responses[0].partitionResponses[0];
-  return { errorCode: p.errorCode, baseOffset: Number(p.baseOffset) };
 }
 
 test('CreatePartitions over the wire: Kafka\'s errors and messages for each way to get it wrong; validate_only changes nothing; a valid request grows the topic', async () => {
@@ -82,8 +73,8 @@ test('CreatePartitions over the wire: Kafka\'s errors and messages for each way 
     assert.deepEqual(done.results.map((r) => r.errorCode), [ErrorCode.NONE, ErrorCode.NONE]);
     assert.equal(await partitionCount(c, 'grow'), 5);
     assert.equal(await partitionCount(c, 'other'), 3);
-    assert.deepEqual(await produce(c, 'grow', 4, 'into a new partition'), { errorCode: ErrorCode.NONE, baseOffset: 0 });
-    assert.equal((await produce(c, 'grow', 5, 'beyond')).errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    assert.deepEqual(await c.produce('grow', 4, 'into a new partition'), { errorCode: ErrorCode.NONE, baseOffset: 0 });
+    assert.equal((await c.produce('grow', 5, 'beyond')).errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   });
 });
 
@@ -94,7 +85,7 @@ test('CreatePartitions: the new partitions and their records survive a restart',
     await b.broker.createTopic('kept', 1, { 'retention.ms': '3600000' });
     await b.broker.createPartitions('kept', 3);
     let c = await TestKafkaClient.connect(b.bootstrap);
-    assert.equal((await produce(c, 'kept', 2, 'hello')).errorCode, ErrorCode.NONE);
+    assert.equal((await c.produce('kept', 2, 'hello')).errorCode, ErrorCode.NONE);
     c.close();
     await b.close();
 
@@ -125,7 +116,7 @@ test('CreatePartitions: a crash after the new logs were made but before the coun
       assert.equal(await partitionCount(c, 'half'), 1, 'the count was not recorded: the partition is not shown');
       assert.equal((await createPartitions(c, [{ name: 'half', count: 2 }])).results[0].errorCode, ErrorCode.NONE);
       assert.equal(await partitionCount(c, 'half'), 2);
-      assert.deepEqual(await produce(c, 'half', 1, 'adopted'), { errorCode: ErrorCode.NONE, baseOffset: 0 });
+      assert.deepEqual(await c.produce('half', 1, 'adopted'), { errorCode: ErrorCode.NONE, baseOffset: 0 });
     } finally {
       c.close();
     }
@@ -184,11 +175,7 @@ test('CreatePartitions through kafkajs, @platformatic/kafka, the Holdfast Admin 
       await admin.createPartitions('clients', 9, { validateOnly: true });
       assert.equal(await partitionCount(c, 'clients'), 5, 'validateOnly');
 
-      const cli = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-        execFile(process.execPath, [resolve('src/cli/main.ts'), 'topics', 'alter', 'clients', '--partitions', '6', '--brokers', b.bootstrap], (err, stdout, stderr) => {
-          done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-        });
-      });
+      const cli = await holdfastCli(['topics', 'alter', 'clients', '--partitions', '6', '--brokers', b.bootstrap]);
       assert.equal(cli.code, 0, cli.stderr);
       assert.equal(cli.stdout, 'topic clients now has 6 partition(s)\n');
       assert.equal(await partitionCount(c, 'clients'), 6, 'holdfast topics alter');

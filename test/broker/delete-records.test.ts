@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { Admin as PlatformaticAdmin } from '@platformatic/kafka';
-import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, ErrorCode } from '../../src/protocol/kafka/index.ts';
 import { Admin } from '../../src/client/index.ts';
 import { withBroker } from '../helpers/broker.ts';
@@ -16,8 +15,7 @@ import type { TestKafkaClient } from '../helpers/kafka-client.ts';
 
 async function produceRecords(c: TestKafkaClient, topic: string, partition: number, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    const res = await c.request(API_KEYS.Produce, 7, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: partition, records: buildBatch({ records: [{ value: `r${i}` }] }) }] }] });
-    assert.equal(res.responses[0].partitionResponses[0].errorCode, ErrorCode.NONE);
+    assert.equal((await c.produce(topic, partition, `r${i}`)).errorCode, ErrorCode.NONE);
   }
 }
 

@@ -49,8 +49,7 @@ function produceBody(topic: string, records: Buffer, index = 0) {
 
 /** The error code a Produce of one batch of `value` to partition `index` of `topic` gets. */
 async function produceValue(c: TestKafkaClient, topic: string, value: Buffer | string, index = 0): Promise<number> {
-  const res = await c.request(API_KEYS.Produce, 7, produceBody(topic, buildBatch({ records: [{ value }] }), index));
-  return res.responses[0].partitionResponses[0].errorCode;
+  return (await c.produce(topic, index, value)).errorCode;
 }
 
 /** Writes one request frame to a raw socket; false when the socket asks the writer to wait for 'drain'. */

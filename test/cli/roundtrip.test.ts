@@ -3,27 +3,9 @@
 // offsets and read them again; --to-datetime; reading without a group; exit codes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { embeddedBroker, removeDir, tempDir } from '../helpers/broker.ts';
-
-const CLI = resolve('src/cli/main.ts');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function holdfast(args: string[]): Promise<Run> {
-  return new Promise((resolvePromise) => {
-    execFile(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
-}
+import { join } from 'node:path';
+import { embeddedBroker, holdfastCli as holdfast, removeDir, tempDir } from '../helpers/broker.ts';
 
 function jsonLines(text: string): Array<Record<string, unknown>> {
   return text

@@ -1,6 +1,6 @@
 // Test helpers: brokers on 127.0.0.1 with real data directories in temp dirs — embedded in the test
 // process, or as a child process (`holdfast serve`) that a test can SIGKILL.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -57,6 +57,15 @@ export async function withBroker(config: Record<string, unknown>, fn: (b: Embedd
 }
 
 const CLI = resolve('src/cli/main.ts');
+
+/** Runs `holdfast <args>` (the sources, on this Node) to its end: exit code (-1 when killed) and output. */
+export function holdfastCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      done({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+    });
+  });
+}
 
 export interface BrokerProcess {
   child: ChildProcess;

@@ -1,7 +1,8 @@
 // A minimal Kafka protocol client for tests: one socket, pipelined requests matched by correlation
 // id, built on src/protocol/kafka. Tests use it to talk to the broker at the wire level.
 import { connect, type Socket } from 'node:net';
-import { FrameDecoder, encodeRequestFrame, decodeResponse } from '../../src/protocol/kafka/index.ts';
+import { API_KEYS, FrameDecoder, encodeRequestFrame, decodeResponse } from '../../src/protocol/kafka/index.ts';
+import { buildBatch } from '../../src/record/index.ts';
 
 interface Waiter {
   apiKey: number;
@@ -75,6 +76,13 @@ export class TestKafkaClient {
 
   get closed(): boolean {
     return this.closedError !== null;
+  }
+
+  /** Produces one record (Produce v7, acks=all) to a partition: the partition's error code and base offset. */
+  async produce(topic: string, partition: number, value: Buffer | string): Promise<{ errorCode: number; baseOffset: number }> {
+    const res = await this.request(API_KEYS.Produce, 7, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: partition, records: buildBatch({ records: [{ value }] }) }] }] });
+    const p = res.responses[0].partitionResponses[0];
+    return { errorCode: p.errorCode, baseOffset: Number(p.baseOffset) };
   }
 
   close(): void {
