@@ -23,6 +23,8 @@ if (selected.length === 0) {
 const result = spawnSync(
   process.execPath,
   ['--test', '--test-reporter=spec', `--test-concurrency=${process.env.HOLDFAST_TEST_CONCURRENCY ?? '2'}`, ...selected],
-  { stdio: 'inherit' },
+  // Pooled request buffers are filled with garbage when they go back, so that a view read after
+  // its reference was given back fails its CRC in any test (src/util/receive-slabs.ts).
+  { stdio: 'inherit', env: { ...process.env, HOLDFAST_POISON_RECYCLED: process.env.HOLDFAST_POISON_RECYCLED ?? '1' } },
 );
 process.exit(result.status ?? 1);

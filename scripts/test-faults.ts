@@ -19,6 +19,10 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'fault-results.json' },
   },
 });
+// Pooled request buffers are filled with garbage when they go back (src/util/receive-slabs.ts): a
+// view read after its reference was given back then shows up as corruption, in the broker process
+// (which inherits this) and the simulated one alike.
+process.env.HOLDFAST_POISON_RECYCLED ??= '1';
 const durationMs = parseDuration(values.duration);
 const seed = values.seed === undefined ? Date.now() % 1_000_000 : Number(values.seed);
 const rate = Number(values.rate);

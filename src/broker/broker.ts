@@ -178,6 +178,8 @@ export class Broker implements BrokerContext {
       maxInflightPerConnection: this.config.maxInflightRequestsPerConnection,
       maxConnections: this.config.maxConnections,
       requestBytes: this.requestBytes,
+      // Off only to measure what the pool saves (docs/performance.md).
+      poolProduceFrames: process.env.HOLDFAST_POOL_PRODUCE_FRAMES !== '0',
       connectionsMaxIdleMs: this.config.connectionsMaxIdleMs,
       logger: this.logger,
       supported: SUPPORTED_VERSIONS,

@@ -2,8 +2,9 @@
 // past max_bytes (KIP-74) for the first partition with data, long-poll until min_bytes arrive or
 // max_wait passes, and always answer. Without transactions the last stable offset is the high
 // watermark and no transaction is aborted. What a read from a segment file pins counts against the
-// broker-wide fetch.file.read.total.bytes until the answer is sent.
-import { HoldfastError } from '../util/index.ts';
+// broker-wide fetch.file.read.total.bytes until the answer is sent; what comes from the tail cache
+// holds its references to pooled request buffers (receiveSlabs) until then too.
+import { HoldfastError, receiveSlabs } from '../util/index.ts';
 import { ErrorCode, type FetchRequest, type FetchResponse, type RecordsData } from '../protocol/kafka/index.ts';
 import type { BrokerContext } from './context.ts';
 import type { RequestContext } from './kafka-server.ts';
@@ -23,6 +24,12 @@ interface Pass {
   pinned: number;
   /** A partition with data went without it: no room in the file-read budget by the deadline, or beside this fetch's own reads. */
   starved: boolean;
+  /** Records in the answer, each holding a reference to its pooled buffer (if it is one). */
+  retained: Buffer[];
+}
+
+function releaseAll(chunks: readonly Buffer[]): void {
+  for (const c of chunks) receiveSlabs.release(c);
 }
 
 /** Memory a read's chunks keep alive: the buffers under them (a view pins all of its buffer). */
@@ -56,6 +63,7 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
   let pinned = 0;
   let starved = false;
   const waitable: Waitable[] = [];
+  const retained: Buffer[] = [];
   const responses: Response['responses'] = [];
   for (const t of req.topics) {
     const topic = t.topic ?? '';
@@ -102,9 +110,11 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
         // KIP-74: only the first partition that returns data may exceed the limits.
         if (bytes > 0 && read.bytes > remaining) {
           budget.release(held);
+          releaseAll(read.chunks);
           continue;
         }
         pinned += held;
+        for (const c of read.chunks) retained.push(c);
         data.records = read.chunks;
         bytes += read.bytes;
         remaining -= read.bytes;
@@ -119,7 +129,7 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
     }
   }
   const anyError = responses.some((t) => t.partitions.some((p) => p.errorCode !== ErrorCode.NONE));
-  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, waitable: anyError ? [] : waitable, pinned, starved };
+  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, waitable: anyError ? [] : waitable, pinned, starved, retained };
 }
 
 export async function handleFetch(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<Response> {
@@ -130,17 +140,21 @@ export async function handleFetch(b: BrokerContext, ctx: RequestContext, req: Fe
   // more; waiting for new records would not help either way.
   if (first.bytes >= Math.max(req.minBytes, 1) || maxWaitMs === 0 || first.waitable.length === 0 || !b.running || first.starved) return answer(b, ctx, first);
   b.fetchFileReads.release(first.pinned); // this answer is read again after the wait
+  releaseAll(first.retained);
   await waitForAny(b, first.waitable, Math.max(0, deadline - performance.now()));
   return answer(b, ctx, await readOnce(b, ctx, req, deadline));
 }
 
-/** The response, with what its records pin handed back to the budget once the answer is sent. */
+/** The response, with what its records pin handed back to the budget, and their references, once the answer is sent. */
 function answer(b: BrokerContext, ctx: RequestContext, pass: Pass): Response {
-  if (pass.pinned > 0) {
+  if (pass.pinned > 0 || pass.retained.length > 0) {
     let held = pass.pinned;
+    let retained = pass.retained;
     ctx.onSent = () => {
       b.fetchFileReads.release(held);
       held = 0;
+      releaseAll(retained);
+      retained = [];
     };
   }
   return pass.response;

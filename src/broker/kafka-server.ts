@@ -5,7 +5,7 @@
 // connection with nothing in flight and no bytes moving for connections.max.idle.ms is closed, as
 // Kafka does, so connections whose clients vanished do not use up max.connections.
 import { createServer, type Server, type Socket } from 'node:net';
-import type { ByteBudget, Logger } from '../util/index.ts';
+import { receiveSlabs, type ByteBudget, type Logger } from '../util/index.ts';
 import {
   FrameDecoder,
   decodeRequest,
@@ -45,6 +45,12 @@ export interface KafkaServerOptions {
    * fit stops its connection's reading until it does.
    */
   requestBytes: ByteBudget | null;
+  /**
+   * Produce frames that span received chunks are assembled in `receiveSlabs`, reused memory whose
+   * holders (this listener until the handler finishes, the log's writer, tail cache and fetch
+   * answers) count their references; false: in garbage-collected slabs, as every other frame.
+   */
+  poolProduceFrames: boolean;
   /** A connection with no request in flight and no bytes read or written this long is closed. */
   connectionsMaxIdleMs: number;
   logger: Logger;
@@ -91,7 +97,11 @@ class Connection {
     this.options = options;
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const budget = options.requestBytes;
-    this.decoder = new FrameDecoder(options.maxFrameBytes, budget === null ? null : (bytes) => this.admit(budget, bytes));
+    this.decoder = new FrameDecoder(
+      options.maxFrameBytes,
+      budget === null ? null : (bytes) => this.admit(budget, bytes),
+      options.poolProduceFrames ? (bytes, apiKey) => (apiKey === API_KEYS.Produce ? receiveSlabs.take(bytes) : null) : null,
+    );
     socket.setNoDelay(true);
     socket.setKeepAlive(true); // the kernel notices peers that vanished without a FIN
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -135,6 +145,7 @@ class Connection {
   /** Gives back a frame's bytes once it needs them no more (its handler finished, or it was never handled). */
   private releaseFrame(frame: Buffer): void {
     this.options.requestBytes?.release(frame.length);
+    receiveSlabs.release(frame); // nothing unless pooled
   }
 
   /** On close (once): what was taken for frames never handed over, and any wait for more. */

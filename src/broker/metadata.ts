@@ -1,4 +1,5 @@
 // Metadata, ApiVersions and ListOffsets: how clients discover this broker and positions in logs.
+import { receiveSlabs } from '../util/index.ts';
 import { ErrorCode, type MetadataRequest, type MetadataResponse, type ApiVersionsResponse, type ListOffsetsRequest, type ListOffsetsResponse } from '../protocol/kafka/index.ts';
 import { decodeBatch } from '../record/index.ts';
 import type { PartitionLog } from '../storage/index.ts';
@@ -88,13 +89,17 @@ async function offsetForTimestamp(log: PartitionLog, timestampMs: number): Promi
   const batch = await log.offsetForTimestamp(timestampMs);
   if (batch === null || batch.offset >= log.highWatermark) return null;
   const read = await log.read(batch.offset, 1);
-  if (read.bytes === 0) return batch;
-  const first = read.chunks[0];
-  const decoded = decodeBatch(first.length >= read.bytes ? first : Buffer.concat(read.chunks), 0);
-  for (const r of decoded.records) {
-    if (r.offset >= batch.offset && r.timestamp >= timestampMs) return { offset: r.offset, timestampMs: r.timestamp };
+  try {
+    if (read.bytes === 0) return batch;
+    const first = read.chunks[0];
+    const decoded = decodeBatch(first.length >= read.bytes ? first : Buffer.concat(read.chunks), 0);
+    for (const r of decoded.records) {
+      if (r.offset >= batch.offset && r.timestamp >= timestampMs) return { offset: r.offset, timestampMs: r.timestamp };
+    }
+    return batch;
+  } finally {
+    for (const c of read.chunks) receiveSlabs.release(c);
   }
-  return batch;
 }
 
 const LATEST = -1;

@@ -8,7 +8,7 @@
 // share the next one (group commit). A failed write or fsync is fatal: the log moves to 'failed',
 // rejects everything pending and future, calls onFatal once, and never retries (an fsync that
 // failed may have dropped the dirty pages it reported on).
-import { assert, assertSafeInteger, type Clock, CorruptionError, FatalStorageError, type Logger } from '../util/index.ts';
+import { assert, assertSafeInteger, type Clock, CorruptionError, FatalStorageError, type Logger, receiveSlabs } from '../util/index.ts';
 import {
   BATCH_HEADER_BYTES,
   batchSizeAt,
@@ -372,6 +372,9 @@ export class PartitionLog {
 
   private enqueueAppend(segment: Segment, position: number, batch: Buffer, lastOffset: number, records: number, mergeable: boolean): { done: Deferred } {
     this.pending += batch.length;
+    // The writer holds a reference to a pooled request buffer until its write has returned. An op
+    // dropped unwritten (the log failing) keeps it: that buffer is then never reused.
+    receiveSlabs.retain(batch);
     const tail = this.queue[this.queue.length - 1];
     if (mergeable && tail?.kind === 'append' && tail.segment === segment) {
       assert(tail.position + tail.bytes === position, `append at ${position} not contiguous with queued bytes`);
@@ -462,6 +465,7 @@ export class PartitionLog {
     const durableWrite = this.config.flushMode === 'sync';
     const prefixSynced = seg.syncedBytes === seg.writtenBytes;
     const written = await this.handles.use(seg.logPath, durableWrite ? 'dsync' : 'readwrite', (h) => h.writev(op.bufs, op.position));
+    for (const b of op.bufs) receiveSlabs.release(b);
     assert(written === op.bytes, `wrote ${written} of ${op.bytes} bytes to ${seg.logPath}`);
     seg.writtenBytes += op.bytes;
     // Durable up to here only if everything before this write was (else syncWritten fsyncs).
@@ -591,7 +595,8 @@ export class PartitionLog {
   /**
    * Whole batches from the one containing `fetchOffset`, up to `maxBytes` but at least one batch,
    * all below `maxOffset` (default and at most the high watermark). Every batch read from a file is
-   * CRC-checked; a bad one takes the partition offline and throws CorruptionError.
+   * CRC-checked; a bad one takes the partition offline and throws CorruptionError. Chunks from the
+   * tail cache hold a reference to their pooled buffer, as `readCached` says.
    */
   async read(fetchOffset: number, maxBytes: number, options: { maxOffset?: number } = {}): Promise<ReadResult> {
     const quick = this.readCached(fetchOffset, maxBytes, options);
@@ -609,7 +614,9 @@ export class PartitionLog {
    * `read` when it needs no I/O: the answer when nothing below the limit is past `fetchOffset` or
    * the tail cache holds it; undefined when the file must be read (call `read`). Throws as `read`
    * does. A consumer's fetch asks for every partition it owns, most of them with nothing new, and
-   * this answers those without a promise each.
+   * this answers those without a promise each. As from `read`, chunks that are views of pooled
+   * request buffers come with a reference the caller gives back (`receiveSlabs.release`) once it
+   * has let go of them; one never given back only keeps that buffer from being reused.
    */
   readCached(fetchOffset: number, maxBytes: number, options: { maxOffset?: number } = {}): ReadResult | undefined {
     if (this.stateValue !== 'online') throw this.unavailable();
@@ -620,8 +627,13 @@ export class PartitionLog {
     const maxOffset = Math.min(options.maxOffset ?? this.hw, this.hw);
     if (fetchOffset >= maxOffset) return NOTHING;
     const cached = this.cache.collect(fetchOffset, maxBytes, maxOffset);
-    if (cached !== undefined) return { chunks: cached, bytes: cached.reduce((n, c) => n + c.length, 0) };
-    return undefined;
+    if (cached === undefined) return undefined;
+    let bytes = 0;
+    for (const c of cached) {
+      receiveSlabs.retain(c);
+      bytes += c.length;
+    }
+    return { chunks: cached, bytes };
   }
 
   private segmentIndexFor(offset: number): number {

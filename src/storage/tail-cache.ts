@@ -4,10 +4,13 @@
 // the memory the entries keep alive — each distinct underlying buffer once, whole — not just the
 // batch bytes, so a cache can never pin more than its size.
 //
+// An entry holds a reference to a pooled request buffer (receiveSlabs) from add until evicted or
+// cleared; what collect() returns is the reader's to take references to.
+//
 // Many partitions' caches can share a TailCacheBudget: a bound on what all of them pin together.
 // Over it, the oldest entry of any cache that shares the budget goes first (a broker with 10,000
 // partitions would otherwise be allowed 10,000 × the per-partition size).
-import { assert } from '../util/index.ts';
+import { assert, receiveSlabs } from '../util/index.ts';
 
 /** A bound on the bytes pinned by all the caches that share it; oldest entries go first. */
 export class TailCacheBudget {
@@ -94,6 +97,7 @@ export class TailCache {
     const last = this.entries.at(-1);
     if (last !== undefined && this.head < this.entries.length && last.lastOffset + 1 !== baseOffset) this.clear();
     this.entries.push({ baseOffset, lastOffset, bytes });
+    receiveSlabs.retain(bytes);
     this.budget?.charge(0, 1);
     this.pin(bytes.buffer);
     while (this.totalBytes > this.maxBytes) this.evictHead();
@@ -105,7 +109,9 @@ export class TailCache {
   }
 
   private evictHead(): void {
-    this.unpin(this.entries[this.head].bytes.buffer);
+    const bytes = this.entries[this.head].bytes;
+    this.unpin(bytes.buffer);
+    receiveSlabs.release(bytes);
     this.entries[this.head++] = EVICTED;
     this.budget?.charge(0, -1);
   }
@@ -166,6 +172,7 @@ export class TailCache {
   }
 
   clear(): void {
+    for (let i = this.head; i < this.entries.length; i++) receiveSlabs.release(this.entries[i].bytes);
     this.budget?.charge(-this.totalBytes, -(this.entries.length - this.head));
     this.entries = [];
     this.head = 0;

@@ -6,3 +6,4 @@ export { HoldfastError, ConfigError, CorruptionError, FatalStorageError } from '
 export { Rng } from './rng.ts';
 export { type Logger, type LogLevel, createLogger, createMemoryLogger, silentLogger } from './logger.ts';
 export { ByteBudget } from './byte-budget.ts';
+export { ReceiveSlabs, receiveSlabs, type ReceiveSlabsOptions } from './receive-slabs.ts';

@@ -85,6 +85,15 @@ export class TestKafkaClient {
     return { errorCode: p.errorCode, baseOffset: Number(p.baseOffset) };
   }
 
+  /** Stops reading the socket (answers back up in the kernel, then in the broker); resume() reads on. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   close(): void {
     this.socket.destroy();
   }

@@ -40,9 +40,17 @@ function checkedMaxFrameBytes(maxFrameBytes: number): number {
  */
 export type FrameAdmission = (frameBytes: number) => boolean;
 
+/**
+ * Chooses the memory a frame that spans chunks is assembled in, from its payload size and its
+ * first two payload bytes (a request's API key): a buffer of exactly `frameBytes`, or null for the
+ * decoder's own (garbage-collected slabs).
+ */
+export type FrameAllocator = (frameBytes: number, apiKey: number) => Buffer | null;
+
 export class FrameDecoder {
   readonly maxFrameBytes: number;
   private readonly admit: FrameAdmission | null;
+  private readonly allocate: FrameAllocator | null;
   /** Chunks (or chunk tails) of an incomplete frame, oldest first; while held, everything received since. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -57,10 +65,12 @@ export class FrameDecoder {
   /**
    * @param maxFrameBytes largest accepted frame payload; bigger (or negative) sizes throw FrameError.
    * @param admit asked before each frame is assembled; without it every frame is admitted.
+   * @param allocate chooses the memory of frames that span chunks (frames inside one chunk are views of it).
    */
-  constructor(maxFrameBytes: number, admit: FrameAdmission | null = null) {
+  constructor(maxFrameBytes: number, admit: FrameAdmission | null = null, allocate: FrameAllocator | null = null) {
     this.maxFrameBytes = checkedMaxFrameBytes(maxFrameBytes);
     this.admit = admit;
+    this.allocate = allocate;
   }
 
   /** Bytes received that do not yet form a complete frame. */
@@ -177,7 +187,8 @@ export class FrameDecoder {
       return -1;
     }
     this.addPending(chunk.subarray(0, needed));
-    const whole = frameBuffer(this.pendingBytes - SIZE_PREFIX_BYTES);
+    const payloadBytes = this.pendingBytes - SIZE_PREFIX_BYTES;
+    const whole = (payloadBytes >= 2 ? this.allocate?.(payloadBytes, this.pendingInt16(SIZE_PREFIX_BYTES)) : null) ?? frameBuffer(payloadBytes);
     let at = -SIZE_PREFIX_BYTES;
     for (const part of this.pending) {
       if (at >= 0) part.copy(whole, at);
@@ -189,6 +200,20 @@ export class FrameDecoder {
     this.pendingBytes = 0;
     this.frameBytes = -1;
     return needed;
+  }
+
+  /** The int16 at byte `at` of the pending parts (which hold it whole). */
+  private pendingInt16(at: number): number {
+    let hi = -1;
+    let start = 0;
+    for (const part of this.pending) {
+      for (let i = Math.max(at - start, 0); i < part.length; i++) {
+        if (hi < 0) hi = part[i];
+        else return ((hi << 24) | (part[i] << 16)) >> 16;
+      }
+      start += part.length;
+    }
+    throw new Error(`pending frame holds no int16 at byte ${at}`);
   }
 
   /** The size prefix when its 4 bytes are split between pending parts and `chunk`. */

@@ -238,3 +238,33 @@ test('admission: asked once the size prefix is complete, not before; resume() wh
   assert.deepEqual(asked, [11]);
   assert.throws(() => decoder.resume(), /not held/);
 });
+
+test('allocator: a frame that spans chunks is assembled where the allocator says, chosen by its size and first int16, however split', () => {
+  const rng = new Rng(3);
+  for (let round = 0; round < 200; round++) {
+    const { bytes, payloads } = stream(rng, rng.int(1, 12));
+    const asked: Array<[number, number]> = [];
+    const given = new Set<ArrayBufferLike>();
+    const decoder = new FrameDecoder(1 << 20, null, (size, apiKey) => {
+      asked.push([size, apiKey]);
+      if (apiKey % 2 !== 0) return null; // the decoder's own memory
+      const b = Buffer.alloc(size + 16).subarray(8, 8 + size);
+      given.add(b.buffer);
+      return b;
+    });
+    const pieces: Buffer[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      const n = rng.int(1, rng.pick([2, 5, 40, 3000]));
+      pieces.push(bytes.subarray(at, at + n));
+      at += n;
+    }
+    const frames = feed(decoder, pieces);
+    assert.deepEqual(frames, payloads, `round ${round}`);
+    for (const f of frames) {
+      if (f.buffer === bytes.buffer) continue; // inside one piece: a view of it, never allocated
+      if (f.length < 2) continue; // no first int16 to choose by
+      assert.ok(asked.some(([size, key]) => size === f.length && key === f.readInt16BE(0)), `round ${round}: asked for ${f.length} bytes with key ${f.readInt16BE(0)}`);
+      assert.equal(given.has(f.buffer), f.readInt16BE(0) % 2 === 0, `round ${round}: in the allocator's memory only when it gave some`);
+    }
+  }
+});

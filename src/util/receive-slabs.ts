@@ -1,0 +1,146 @@
+// Reused memory for received request frames whose holders are all known (the broker's Produce
+// requests): each buffer counts the references its holders took, and goes back to a free list when
+// the last one is given back, instead of to the garbage collector. Memory the kernel hands out
+// fresh costs a page fault per 4 KiB on first touch (on this project's VMs ~20 a 110 KB request,
+// about 0.5 µs of broker CPU per 1 KiB message in W1, docs/performance.md); memory reused is
+// already mapped.
+//
+// The rule that keeps it safe: every holder of a view of a pooled buffer takes a reference when it
+// gets the view and gives it back when it lets go of it. A reference never given back only keeps
+// its buffer from being reused: nothing here holds a buffer in use, so the garbage collector frees
+// it as before. A reference taken after its buffer went back, or given back twice, throws.
+//
+// With HOLDFAST_POISON_RECYCLED=1 (the test suite and the fault suite set it) a buffer is filled
+// with 0xdb when it goes back, so a view read after its reference was given back reads garbage and
+// fails its CRC instead of passing by luck.
+import { assert } from './assert.ts';
+
+interface Pooled {
+  buffer: Buffer;
+  /** Free-list class: 0 for carving slabs, else the byte length of a whole-frame buffer. */
+  size: number;
+  refs: number;
+  /** Frames are still being carved from it (small frames): it cannot go back yet. */
+  carving: boolean;
+  free: boolean;
+}
+
+export interface ReceiveSlabsOptions {
+  /** Slabs small frames are carved from, one after another. @default 1 MiB */
+  slabBytes?: number;
+  /** Larger frames get a whole buffer each, rounded up to this step. @default 256 KiB */
+  largeStepBytes?: number;
+  /** Frames above this are not pooled (take() returns null). @default 4 MiB */
+  maxFrameBytes?: number;
+  /** Bytes the free lists keep at most; beyond, buffers given back go to the garbage collector. @default 64 MiB */
+  maxFreeBytes?: number;
+  /** Fill buffers that go back with 0xdb. @default whether HOLDFAST_POISON_RECYCLED is 1 when one goes back */
+  poison?: boolean;
+}
+
+export class ReceiveSlabs {
+  private readonly slabBytes: number;
+  private readonly largeStepBytes: number;
+  private readonly maxFrameBytes: number;
+  private readonly maxFreeBytes: number;
+  private readonly poison: boolean | undefined;
+  private readonly state = new WeakMap<ArrayBufferLike, Pooled>();
+  private readonly freeLists = new Map<number, Buffer[]>();
+  private freeBytes = 0;
+  private current: Pooled | null = null;
+  private currentUsed = 0;
+  /** Buffers handed out again from a free list, and allocated new (for tests and benchmarks). */
+  reused = 0;
+  allocated = 0;
+
+  constructor(options: ReceiveSlabsOptions = {}) {
+    this.slabBytes = options.slabBytes ?? 1024 * 1024;
+    this.largeStepBytes = options.largeStepBytes ?? 256 * 1024;
+    this.maxFrameBytes = options.maxFrameBytes ?? 4 * 1024 * 1024;
+    this.maxFreeBytes = options.maxFreeBytes ?? 64 * 1024 * 1024;
+    this.poison = options.poison;
+    assert(this.largeStepBytes > 0 && this.slabBytes >= this.largeStepBytes, 'slabBytes must be at least largeStepBytes');
+  }
+
+  /** Bytes waiting in the free lists. */
+  get freeListBytes(): number {
+    return this.freeBytes;
+  }
+
+  /**
+   * A buffer of exactly `bytes` holding one reference, or null when `bytes` is above the pooled
+   * maximum (allocate it yourself). Frames up to a quarter of a slab are carved from the current
+   * slab; larger ones get a buffer of their own, rounded up to the step.
+   */
+  take(bytes: number): Buffer | null {
+    if (bytes > this.maxFrameBytes || bytes <= 0) return null;
+    if (bytes * 4 > this.slabBytes) {
+      const size = Math.ceil(bytes / this.largeStepBytes) * this.largeStepBytes;
+      const p = this.fromFreeList(size);
+      p.refs = 1;
+      return p.buffer.subarray(0, bytes);
+    }
+    let slab = this.current;
+    if (slab === null || this.slabBytes - this.currentUsed < bytes) {
+      if (slab !== null) {
+        slab.carving = false;
+        if (slab.refs === 0) this.recycle(slab);
+      }
+      slab = this.fromFreeList(0);
+      slab.carving = true;
+      this.current = slab;
+      this.currentUsed = 0;
+    }
+    const out = slab.buffer.subarray(this.currentUsed, this.currentUsed + bytes);
+    this.currentUsed += (bytes + 7) & ~7; // keep frames 8-byte aligned
+    slab.refs++;
+    return out;
+  }
+
+  /** Takes one more reference to the pooled buffer under `view`; nothing for other memory. */
+  retain(view: Uint8Array): void {
+    const p = this.state.get(view.buffer);
+    if (p === undefined) return;
+    if (p.free) throw new Error('ReceiveSlabs: reference taken to a buffer already given back (a holder kept a view without its reference)');
+    p.refs++;
+  }
+
+  /** Gives back one reference to the pooled buffer under `view`; nothing for other memory. */
+  release(view: Uint8Array): void {
+    const p = this.state.get(view.buffer);
+    if (p === undefined) return;
+    if (p.free || p.refs <= 0) throw new Error('ReceiveSlabs: reference given back twice');
+    p.refs--;
+    if (p.refs === 0 && !p.carving) this.recycle(p);
+  }
+
+  private fromFreeList(size: number): Pooled {
+    const list = this.freeLists.get(size);
+    const buffer = list?.pop();
+    if (buffer !== undefined) {
+      this.freeBytes -= buffer.length;
+      const p = this.state.get(buffer.buffer) as Pooled;
+      p.free = false;
+      this.reused++;
+      return p;
+    }
+    const fresh = Buffer.allocUnsafeSlow(size === 0 ? this.slabBytes : size);
+    const p: Pooled = { buffer: fresh, size, refs: 0, carving: false, free: false };
+    this.state.set(fresh.buffer, p);
+    this.allocated++;
+    return p;
+  }
+
+  private recycle(p: Pooled): void {
+    p.free = true;
+    if (this.poison ?? process.env.HOLDFAST_POISON_RECYCLED === '1') p.buffer.fill(0xdb);
+    if (this.freeBytes + p.buffer.length > this.maxFreeBytes) return; // to the garbage collector; `free` stays set
+    let list = this.freeLists.get(p.size);
+    if (list === undefined) this.freeLists.set(p.size, (list = []));
+    list.push(p.buffer);
+    this.freeBytes += p.buffer.length;
+  }
+}
+
+/** The process's pool for received Produce frames, shared by every embedded broker in it. */
+export const receiveSlabs = new ReceiveSlabs();
