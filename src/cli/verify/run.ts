@@ -32,6 +32,8 @@ export interface VerifyOptions {
   consumers?: number;
   /** Messages per second per producer. @default 300 */
   rate?: number;
+  /** Bytes of padding in a header of every record (not checked): backlogs left by faults then go out in requests larger than one socket read. @default 0 */
+  headerBytes?: number;
   /** @default 4 */
   partitions?: number;
   /** @default Date.now() */
@@ -114,7 +116,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
     const id = `${kind === 'producer' ? 'p' : 'c'}${slot}.${incarnations[kind]++}`;
     const args: WorkerArgs =
       kind === 'producer'
-        ? { role: 'producer', id, brokers: o.brokers, topic, rate: o.rate ?? 300, inFlight: 1000, batchBytes: slot % 2 === 1 ? SMALL_BATCH_BYTES : undefined }
+        ? { role: 'producer', id, brokers: o.brokers, topic, rate: o.rate ?? 300, inFlight: 1000, batchBytes: slot % 2 === 1 ? SMALL_BATCH_BYTES : undefined, headerBytes: o.headerBytes }
         : { role: 'consumer', id, brokers: o.brokers, topic, group, sessionTimeoutMs: o.sessionTimeoutMs ?? 6000 };
     const child = spawn(process.execPath, [WORKER, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
     const w: Worker = { kind, slot, id, child, paused: false, done: false, stderr: [], exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };

@@ -21,6 +21,8 @@ export interface ProducerWorkerArgs {
   inFlight: number;
   /** The Producer's batchBytes; small batches fill from a backlog, so several of a partition go out at once (maxInFlight). */
   batchBytes?: number;
+  /** Bytes of padding in a header of every record (not checked): a backlog left by a fault then goes out in requests larger than one socket read. */
+  headerBytes?: number;
 }
 
 export interface ConsumerWorkerArgs {
@@ -44,6 +46,7 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
   process.once('SIGTERM', () => (stopping = true));
   let seq = 0;
   let inFlight = 0;
+  const headers = (a.headerBytes ?? 0) > 0 ? { pad: Buffer.alloc(a.headerBytes as number, 0x70) } : undefined;
   const started = performance.now();
   while (!stopping) {
     const due = Math.floor(((performance.now() - started) / 1000) * a.rate);
@@ -53,7 +56,7 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
       for (let i = 0; i < n; i++, seq++) {
         const s = seq;
         inFlight++;
-        producer.send({ topic: a.topic, key: `k${s % 64}`, value: `${a.id}:${s}` }).then(
+        producer.send({ topic: a.topic, key: `k${s % 64}`, value: `${a.id}:${s}`, headers }).then(
           (m) => report({ t: 'k', s, p: m.partition, o: m.offset }),
           (err: unknown) => report({ t: 'f', s, e: (err as { code?: string }).code ?? String(err) }),
         ).finally(() => inFlight--);
