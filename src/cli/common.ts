@@ -53,7 +53,8 @@ export function formatNumber(n: number | null, digits = 0): string {
 
 /** Columns padded to the widest cell; the first row is the header. */
 export function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  // A loop, not Math.max(...): a table may have more rows than a call may have arguments.
+  const widths = rows[0].map((_, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? '').length), 0));
   return rows.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
 

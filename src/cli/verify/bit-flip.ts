@@ -121,7 +121,9 @@ export async function injectBitFlip(host: FlipHost, rng: Rng, uncovered = false)
   const candidates: StoredBatch[] = [];
   for (const [path, data] of host.files()) {
     const segment = segmentOf(host.dataDir, path);
-    if (segment !== null) candidates.push(...batchesIn(path, segment, data));
+    if (segment === null) continue;
+    // One by one: a segment of small batches holds more than a call's arguments may be.
+    for (const b of batchesIn(path, segment, data)) candidates.push(b);
   }
   if (candidates.length === 0) {
     await host.start();
