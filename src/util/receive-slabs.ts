@@ -1,9 +1,8 @@
 // Reused memory for received request frames whose holders are all known (the broker's Produce
 // requests): each buffer counts the references its holders took, and goes back to a free list when
 // the last one is given back, instead of to the garbage collector. Memory the kernel hands out
-// fresh costs a page fault per 4 KiB on first touch (on this project's VMs ~20 a 110 KB request,
-// about 0.5 µs of broker CPU per 1 KiB message in W1, docs/performance.md); memory reused is
-// already mapped.
+// fresh costs a page fault per 4 KiB on first touch (on this project's VMs ~20 for a 110 KB
+// request); memory reused is already mapped. What that saves is in docs/performance.md.
 //
 // The rule that keeps it safe: every holder of a view of a pooled buffer takes a reference when it
 // gets the view and gives it back when it lets go of it. A reference never given back only keeps
