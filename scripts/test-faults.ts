@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FaultProxy, LocalBroker, freePort, runVerify, summarize, type VerifyResult } from '../src/cli/verify/index.ts';
-import { parseDuration } from '../src/cli/common.ts';
+import { intOption, parseDuration } from '../src/cli/common.ts';
 import { receiveSlabs } from '../src/util/index.ts';
 import { SimBroker } from '../test/faults/sim-broker.ts';
 
@@ -28,10 +28,10 @@ process.env.HOLDFAST_POISON_RECYCLED ??= '1';
 // Each record carries this much header padding (--header-bytes), so that the backlog a fault
 // leaves goes out in requests larger than one socket read: those are the ones the broker
 // assembles in reused memory. A higher --rate makes more of them.
-const HEADER_BYTES = Number(values['header-bytes']);
+const HEADER_BYTES = intOption('header-bytes', values['header-bytes']) as number;
 const durationMs = parseDuration(values.duration);
 const seed = values.seed === undefined ? Date.now() % 1_000_000 : Number(values.seed);
-const rate = Number(values.rate);
+const rate = intOption('rate', values.rate, 1) as number;
 const onEvent = (e: string): void => void process.stderr.write(`${e}\n`);
 const results: Array<{ setup: string; result: VerifyResult }> = [];
 

@@ -5,12 +5,12 @@
 // broker-wide fetch.file.read.total.bytes until the answer is sent; what comes from the tail cache
 // holds its references to pooled request buffers (receiveSlabs) until then too.
 import { HoldfastError, receiveSlabs } from '../util/index.ts';
-import { ErrorCode, type FetchRequest, type FetchResponse, type RecordsData } from '../protocol/kafka/index.ts';
+import { ErrorCode, type FetchRequest, type FetchResponse } from '../protocol/kafka/index.ts';
 import type { BrokerContext } from './context.ts';
 import type { RequestContext } from './kafka-server.ts';
 import { FETCH_MIN_SERVED } from './versions.ts';
 
-type Response = FetchResponse<RecordsData>;
+type Response = FetchResponse<readonly Buffer[]>;
 type PartitionData = Response['responses'][number]['partitions'][number];
 /** A partition a long poll may wait on: nothing past `offset` yet. */
 type Waitable = { topic: string; partition: number; offset: number };
@@ -24,12 +24,16 @@ interface Pass {
   pinned: number;
   /** A partition with data went without it: no room in the file-read budget by the deadline, or beside this fetch's own reads. */
   starved: boolean;
-  /** Records in the answer, each holding a reference to its pooled buffer (if it is one). */
-  retained: Buffer[];
 }
 
+/** Gives back the references that records read from the tail cache hold (log.readCached). */
 function releaseAll(chunks: readonly Buffer[]): void {
   for (const c of chunks) receiveSlabs.release(c);
+}
+
+/** releaseAll for every partition's records in an answer. */
+function releaseRecords(response: Response): void {
+  for (const t of response.responses) for (const p of t.partitions) releaseAll(p.records);
 }
 
 /** Memory a read's chunks keep alive: the buffers under them (a view pins all of its buffer). */
@@ -63,7 +67,6 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
   let pinned = 0;
   let starved = false;
   const waitable: Waitable[] = [];
-  const retained: Buffer[] = [];
   const responses: Response['responses'] = [];
   for (const t of req.topics) {
     const topic = t.topic ?? '';
@@ -114,7 +117,6 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
           continue;
         }
         pinned += held;
-        for (const c of read.chunks) retained.push(c);
         data.records = read.chunks;
         bytes += read.bytes;
         remaining -= read.bytes;
@@ -129,7 +131,7 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
     }
   }
   const anyError = responses.some((t) => t.partitions.some((p) => p.errorCode !== ErrorCode.NONE));
-  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, waitable: anyError ? [] : waitable, pinned, starved, retained };
+  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, waitable: anyError ? [] : waitable, pinned, starved };
 }
 
 export async function handleFetch(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<Response> {
@@ -140,21 +142,21 @@ export async function handleFetch(b: BrokerContext, ctx: RequestContext, req: Fe
   // more; waiting for new records would not help either way.
   if (first.bytes >= Math.max(req.minBytes, 1) || maxWaitMs === 0 || first.waitable.length === 0 || !b.running || first.starved) return answer(b, ctx, first);
   b.fetchFileReads.release(first.pinned); // this answer is read again after the wait
-  releaseAll(first.retained);
+  releaseRecords(first.response);
   await waitForAny(b, first.waitable, Math.max(0, deadline - performance.now()));
   return answer(b, ctx, await readOnce(b, ctx, req, deadline));
 }
 
 /** The response, with what its records pin handed back to the budget, and their references, once the answer is sent. */
 function answer(b: BrokerContext, ctx: RequestContext, pass: Pass): Response {
-  if (pass.pinned > 0 || pass.retained.length > 0) {
+  if (pass.bytes > 0 || pass.pinned > 0) {
     let held = pass.pinned;
-    let retained = pass.retained;
+    let records: Response | null = pass.response;
     ctx.onSent = () => {
       b.fetchFileReads.release(held);
       held = 0;
-      releaseAll(retained);
-      retained = [];
+      if (records !== null) releaseRecords(records);
+      records = null;
     };
   }
   return pass.response;

@@ -1,8 +1,8 @@
 // Reused memory for received request frames whose holders are all known (the broker's Produce
 // requests): each buffer counts the references its holders took, and goes back to a free list when
 // the last one is given back, instead of to the garbage collector. Memory the kernel hands out
-// fresh costs a page fault per 4 KiB on first touch (on this project's VMs ~20 for a 110 KB
-// request); memory reused is already mapped. What that saves is in docs/performance.md.
+// fresh costs a page fault per 4 KiB on first touch (~20 for a 110 KB request, counted by hand on
+// this project's VM); memory reused is already mapped. What that saves is in docs/performance.md.
 //
 // The rule that keeps it safe: every holder of a view of a pooled buffer takes a reference when it
 // gets the view and gives it back when it lets go of it. A reference never given back only keeps
@@ -16,8 +16,6 @@ import { assert } from './assert.ts';
 
 interface Pooled {
   buffer: Buffer;
-  /** Free-list class: 0 for carving slabs, else the byte length of a whole-frame buffer. */
-  size: number;
   refs: number;
   /** Frames are still being carved from it (small frames): it cannot go back yet. */
   carving: boolean;
@@ -44,6 +42,7 @@ export class ReceiveSlabs {
   private readonly maxFreeBytes: number;
   private readonly poison: boolean | undefined;
   private readonly state = new WeakMap<ArrayBufferLike, Pooled>();
+  /** Free buffers by byte length: a free slab serves a large frame of its size, and the other way round. */
   private readonly freeLists = new Map<number, Buffer[]>();
   private freeBytes = 0;
   private current: Pooled | null = null;
@@ -85,7 +84,7 @@ export class ReceiveSlabs {
         slab.carving = false;
         if (slab.refs === 0) this.recycle(slab);
       }
-      slab = this.fromFreeList(0);
+      slab = this.fromFreeList(this.slabBytes);
       slab.carving = true;
       this.current = slab;
       this.currentUsed = 0;
@@ -113,8 +112,8 @@ export class ReceiveSlabs {
     if (p.refs === 0 && !p.carving) this.recycle(p);
   }
 
-  private fromFreeList(size: number): Pooled {
-    const list = this.freeLists.get(size);
+  private fromFreeList(bytes: number): Pooled {
+    const list = this.freeLists.get(bytes);
     const buffer = list?.pop();
     if (buffer !== undefined) {
       this.freeBytes -= buffer.length;
@@ -123,8 +122,8 @@ export class ReceiveSlabs {
       this.reused++;
       return p;
     }
-    const fresh = Buffer.allocUnsafeSlow(size === 0 ? this.slabBytes : size);
-    const p: Pooled = { buffer: fresh, size, refs: 0, carving: false, free: false };
+    const fresh = Buffer.allocUnsafeSlow(bytes);
+    const p: Pooled = { buffer: fresh, refs: 0, carving: false, free: false };
     this.state.set(fresh.buffer, p);
     this.allocated++;
     return p;
@@ -134,8 +133,8 @@ export class ReceiveSlabs {
     p.free = true;
     if (this.poison ?? process.env.HOLDFAST_POISON_RECYCLED === '1') p.buffer.fill(0xdb);
     if (this.freeBytes + p.buffer.length > this.maxFreeBytes) return; // to the garbage collector; `free` stays set
-    let list = this.freeLists.get(p.size);
-    if (list === undefined) this.freeLists.set(p.size, (list = []));
+    let list = this.freeLists.get(p.buffer.length);
+    if (list === undefined) this.freeLists.set(p.buffer.length, (list = []));
     list.push(p.buffer);
     this.freeBytes += p.buffer.length;
   }

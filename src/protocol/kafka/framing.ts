@@ -188,7 +188,7 @@ export class FrameDecoder {
     }
     this.addPending(chunk.subarray(0, needed));
     const payloadBytes = this.pendingBytes - SIZE_PREFIX_BYTES;
-    const whole = (payloadBytes >= 2 ? this.allocate?.(payloadBytes, this.pendingInt16(SIZE_PREFIX_BYTES)) : null) ?? frameBuffer(payloadBytes);
+    const whole = (payloadBytes >= 2 ? this.allocate?.(payloadBytes, bytesAcross(this.pending, SIZE_PREFIX_BYTES, 2).readInt16BE(0)) : null) ?? frameBuffer(payloadBytes);
     let at = -SIZE_PREFIX_BYTES;
     for (const part of this.pending) {
       if (at >= 0) part.copy(whole, at);
@@ -202,31 +202,24 @@ export class FrameDecoder {
     return needed;
   }
 
-  /** The int16 at byte `at` of the pending parts (which hold it whole). */
-  private pendingInt16(at: number): number {
-    let hi = -1;
-    let start = 0;
-    for (const part of this.pending) {
-      for (let i = Math.max(at - start, 0); i < part.length; i++) {
-        if (hi < 0) hi = part[i];
-        else return ((hi << 24) | (part[i] << 16)) >> 16;
-      }
-      start += part.length;
-    }
-    throw new Error(`pending frame holds no int16 at byte ${at}`);
-  }
-
   /** The size prefix when its 4 bytes are split between pending parts and `chunk`. */
   private readPendingSize(chunk: Buffer): number {
-    const prefix = Buffer.allocUnsafe(SIZE_PREFIX_BYTES);
-    let filled = 0;
-    for (const part of this.pending) {
-      filled += part.copy(prefix, filled, 0, Math.min(part.length, SIZE_PREFIX_BYTES - filled));
-      if (filled === SIZE_PREFIX_BYTES) break;
-    }
-    if (filled < SIZE_PREFIX_BYTES) chunk.copy(prefix, filled, 0, SIZE_PREFIX_BYTES - filled);
-    return prefix.readInt32BE(0);
+    return bytesAcross([...this.pending, chunk], 0, SIZE_PREFIX_BYTES).readInt32BE(0);
   }
+}
+
+/** `n` bytes from byte `at` of the parts taken as one run of bytes (which holds them). */
+function bytesAcross(parts: readonly Buffer[], at: number, n: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  let filled = 0;
+  let start = 0; // of the current part in the run
+  for (const part of parts) {
+    const from = Math.max(at + filled - start, 0);
+    if (from < part.length) filled += part.copy(out, filled, from, Math.min(part.length, from + n - filled));
+    if (filled === n) return out;
+    start += part.length;
+  }
+  throw new Error(`frame parts hold ${start} bytes, not ${at + n}`);
 }
 
 /** Frames up to this size are allocated whole on their size prefix; larger ones grow as they fill. */
