@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Launcher: the published package runs the compiled dist/; a checkout runs the TypeScript sources
-// directly (Node 24 strips types).
+// Launcher: the published package (bin/ and dist/ only) runs the compiled dist/; a checkout runs
+// the TypeScript sources directly (Node 24 strips types), even after `npm run build` has left a
+// dist/ there, so that an edit to src/ is what `npx holdfast` runs.
 //
 // It first checks the Node version, so an older `node` gets a plain message instead of a failure
 // deep inside. Then, when the V8 flags the broker wants (NODE_FLAGS in src/cli/node-flags.ts) are
@@ -19,7 +20,7 @@ if (!(major >= NEEDS_MAJOR)) {
   process.exit(1);
 }
 
-const compiled = existsSync(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)));
+const compiled = !existsSync(fileURLToPath(new URL('../src/cli/main.ts', import.meta.url)));
 const cliModule = (name) => new URL(compiled ? `../dist/cli/${name}.js` : `../src/cli/${name}.ts`, import.meta.url).href;
 
 const { NODE_FLAGS } = await import(cliModule('node-flags'));
