@@ -2,7 +2,27 @@
 // from the one containing the fetch offset (KAFKA-PROTOCOL.md §2.6), so records below the offset
 // are dropped; control batches are skipped; with read_committed, batches of aborted transactions
 // (the response's AbortedTransactions) are skipped as Kafka's consumer does.
-import { ControlRecordType, decodeBatches, decodeControlRecord, isControl, isTransactional, type RecordHeader } from '../record/index.ts';
+//
+// The consumer decodes lazily, as Kafka's Java consumer does with its completed fetches: a fetch is
+// scanned batch by batch (framing and CRC checked, offsets and transactions worked out) and its
+// batches are kept as bytes; a batch's records become message objects only when the handler is
+// about to reach them. Prefetched data then costs the garbage collector nothing: a consumer that
+// is behind holds megabytes of batches, not hundreds of thousands of objects that every young-
+// generation collection would copy and promote.
+import { assert } from '../util/index.ts';
+import {
+  BATCH_HEADER_BYTES,
+  BATCH_LOG_OVERHEAD,
+  ControlRecordType,
+  batchSizeAt,
+  checkBatchFrame,
+  decodeBatchWith,
+  decodeControlRecord,
+  isControl,
+  isTransactional,
+  readInt64,
+  type RecordHeader,
+} from '../record/index.ts';
 
 /** One message as the handler sees it. `key`, `value` and header values may share one buffer. */
 export interface ConsumerMessage {
@@ -16,31 +36,90 @@ export interface ConsumerMessage {
   headers: RecordHeader[];
 }
 
-export interface BufferedMessage {
-  message: ConsumerMessage;
-  /** What the message counts against the prefetch bound. */
-  sizeBytes: number;
+/** A batch to deliver: its bytes (framing and CRC already checked) and how many messages it yields. */
+export interface FetchedBatch {
+  /** The whole batch, header included. */
+  bytes: Buffer;
+  /** Its records at or past the fetch offset. */
+  count: number;
+  /** Records below this offset are dropped (only the batch holding the fetch offset has any). */
+  fromOffset: number;
 }
 
 export interface FetchedPartition {
-  messages: BufferedMessage[];
+  /** The batches to deliver, in offset order (control and aborted batches left out). */
+  batches: FetchedBatch[];
+  /** Messages they hold. */
+  count: number;
   /** The offset after the last complete batch, or null when the data held no complete batch. */
   nextOffset: number | null;
+  /** Bytes of the batches to deliver (what they count against the prefetch bound). */
   bytes: number;
 }
 
-/** Fixed cost charged per buffered message on top of its key, value and headers. */
-export const MESSAGE_OVERHEAD_BYTES = 64;
+/**
+ * Scans `records` (a Fetch response's record data for one partition) without decoding records,
+ * except for control batches and the batch holding `fetchOffset` when it starts below it (to count
+ * the records it yields). Throws RecordError when a complete batch is corrupt (framing, CRC, or the
+ * records of a batch it decodes); a trailing partial batch is left for the next fetch.
+ */
+export function scanFetch(
+  records: Buffer | null,
+  fetchOffset: number,
+  abortedTransactions: ReadonlyArray<{ producerId: number; firstOffset: number }> | null | undefined,
+  maxDecompressedBytes: number,
+): FetchedPartition {
+  const out: FetchedPartition = { batches: [], count: 0, nextOffset: null, bytes: 0 };
+  if (records === null || records.length === 0) return out;
+  const aborted = abortedTransactions === null || abortedTransactions === undefined || abortedTransactions.length === 0 ? null : [...abortedTransactions].sort((a, b) => a.firstOffset - b.firstOffset);
+  let nextAborted = 0;
+  const abortedProducers = new Set<number>();
+  let pos = 0;
+  while (records.length - pos >= BATCH_LOG_OVERHEAD) {
+    const size = batchSizeAt(records, pos);
+    if (size >= BATCH_HEADER_BYTES && size > records.length - pos) break; // a trailing partial batch
+    const { header } = checkBatchFrame(records, pos, true); // refuses a Length too small for a header
+    const bytes = records.subarray(pos, pos + size);
+    pos += size;
+    const lastOffset = header.baseOffset + header.lastOffsetDelta;
+    out.nextOffset = lastOffset + 1;
+    if (aborted !== null) {
+      while (nextAborted < aborted.length && aborted[nextAborted].firstOffset <= lastOffset) abortedProducers.add(aborted[nextAborted++].producerId);
+    }
+    if (isControl(header.attributes)) {
+      // The ABORT marker closes that producer's aborted transaction: its later batches are live.
+      const control = decodeBatchWith(bytes, 0, { maxDecompressedBytes, verifyCrc: false }, (offset, timestamp, key, value, headers) => ({ offset, timestamp, key, value, headers }));
+      const marker = control.records.length > 0 ? decodeControlRecord(control.records[0]) : null;
+      if (marker !== null && marker.typeId === ControlRecordType.abort) abortedProducers.delete(header.producerId);
+      continue;
+    }
+    if (isTransactional(header.attributes) && abortedProducers.has(header.producerId)) continue;
+    let count = header.recordsCount;
+    if (header.baseOffset < fetchOffset) {
+      // Offsets inside a batch may have gaps (compaction): count what is at or past the fetch offset.
+      count = 0;
+      decodeBatchWith(bytes, 0, { maxDecompressedBytes, verifyCrc: false }, (offset) => {
+        if (offset >= fetchOffset) count++;
+      });
+    }
+    if (count === 0) continue;
+    out.batches.push({ bytes, count, fromOffset: fetchOffset });
+    out.count += count;
+    out.bytes += size;
+  }
+  return out;
+}
 
-function sizeOf(key: Buffer | null, value: Buffer | null, headers: RecordHeader[]): number {
-  let bytes = MESSAGE_OVERHEAD_BYTES + (key?.length ?? 0) + (value?.length ?? 0);
-  for (const h of headers) bytes += h.key.length + (h.value?.length ?? 0);
-  return bytes;
+/** Decodes one scanned batch into the messages it yields (checked: scanFetch verified its CRC). */
+export function decodeFetchedBatch(topic: string, partition: number, batch: FetchedBatch, maxDecompressedBytes: number): ConsumerMessage[] {
+  const { records } = decodeBatchWith(batch.bytes, 0, { maxDecompressedBytes, verifyCrc: false }, (offset, timestamp, key, value, headers): ConsumerMessage => ({ topic, partition, offset, timestamp, key, value, headers }));
+  if (records.length === batch.count) return records;
+  return records.filter((m) => m.offset >= batch.fromOffset);
 }
 
 /**
- * Decodes `records` (a Fetch response's record data for one partition). Throws RecordError when a
- * complete batch is corrupt; a trailing partial batch is left for the next fetch.
+ * Decodes `records` whole (for readers that hand out everything at once). Throws RecordError when
+ * a complete batch is corrupt; a trailing partial batch is left for the next fetch.
  */
 export function messagesFromFetch(
   topic: string,
@@ -49,30 +128,118 @@ export function messagesFromFetch(
   fetchOffset: number,
   abortedTransactions: ReadonlyArray<{ producerId: number; firstOffset: number }> | null | undefined,
   maxDecompressedBytes: number,
-): FetchedPartition {
-  const out: FetchedPartition = { messages: [], nextOffset: null, bytes: 0 };
-  if (records === null || records.length === 0) return out;
-  const aborted = [...(abortedTransactions ?? [])].sort((a, b) => a.firstOffset - b.firstOffset);
-  let nextAborted = 0;
-  const abortedProducers = new Set<number>();
-  for (const batch of decodeBatches(records, { maxDecompressedBytes })) {
-    const h = batch.header;
-    const lastOffset = h.baseOffset + h.lastOffsetDelta;
-    out.nextOffset = lastOffset + 1;
-    while (nextAborted < aborted.length && aborted[nextAborted].firstOffset <= lastOffset) abortedProducers.add(aborted[nextAborted++].producerId);
-    if (isControl(h.attributes)) {
-      // The ABORT marker closes that producer's aborted transaction: its later batches are live.
-      const marker = batch.records.length > 0 ? decodeControlRecord(batch.records[0]) : null;
-      if (marker !== null && marker.typeId === ControlRecordType.abort) abortedProducers.delete(h.producerId);
-      continue;
+): { messages: ConsumerMessage[]; nextOffset: number | null; bytes: number } {
+  const scanned = scanFetch(records, fetchOffset, abortedTransactions, maxDecompressedBytes);
+  const messages: ConsumerMessage[] = [];
+  for (const b of scanned.batches) for (const m of decodeFetchedBatch(topic, partition, b, maxDecompressedBytes)) messages.push(m);
+  return { messages, nextOffset: scanned.nextOffset, bytes: scanned.bytes };
+}
+
+const NO_MESSAGES: ConsumerMessage[] = [];
+
+/**
+ * A partition's prefetched messages, in offset order: scanned batches, each decoded when the first
+ * of its messages is peeked or taken. A batch's bytes count until its last message is taken (its
+ * messages' keys and values are views into them).
+ */
+export class FetchedMessages {
+  private readonly topic: string;
+  private readonly partition: number;
+  private readonly maxDecompressedBytes: number;
+  private batches: Array<FetchedBatch | undefined> = [];
+  private batchHead = 0;
+  /** Decoded messages of batches[batchHead .. batchHead + decodedBatches), from readyHead on. */
+  private ready: ConsumerMessage[] = NO_MESSAGES;
+  private readyHead = 0;
+  /** Where each decoded batch ends in `ready`, with its bytes. */
+  private decodedEnds: Array<{ end: number; bytes: number }> = [];
+  private decodedHead = 0;
+  /** Messages not yet taken. */
+  count = 0;
+  /** Bytes of the batches with messages not yet taken. */
+  bytes = 0;
+
+  constructor(topic: string, partition: number, maxDecompressedBytes: number) {
+    this.topic = topic;
+    this.partition = partition;
+    this.maxDecompressedBytes = maxDecompressedBytes;
+  }
+
+  add(fetched: FetchedPartition): void {
+    for (const b of fetched.batches) this.batches.push(b);
+    this.count += fetched.count;
+    this.bytes += fetched.bytes;
+  }
+
+  /** The message `index` places ahead (0 is the next one); index < count. Throws RecordError on bad records. */
+  peek(index: number): ConsumerMessage {
+    while (this.readyHead + index >= this.ready.length) this.decodeNext();
+    return this.ready[this.readyHead + index];
+  }
+
+  /** Takes the next message (count > 0). Throws RecordError on bad records. */
+  shift(): ConsumerMessage {
+    if (this.readyHead >= this.ready.length) this.decodeNext();
+    const m = this.ready[this.readyHead++];
+    this.count--;
+    const batchEnd = this.decodedEnds[this.decodedHead];
+    if (this.readyHead === batchEnd.end) {
+      this.bytes -= batchEnd.bytes;
+      this.decodedHead++;
     }
-    if (isTransactional(h.attributes) && abortedProducers.has(h.producerId)) continue;
-    for (const r of batch.records) {
-      if (r.offset < fetchOffset) continue;
-      const sizeBytes = sizeOf(r.key, r.value, r.headers);
-      out.messages.push({ message: { topic, partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers }, sizeBytes });
-      out.bytes += sizeBytes;
+    if (this.readyHead === this.ready.length) {
+      // Everything decoded was taken: drop the objects so they die young.
+      this.ready = NO_MESSAGES;
+      this.readyHead = 0;
+      this.decodedEnds = [];
+      this.decodedHead = 0;
+    }
+    return m;
+  }
+
+  /** The base offset of the batch decoded next, or -1 when none is waiting (for error messages). */
+  nextBatchOffset(): number {
+    const batch = this.batches[this.batchHead];
+    return batch === undefined ? -1 : readInt64(batch.bytes, 0);
+  }
+
+  /** Drops everything; returns the bytes released. */
+  clear(): number {
+    const bytes = this.bytes;
+    this.batches = [];
+    this.batchHead = 0;
+    this.ready = NO_MESSAGES;
+    this.readyHead = 0;
+    this.decodedEnds = [];
+    this.decodedHead = 0;
+    this.count = 0;
+    this.bytes = 0;
+    return bytes;
+  }
+
+  private decodeNext(): void {
+    const batch = this.batches[this.batchHead];
+    assert(batch !== undefined, `no message left to decode in ${this.topic}-${this.partition}`);
+    const messages = decodeFetchedBatch(this.topic, this.partition, batch, this.maxDecompressedBytes);
+    assert(messages.length === batch.count, `a batch of ${this.topic}-${this.partition} yielded ${messages.length} messages, ${batch.count} expected`);
+    // Decoding succeeded: only now is the batch consumed, so a RecordError leaves it in place.
+    this.batches[this.batchHead] = undefined;
+    this.batchHead++;
+    if (this.batchHead > 1024 && this.batchHead * 2 > this.batches.length) {
+      this.batches.splice(0, this.batchHead);
+      this.batchHead = 0;
+    }
+    if (this.readyHead === this.ready.length) {
+      this.ready = messages;
+      this.readyHead = 0;
+      this.decodedEnds = [{ end: messages.length, bytes: batch.bytes.length }];
+      this.decodedHead = 0;
+    } else {
+      // peek() looking past the decoded messages (at-most-once plans a whole turn).
+      const start = this.ready.length;
+      if (this.ready === NO_MESSAGES) this.ready = [];
+      for (const m of messages) this.ready.push(m);
+      this.decodedEnds.push({ end: start + messages.length, bytes: batch.bytes.length });
     }
   }
-  return out;
 }

@@ -28,7 +28,7 @@ import type { AssignorName } from './assignor.ts';
 import { ClientCluster } from './cluster.ts';
 import { KafkaProtocolError } from './connection.ts';
 import { ConsumerError, ConsumerErrorCode, HandlerError } from './consumer-errors.ts';
-import { messagesFromFetch, type BufferedMessage, type ConsumerMessage } from './consumer-fetch.ts';
+import { FetchedMessages, scanFetch, type ConsumerMessage, type FetchedPartition } from './consumer-fetch.ts';
 import { GroupMember, backoffMs, sleep, type Generation } from './consumer-group.ts';
 
 export type DeliveryMode = 'at-least-once' | 'at-most-once' | 'manual';
@@ -73,7 +73,7 @@ export interface ConsumerOptions {
   maxMessagesPerTurn?: number;
   /** Long-poll: the broker answers a fetch once data arrives or after this long (at least 10). @default 500 */
   maxWaitMs?: number;
-  /** Bound on prefetched, not yet handled messages across all partitions (plus at most one batch per fetch, KIP-74). @default 16777216 */
+  /** Bound on the bytes of fetched record batches not yet handled, across all partitions (plus at most one batch per fetch, KIP-74). @default 16777216 */
   maxPrefetchBytes?: number;
   /** A partition is fetched only while less than this is buffered for it; also the per-partition fetch size. @default 1048576 */
   maxPartitionFetchBytes?: number;
@@ -209,6 +209,9 @@ function resolveOptions(o: ConsumerOptions): Resolved {
 
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
+/** Bound on one fetched batch's decompressed records. */
+const MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
+
 /** Fetch errors after which the partition is fetched again once metadata is refreshed. */
 const FETCH_RETRIABLE: ReadonlySet<number> = new Set([
   ErrorCode.NOT_LEADER_OR_FOLLOWER,
@@ -279,49 +282,60 @@ class PartitionState {
   /** Aborts retry backoff of the message being handled (seek, revoke, stop). */
   abort = new AbortController();
   turn: Promise<void> | null = null;
-  private readonly buffer: BufferedMessage[] = [];
-  private head = 0;
-  bufferBytes = 0;
+  private readonly buffer: FetchedMessages;
 
   constructor(topic: string, partition: number, fetchBytes: number) {
     this.topic = topic;
     this.partition = partition;
     this.key = tpKey(topic, partition);
     this.fetchBytes = fetchBytes;
+    this.buffer = new FetchedMessages(topic, partition, MAX_DECOMPRESSED_BYTES);
   }
 
   get buffered(): number {
-    return this.buffer.length - this.head;
+    return this.buffer.count;
   }
 
+  /** Bytes of the fetched batches with messages not yet taken. */
+  get bufferBytes(): number {
+    return this.buffer.bytes;
+  }
+
+  /** The message `index` places ahead; batches are decoded as they are reached (see FetchedMessages). */
   peek(index: number): ConsumerMessage {
-    return this.buffer[this.head + index].message;
-  }
-
-  push(messages: readonly BufferedMessage[], bytes: number): void {
-    for (const m of messages) this.buffer.push(m);
-    this.bufferBytes += bytes;
-  }
-
-  /** Takes the next message; returns it with the bytes it released. */
-  shift(): BufferedMessage {
-    const m = this.buffer[this.head++];
-    this.bufferBytes -= m.sizeBytes;
-    if (this.head > 1024 && this.head * 2 > this.buffer.length) {
-      this.buffer.splice(0, this.head);
-      this.head = 0;
+    try {
+      return this.buffer.peek(index);
+    } catch (err) {
+      throw this.decodeFailure(err);
     }
-    return m;
+  }
+
+  push(fetched: FetchedPartition): void {
+    this.buffer.add(fetched);
+  }
+
+  /** Takes the next message (bufferBytes drops when it was its batch's last). */
+  shift(): ConsumerMessage {
+    try {
+      return this.buffer.shift();
+    } catch (err) {
+      throw this.decodeFailure(err);
+    }
   }
 
   /** Drops everything buffered; returns the bytes released. */
   clear(): number {
-    const bytes = this.bufferBytes;
-    this.buffer.length = 0;
-    this.head = 0;
-    this.bufferBytes = 0;
-    return bytes;
+    return this.buffer.clear();
   }
+
+  private decodeFailure(err: unknown): unknown {
+    return err instanceof RecordError ? corruptFetch(this.topic, this.partition, `the batch at offset ${this.buffer.nextBatchOffset()}`, err) : err;
+  }
+}
+
+/** Fetched data that fails to decode stops the consumer: never skipped, never delivered half-read. */
+function corruptFetch(topic: string, partition: number, where: string, err: RecordError): ConsumerError {
+  return new ConsumerError(ConsumerErrorCode.CORRUPT_MESSAGE, `fetched data of ${topic}-${partition} is corrupt (${where}): ${err.message}`, { cause: err, kafkaErrorCode: ErrorCode.CORRUPT_MESSAGE });
 }
 
 export class Consumer extends EventEmitter<ConsumerEvents> {
@@ -793,8 +807,9 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         await this.gate(ps, epoch);
         if (!this.mayContinue(ps, epoch, false)) return;
       }
-      const { message, sizeBytes } = ps.shift();
-      this.bufferedBytes -= sizeBytes;
+      const bytesBefore = ps.bufferBytes;
+      const message = ps.shift();
+      this.bufferedBytes -= bytesBefore - ps.bufferBytes;
       this.handlersInFlight++;
       try {
         const pending = this.handle(ps, message);
@@ -1071,9 +1086,9 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     if (p.errorCode === ErrorCode.NONE) {
       let fetched;
       try {
-        fetched = messagesFromFetch(ps.topic, ps.partition, p.records, fetchOffset, p.abortedTransactions, 64 * 1024 * 1024);
+        fetched = scanFetch(p.records, fetchOffset, p.abortedTransactions, MAX_DECOMPRESSED_BYTES);
       } catch (err) {
-        if (err instanceof RecordError) throw new ConsumerError(ConsumerErrorCode.CORRUPT_MESSAGE, `fetched data of ${ps.topic}-${ps.partition} at offset ${fetchOffset} is corrupt: ${err.message}`, { cause: err, kafkaErrorCode: ErrorCode.CORRUPT_MESSAGE });
+        if (err instanceof RecordError) throw corruptFetch(ps.topic, ps.partition, `fetched at offset ${fetchOffset}`, err);
         throw err;
       }
       ps.fetchErrors = 0;
@@ -1083,7 +1098,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         return;
       }
       ps.fetchOffset = fetched.nextOffset;
-      ps.push(fetched.messages, fetched.bytes);
+      ps.push(fetched);
       this.bufferedBytes += fetched.bytes;
       this.enqueue(ps);
       this.schedule();

@@ -220,7 +220,7 @@ export class TopicReader implements AsyncIterable<ConsumerMessage> {
           // Retriable codes (NOT_LEADER_OR_FOLLOWER, …) are retried by the iterator after a metadata refresh.
           if (p.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(p.errorCode, `Fetch ${this.o.topic}-${p.partitionIndex}`);
           const fetched = messagesFromFetch(this.o.topic, p.partitionIndex, p.records ?? null, pos.offset, p.abortedTransactions, 256 * 1024 * 1024);
-          for (const m of fetched.messages) out.push(m.message);
+          for (const m of fetched.messages) out.push(m);
           if (fetched.nextOffset !== null && fetched.nextOffset > pos.offset) pos.offset = fetched.nextOffset;
           else if (p.records !== null && p.records !== undefined && p.records.length >= this.o.maxPartitionFetchBytes) {
             throw new KafkaProtocolError(ErrorCode.RECORD_LIST_TOO_LARGE, `Fetch ${this.o.topic}-${p.partitionIndex}: a batch at offset ${pos.offset} is larger than maxPartitionFetchBytes (${this.o.maxPartitionFetchBytes})`);

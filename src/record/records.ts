@@ -75,8 +75,16 @@ export function checkBatchFrame(buf: Buffer, pos: number, verifyCrc: boolean): {
   return { header: readBatchHeader(buf, pos), size };
 }
 
+/**
+ * Builds the caller's object for one record straight from its fields, so that a reader wanting its
+ * own shape (the consumer's messages) makes one object per record instead of two.
+ */
+export type RecordFactory<T> = (offset: number, timestamp: number, key: Buffer | null, value: Buffer | null, headers: RecordHeader[]) => T;
+
+const makeKafkaRecord: RecordFactory<KafkaRecord> = (offset, timestamp, key, value, headers) => ({ offset, timestamp, key, value, headers });
+
 /** Reads one record, materialising key, value and headers. */
-function readRecord(reader: ByteReader, header: BatchHeader, index: number, logAppendTime: boolean): KafkaRecord {
+function readRecord<T>(reader: ByteReader, header: BatchHeader, index: number, logAppendTime: boolean, make: RecordFactory<T>): T {
   const length = reader.readVarint();
   if (length < MIN_RECORD_BYTES - 1 || length > reader.remaining()) {
     throw invalidRecord(`record ${index} declares ${length} bytes, ${reader.remaining()} remain in the batch`);
@@ -94,7 +102,7 @@ function readRecord(reader: ByteReader, header: BatchHeader, index: number, logA
   reader.end = batchEnd;
   const timestamp = logAppendTime ? header.maxTimestamp : header.baseTimestamp + timestampDelta;
   if (!Number.isSafeInteger(timestamp)) throw invalidRecord(`record ${index} timestamp ${timestamp} is out of range`);
-  return { offset: header.baseOffset + offsetDelta, timestamp, key, value, headers };
+  return make(header.baseOffset + offsetDelta, timestamp, key, value, headers);
 }
 
 function readNullableBytes(reader: ByteReader, index: number, what: string): Buffer | null {
@@ -121,7 +129,7 @@ function readHeaders(reader: ByteReader, index: number): RecordHeader[] {
 }
 
 /** Decodes `recordsCount` records from records[start, end), which must be consumed exactly. */
-function decodeRecords(header: BatchHeader, records: Buffer, start: number): KafkaRecord[] {
+function decodeRecords<T>(header: BatchHeader, records: Buffer, start: number, make: RecordFactory<T>): T[] {
   const count = header.recordsCount;
   const available = records.length - start;
   if (count < 0 || count * MIN_RECORD_BYTES > available) {
@@ -129,8 +137,8 @@ function decodeRecords(header: BatchHeader, records: Buffer, start: number): Kaf
   }
   const reader = new ByteReader(records, start, records.length, RecordErrorCode.INVALID_RECORD);
   const logAppendTime = (header.attributes & ATTR_TIMESTAMP_LOG_APPEND) !== 0;
-  const out: KafkaRecord[] = new Array(count);
-  for (let i = 0; i < count; i++) out[i] = readRecord(reader, header, i, logAppendTime);
+  const out: T[] = new Array(count);
+  for (let i = 0; i < count; i++) out[i] = readRecord(reader, header, i, logAppendTime, make);
   if (reader.pos !== records.length) {
     throw invalidRecord(`batch has ${records.length - reader.pos} bytes after its ${count} records`);
   }
@@ -148,12 +156,17 @@ function resolveOptions(options: DecodeOptions | undefined): { maxDecompressedBy
  * batches every record's timestamp is the batch's maxTimestamp. Throws RecordError only.
  */
 export function decodeBatch(buf: Buffer, pos = 0, options?: DecodeOptions): DecodedBatch {
+  return decodeBatchWith(buf, pos, options, makeKafkaRecord);
+}
+
+/** `decodeBatch` with each record built by `make` (see RecordFactory). */
+export function decodeBatchWith<T>(buf: Buffer, pos: number, options: DecodeOptions | undefined, make: RecordFactory<T>): { header: BatchHeader; records: T[] } {
   const { maxDecompressedBytes, verifyCrc } = resolveOptions(options);
   const { header, size } = checkBatchFrame(buf, pos, verifyCrc);
   const payload = buf.subarray(pos + BATCH_HEADER_BYTES, pos + size);
   const codec = compressionOf(header.attributes);
   const records = codec === 0 || payload.length === 0 ? payload : decompress(codec, payload, maxDecompressedBytes);
-  return { header, records: decodeRecords(header, records, 0) };
+  return { header, records: decodeRecords(header, records, 0, make) };
 }
 
 /** `decodeBatch` with decompression on the thread pool. */
@@ -163,7 +176,7 @@ export async function decodeBatchAsync(buf: Buffer, pos = 0, options?: DecodeOpt
   const payload = buf.subarray(pos + BATCH_HEADER_BYTES, pos + size);
   const codec = compressionOf(header.attributes);
   const records = codec === 0 || payload.length === 0 ? payload : await decompressAsync(codec, payload, maxDecompressedBytes);
-  return { header, records: decodeRecords(header, records, 0) };
+  return { header, records: decodeRecords(header, records, 0, makeKafkaRecord) };
 }
 
 /**

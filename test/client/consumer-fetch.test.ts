@@ -1,10 +1,13 @@
 // What the consumer makes of one partition's Fetch data: whole batches from the one containing the
 // fetch offset (records below it dropped), control batches skipped, aborted transactions dropped
-// under read_committed, a trailing partial batch left for the next fetch, corruption refused.
+// under read_committed, a trailing partial batch left for the next fetch, corruption refused; and the
+// consumer's per-partition buffer, which decodes each batch only when its messages are reached.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildBatch, buildControlBatch, RecordError } from '../../src/record/index.ts';
-import { messagesFromFetch } from '../../src/client/consumer-fetch.ts';
+import { BATCH_HEADER_BYTES, buildBatch, buildControlBatch, RecordError, RecordErrorCode } from '../../src/record/index.ts';
+import { Rng } from '../../src/util/index.ts';
+import { FetchedMessages, messagesFromFetch, scanFetch } from '../../src/client/consumer-fetch.ts';
+import { fixBatch, randomRecords } from '../record/helpers.ts';
 
 const NOW = 1_700_000_000_000;
 
@@ -33,28 +36,29 @@ const log = Buffer.concat([
 
 test('read_committed: aborted transactional batches and control batches are skipped; the rest keeps its offsets', () => {
   const got = messagesFromFetch('t', 0, log, 0, [{ producerId: 7, firstOffset: 0 }], 1 << 20);
-  assert.deepEqual(got.messages.map((m) => [m.message.offset, m.message.value!.toString()]), [[3, 'p3'], [4, 'p4'], [6, 'c6'], [7, 'c7'], [9, 'p9']]);
+  assert.deepEqual(got.messages.map((m) => [m.offset, m.value!.toString()]), [[3, 'p3'], [4, 'p4'], [6, 'c6'], [7, 'c7'], [9, 'p9']]);
   assert.equal(got.nextOffset, 10);
-  const m = got.messages[0].message;
+  const m = got.messages[0];
   assert.deepEqual([m.topic, m.partition, m.key!.toString(), m.timestamp, m.headers[0].key, m.headers[0].value!.toString()], ['t', 0, 'k-p3', NOW, 'h', 'p3']);
-  assert.equal(got.bytes, got.messages.reduce((n, x) => n + x.sizeBytes, 0));
+  // What counts against the prefetch bound: the delivered batches' bytes (offsets 3-4, 6-7, 9).
+  assert.equal(got.bytes, batch(3, ['p3', 'p4']).length + batch(6, ['c6', 'c7'], { producerId: 7 }).length + batch(9, ['p9']).length);
 });
 
 test('without aborted transactions listed, transactional data is delivered (the broker said it committed)', () => {
   const got = messagesFromFetch('t', 0, log, 0, [], 1 << 20);
-  assert.deepEqual(got.messages.map((m) => m.message.offset), [0, 1, 2, 3, 4, 6, 7, 9]);
+  assert.deepEqual(got.messages.map((m) => m.offset), [0, 1, 2, 3, 4, 6, 7, 9]);
 });
 
 test('records below the fetch offset in the first batch are dropped', () => {
   const got = messagesFromFetch('t', 0, log, 4, [{ producerId: 7, firstOffset: 0 }], 1 << 20);
-  assert.deepEqual(got.messages.map((m) => m.message.offset), [4, 6, 7, 9]);
+  assert.deepEqual(got.messages.map((m) => m.offset), [4, 6, 7, 9]);
 });
 
 test('a trailing partial batch is left for the next fetch; no complete batch means no progress', () => {
   const cut = log.subarray(0, log.length - 10);
   const got = messagesFromFetch('t', 0, cut, 0, [], 1 << 20);
   assert.equal(got.nextOffset, 9, 'resume at the partial batch');
-  assert.deepEqual(got.messages.map((m) => m.message.offset).at(-1), 7);
+  assert.deepEqual(got.messages.map((m) => m.offset).at(-1), 7);
   const none = messagesFromFetch('t', 0, log.subarray(0, 40), 0, [], 1 << 20);
   assert.deepEqual([none.messages.length, none.nextOffset], [0, null]);
   assert.deepEqual(messagesFromFetch('t', 0, null, 0, null, 1 << 20), { messages: [], nextOffset: null, bytes: 0 });
@@ -64,4 +68,80 @@ test('a corrupt batch is refused with a RecordError, not delivered', () => {
   const bad = Buffer.from(log);
   bad[bad.length - 3] ^= 0xff; // inside the last batch's records: its CRC no longer matches
   assert.throws(() => messagesFromFetch('t', 0, bad, 0, [], 1 << 20), (e: unknown) => e instanceof RecordError);
+});
+
+// ---- FetchedMessages: the consumer's per-partition buffer, decoded as it is reached ------------
+
+/** A batch whose CRC is good but whose records are not (a producer bug): its first record's length is patched. */
+function badRecordsBatch(baseOffset: number): Buffer {
+  const b = batch(baseOffset, ['x0', 'x1']);
+  b[BATCH_HEADER_BYTES] = 0x7f; // the first record's Length varint: -64, which no record has
+  return fixBatch(b);
+}
+
+test('a fetch is scanned, not decoded: a batch with bad records is found only when the consumer reaches it', () => {
+  const data = Buffer.concat([batch(0, ['a', 'b']), badRecordsBatch(2), batch(4, ['e'])]);
+  const scanned = scanFetch(data, 0, [], 1 << 20);
+  assert.deepEqual([scanned.count, scanned.nextOffset, scanned.batches.length], [5, 5, 3]);
+  const q = new FetchedMessages('t', 0, 1 << 20);
+  q.add(scanned);
+  assert.deepEqual([q.shift().offset, q.shift().offset], [0, 1], 'the messages before the bad batch are delivered');
+  assert.throws(() => q.shift(), (e: unknown) => e instanceof RecordError && e.kafkaErrorCode === RecordErrorCode.INVALID_RECORD);
+  assert.throws(() => q.peek(0), (e: unknown) => e instanceof RecordError, 'the bad batch stays in place: it is never skipped');
+  assert.equal(q.count, 3);
+  // The whole-fetch decoder refuses the same data at once.
+  assert.throws(() => messagesFromFetch('t', 0, data, 0, [], 1 << 20), (e: unknown) => e instanceof RecordError);
+});
+
+test('FetchedMessages: order across fetches and batches, peek ahead, bytes given back per batch, clear', () => {
+  const b0 = batch(0, ['m0', 'm1', 'm2']);
+  const b1 = batch(3, ['m3']);
+  const b2 = batch(4, ['m4', 'm5']);
+  const q = new FetchedMessages('t', 3, 1 << 20);
+  q.add(scanFetch(Buffer.concat([b0, b1]), 1, [], 1 << 20)); // from offset 1: m0 is dropped
+  q.add(scanFetch(b2, 4, [], 1 << 20));
+  assert.deepEqual([q.count, q.bytes], [5, b0.length + b1.length + b2.length]);
+  assert.equal(q.peek(3).value!.toString(), 'm4', 'peek decodes ahead across batches');
+  const seen: string[] = [];
+  const bytes: number[] = [];
+  while (q.count > 0) {
+    const m = q.shift();
+    assert.deepEqual([m.topic, m.partition], ['t', 3]);
+    seen.push(`${m.offset}:${m.value!.toString()}`);
+    bytes.push(q.bytes);
+  }
+  assert.deepEqual(seen, ['1:m1', '2:m2', '3:m3', '4:m4', '5:m5']);
+  // A batch's bytes count until its last message is taken (keys and values are views into them).
+  assert.deepEqual(bytes, [b0.length + b1.length + b2.length, b1.length + b2.length, b2.length, b2.length, 0]);
+  q.add(scanFetch(Buffer.concat([b1, b2]), 3, [], 1 << 20));
+  q.shift();
+  assert.deepEqual([q.clear(), q.count, q.bytes], [b2.length, 0, 0]);
+  q.add(scanFetch(b2, 4, [], 1 << 20));
+  assert.equal(q.shift().value!.toString(), 'm4', 'usable after clear');
+});
+
+test('FetchedMessages matches the whole-fetch decoder on random fetches, taken in random steps', () => {
+  const rng = new Rng(20261202);
+  for (let round = 0; round < 200; round++) {
+    const parts: Buffer[] = [];
+    let offset = 0;
+    for (let i = rng.int(1, 6); i > 0; i--) {
+      const records = randomRecords(rng, rng.int(1, 8), 40);
+      parts.push(buildBatch({ baseOffset: offset, records, nowMs: NOW, compression: rng.pick(['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) }));
+      offset += records.length;
+    }
+    const data = Buffer.concat(parts);
+    const from = rng.int(0, offset - 1);
+    const expected = messagesFromFetch('t', 1, data, from, [], 1 << 20).messages;
+    const q = new FetchedMessages('t', 1, 1 << 20);
+    q.add(scanFetch(data, from, [], 1 << 20));
+    assert.equal(q.count, expected.length);
+    const got = [];
+    while (q.count > 0) {
+      if (rng.chance(0.3)) assert.deepEqual(q.peek(rng.int(0, q.count - 1)).topic, 't');
+      got.push(q.shift());
+    }
+    assert.deepEqual(got, expected, `round ${round}`);
+    assert.equal(q.bytes, 0);
+  }
 });
