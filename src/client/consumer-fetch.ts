@@ -135,12 +135,14 @@ export function messagesFromFetch(
   return { messages, nextOffset: scanned.nextOffset, bytes: scanned.bytes };
 }
 
-const NO_MESSAGES: ConsumerMessage[] = [];
+/** Shared and frozen: nothing may ever be added to it. */
+const NO_MESSAGES = Object.freeze([]) as unknown as ConsumerMessage[];
 
 /**
  * A partition's prefetched messages, in offset order: scanned batches, each decoded when the first
- * of its messages is peeked or taken. A batch's bytes count until its last message is taken (its
- * messages' keys and values are views into them).
+ * of its messages is peeked or taken. A batch's bytes are given back a share per message taken
+ * (the last takes the rest), so the prefetch bound frees room as the handler works through a large
+ * batch and the next fetch overlaps with it, as it did when messages were decoded on arrival.
  */
 export class FetchedMessages {
   private readonly topic: string;
@@ -151,8 +153,8 @@ export class FetchedMessages {
   /** Decoded messages of batches[batchHead .. batchHead + decodedBatches), from readyHead on. */
   private ready: ConsumerMessage[] = NO_MESSAGES;
   private readyHead = 0;
-  /** Where each decoded batch ends in `ready`, with its bytes. */
-  private decodedEnds: Array<{ end: number; bytes: number }> = [];
+  /** Each decoded batch's messages and bytes not yet given back, in `ready` order. */
+  private decodedEnds: Array<{ messages: number; bytes: number }> = [];
   private decodedHead = 0;
   /** Messages not yet taken. */
   count = 0;
@@ -182,11 +184,11 @@ export class FetchedMessages {
     if (this.readyHead >= this.ready.length) this.decodeNext();
     const m = this.ready[this.readyHead++];
     this.count--;
-    const batchEnd = this.decodedEnds[this.decodedHead];
-    if (this.readyHead === batchEnd.end) {
-      this.bytes -= batchEnd.bytes;
-      this.decodedHead++;
-    }
+    const batch = this.decodedEnds[this.decodedHead];
+    const share = batch.messages === 1 ? batch.bytes : Math.floor(batch.bytes / batch.messages);
+    batch.bytes -= share;
+    this.bytes -= share;
+    if (--batch.messages === 0) this.decodedHead++;
     if (this.readyHead === this.ready.length) {
       // Everything decoded was taken: drop the objects so they die young.
       this.ready = NO_MESSAGES;
@@ -232,14 +234,12 @@ export class FetchedMessages {
     if (this.readyHead === this.ready.length) {
       this.ready = messages;
       this.readyHead = 0;
-      this.decodedEnds = [{ end: messages.length, bytes: batch.bytes.length }];
+      this.decodedEnds = [{ messages: messages.length, bytes: batch.bytes.length }];
       this.decodedHead = 0;
     } else {
       // peek() looking past the decoded messages (at-most-once plans a whole turn).
-      const start = this.ready.length;
-      if (this.ready === NO_MESSAGES) this.ready = [];
       for (const m of messages) this.ready.push(m);
-      this.decodedEnds.push({ end: start + messages.length, bytes: batch.bytes.length });
+      this.decodedEnds.push({ messages: messages.length, bytes: batch.bytes.length });
     }
   }
 }
