@@ -1007,8 +1007,12 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       const shareBytes = Math.floor((this.o.maxPrefetchBytes - this.bufferedBytes - this.reservedBytes) / Math.max(rounds.length, 1));
       for (const { leader, slot, states } of rounds) {
         if (shareBytes <= 0) break;
+        // No more than its partitions can return: a long poll on one partition must not hold the
+        // budget the other slot's fetch needs (which would then get one batch per round trip).
+        let most = 0;
+        for (const ps of states) most += ps.fetchBytes;
         const key = `${leader}/${slot}`;
-        const fetching = this.fetchFrom(this.fetchClusters[slot], leader, states, shareBytes)
+        const fetching = this.fetchFrom(this.fetchClusters[slot], leader, states, Math.min(shareBytes, most))
           .catch((err) => this.fail(err))
           .finally(() => {
             this.fetchesInFlight.delete(key);

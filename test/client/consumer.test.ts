@@ -192,6 +192,30 @@ test('prefetch is bounded: a stuck handler stops fetching once maxPrefetchBytes 
   }
 });
 
+test('a fetch reserves no more of the prefetch budget than its partitions can return', { timeout: 60_000 }, async () => {
+  const topic = 'fetch-budget';
+  await b.broker.createTopic(topic, 4, {});
+  const maxPartitionFetchBytes = 64 * 1024;
+  // Nothing to read: every fetch long-polls, holding its reservation for maxWaitMs. Before, a fetch
+  // reserved its whole share of maxPrefetchBytes (16 MiB here), so a long poll on a few partitions
+  // left the other fetch slot a sliver: one batch per round trip for a consumer that is behind.
+  const c = consumer('fetch-budget-group', [topic], { maxPartitionFetchBytes, maxPrefetchBytes: 16 * 1024 * 1024 });
+  const internals = c as unknown as { reservedBytes: number };
+  let maxReserved = 0;
+  const sampler = setInterval(() => (maxReserved = Math.max(maxReserved, internals.reservedBytes)), 1);
+  try {
+    const done = c.run(() => undefined);
+    await until('assigned', () => c.assignment().length === 4);
+    await until('a fetch in flight', () => internals.reservedBytes > 0);
+    await sleep(300);
+    assert.ok(maxReserved > 0 && maxReserved <= 4 * maxPartitionFetchBytes, `reserved up to ${maxReserved} bytes for 4 partitions of ${maxPartitionFetchBytes}`);
+    await c.close();
+    await done;
+  } finally {
+    clearInterval(sampler);
+  }
+});
+
 test('at-least-once: the committed offset never passes a message whose handler has not resolved', { timeout: 60_000 }, async () => {
   const topic = 'alo';
   const group = 'alo-group';
