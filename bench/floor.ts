@@ -246,6 +246,7 @@ async function runProducer(a: Args): Promise<void> {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   const w = new Window((win) => void send(win.report('producer')));
+  void send({ t: 'ready' }); // connected, and listening for the window's start
   const t0 = performance.now();
 
   // One frame of `n` messages, each stamped with the send time (ms since the epoch, as bench does).
@@ -310,6 +311,7 @@ async function runConsumer(a: Args): Promise<void> {
   const socket = await connect(a.consumerPort);
   const histogram = new LatencyHistogram();
   const w = new Window((win) => void send(win.report('consumer', { latencyMs: histogram.percentilesMs() })));
+  void send({ t: 'ready' }); // connected, and listening for the window's start
   const fetch = Buffer.alloc(4);
   // Walks responses where they lie in the chunks; reads each message's send time (which may be
   // split across chunks) and counts messages.
@@ -399,9 +401,14 @@ async function runParent(): Promise<void> {
     const a = { ...base, producerPort: ports.producerPort, consumerPort: ports.consumerPort };
     const consumer = child(a, 'consumer');
     children.push(consumer);
+    const consumerReady = nextMessage(consumer, 'ready');
     const producer = child(a, 'producer');
     children.push(producer);
+    const producerReady = nextMessage(producer, 'ready');
     const roles = [broker, producer, consumer];
+    // A child still starting would miss the window's start (its listener is not there yet) and
+    // report nothing: on a loaded machine start-up can take longer than the warm-up.
+    await Promise.all([consumerReady, producerReady]);
     await sleep(warmupMs);
     for (const c of roles) c.send({ t: 'start' });
     const t = performance.now();
