@@ -6,16 +6,14 @@
 // The consumer decodes lazily, as Kafka's Java consumer does with its completed fetches: a fetch is
 // scanned batch by batch (framing and CRC checked, offsets and transactions worked out) and its
 // batches are kept as bytes; a batch's records become message objects only when the handler is
-// about to reach them. Prefetched data then costs the garbage collector nothing: a consumer that
-// is behind holds megabytes of batches, not hundreds of thousands of objects that every young-
-// generation collection would copy and promote.
+// about to reach them. A consumer that is behind then holds megabytes of batches as bytes, not
+// hundreds of thousands of objects that every young-generation collection would copy and promote
+// (what that saved, measured with `holdfast bench`, is in docs/performance.md).
 import { assert } from '../util/index.ts';
 import {
-  BATCH_HEADER_BYTES,
-  BATCH_LOG_OVERHEAD,
   ControlRecordType,
-  batchSizeAt,
-  checkBatchFrame,
+  completeBatches,
+  decodeBatch,
   decodeBatchWith,
   decodeControlRecord,
   isControl,
@@ -74,13 +72,8 @@ export function scanFetch(
   const aborted = abortedTransactions === null || abortedTransactions === undefined || abortedTransactions.length === 0 ? null : [...abortedTransactions].sort((a, b) => a.firstOffset - b.firstOffset);
   let nextAborted = 0;
   const abortedProducers = new Set<number>();
-  let pos = 0;
-  while (records.length - pos >= BATCH_LOG_OVERHEAD) {
-    const size = batchSizeAt(records, pos);
-    if (size >= BATCH_HEADER_BYTES && size > records.length - pos) break; // a trailing partial batch
-    const { header } = checkBatchFrame(records, pos, true); // refuses a Length too small for a header
+  for (const { header, pos, size } of completeBatches(records, true)) {
     const bytes = records.subarray(pos, pos + size);
-    pos += size;
     const lastOffset = header.baseOffset + header.lastOffsetDelta;
     out.nextOffset = lastOffset + 1;
     if (aborted !== null) {
@@ -88,7 +81,7 @@ export function scanFetch(
     }
     if (isControl(header.attributes)) {
       // The ABORT marker closes that producer's aborted transaction: its later batches are live.
-      const control = decodeBatchWith(bytes, 0, { maxDecompressedBytes, verifyCrc: false }, (offset, timestamp, key, value, headers) => ({ offset, timestamp, key, value, headers }));
+      const control = decodeBatch(bytes, 0, { maxDecompressedBytes, verifyCrc: false });
       const marker = control.records.length > 0 ? decodeControlRecord(control.records[0]) : null;
       if (marker !== null && marker.typeId === ControlRecordType.abort) abortedProducers.delete(header.producerId);
       continue;
@@ -150,11 +143,11 @@ export class FetchedMessages {
   private readonly maxDecompressedBytes: number;
   private batches: Array<FetchedBatch | undefined> = [];
   private batchHead = 0;
-  /** Decoded messages of batches[batchHead .. batchHead + decodedBatches), from readyHead on. */
+  /** Messages of the batches decoded so far; those before readyHead were taken. */
   private ready: ConsumerMessage[] = NO_MESSAGES;
   private readyHead = 0;
-  /** Each decoded batch's messages and bytes not yet given back, in `ready` order. */
-  private decodedEnds: Array<{ messages: number; bytes: number }> = [];
+  /** Per decoded batch, in `ready` order: its messages not yet taken and bytes not yet given back. */
+  private decoded: Array<{ messages: number; bytes: number }> = [];
   private decodedHead = 0;
   /** Messages not yet taken. */
   count = 0;
@@ -184,7 +177,7 @@ export class FetchedMessages {
     if (this.readyHead >= this.ready.length) this.decodeNext();
     const m = this.ready[this.readyHead++];
     this.count--;
-    const batch = this.decodedEnds[this.decodedHead];
+    const batch = this.decoded[this.decodedHead];
     const share = batch.messages === 1 ? batch.bytes : Math.floor(batch.bytes / batch.messages);
     batch.bytes -= share;
     this.bytes -= share;
@@ -193,7 +186,7 @@ export class FetchedMessages {
       // Everything decoded was taken: drop the objects so they die young.
       this.ready = NO_MESSAGES;
       this.readyHead = 0;
-      this.decodedEnds = [];
+      this.decoded = [];
       this.decodedHead = 0;
     }
     return m;
@@ -212,7 +205,7 @@ export class FetchedMessages {
     this.batchHead = 0;
     this.ready = NO_MESSAGES;
     this.readyHead = 0;
-    this.decodedEnds = [];
+    this.decoded = [];
     this.decodedHead = 0;
     this.count = 0;
     this.bytes = 0;
@@ -234,12 +227,12 @@ export class FetchedMessages {
     if (this.readyHead === this.ready.length) {
       this.ready = messages;
       this.readyHead = 0;
-      this.decodedEnds = [{ messages: messages.length, bytes: batch.bytes.length }];
+      this.decoded = [{ messages: messages.length, bytes: batch.bytes.length }];
       this.decodedHead = 0;
     } else {
       // peek() looking past the decoded messages (at-most-once plans a whole turn).
       for (const m of messages) this.ready.push(m);
-      this.decodedEnds.push({ messages: messages.length, bytes: batch.bytes.length });
+      this.decoded.push({ messages: messages.length, bytes: batch.bytes.length });
     }
   }
 }

@@ -314,7 +314,7 @@ class PartitionState {
     this.buffer.add(fetched);
   }
 
-  /** Takes the next message (bufferBytes drops when it was its batch's last). */
+  /** Takes the next message; bufferBytes drops by its share of its batch's bytes. */
   shift(): ConsumerMessage {
     try {
       return this.buffer.shift();

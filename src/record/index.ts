@@ -58,7 +58,7 @@ export {
   decodeBatchWith,
   decodeBatchAsync,
   decodeBatches,
-  checkBatchFrame,
+  completeBatches,
   walkRecords,
   type TimestampBounds,
   ControlRecordType,

@@ -180,19 +180,27 @@ export async function decodeBatchAsync(buf: Buffer, pos = 0, options?: DecodeOpt
 }
 
 /**
- * Decodes consecutive batches. A trailing partial batch — fewer bytes than its header or its Length
- * declares, as Fetch responses may end — is ignored; a complete but malformed batch throws.
+ * The complete batches of `buf`, in order, framing checked (and the CRC with `verifyCrc`), each
+ * when it is reached. A trailing partial batch — fewer bytes than its header or its Length
+ * declares, as Fetch responses may end — is left out; a complete but malformed one throws.
  */
-export function decodeBatches(buf: Buffer, options?: DecodeOptions): DecodedBatch[] {
-  const out: DecodedBatch[] = [];
+export function* completeBatches(buf: Buffer, verifyCrc: boolean): Generator<{ header: BatchHeader; pos: number; size: number }> {
   let pos = 0;
   while (buf.length - pos >= BATCH_LOG_OVERHEAD) {
     const size = BATCH_LOG_OVERHEAD + buf.readInt32BE(pos + OFFSET_LENGTH);
     if (size < BATCH_HEADER_BYTES) throw corrupt(`record batch at byte ${pos} declares ${size} bytes, less than a header`);
-    if (size > buf.length - pos) break;
-    out.push(decodeBatch(buf, pos, options));
+    if (size > buf.length - pos) return;
+    const { header } = checkBatchFrame(buf, pos, verifyCrc);
+    yield { header, pos, size };
     pos += size;
   }
+}
+
+/** Decodes consecutive batches (see completeBatches for a trailing partial one). */
+export function decodeBatches(buf: Buffer, options?: DecodeOptions): DecodedBatch[] {
+  const { maxDecompressedBytes, verifyCrc } = resolveOptions(options);
+  const out: DecodedBatch[] = [];
+  for (const { pos } of completeBatches(buf, verifyCrc)) out.push(decodeBatch(buf, pos, { maxDecompressedBytes, verifyCrc: false }));
   return out;
 }
 
