@@ -1,7 +1,7 @@
 // One connection to a Kafka-protocol broker: ApiVersions negotiation on connect, pipelined
 // requests matched by correlation id, a timeout per request, and typed errors.
 import { connect, type Socket } from 'node:net';
-import { HoldfastError } from '../util/index.ts';
+import { HoldfastError, type ReceiveSlabs } from '../util/index.ts';
 import { API_KEYS, FrameReader, decodeResponse, encodeRequestFrame, errorName, kafkaErrors } from '../protocol/kafka/index.ts';
 
 export interface ConnectionOptions {
@@ -39,7 +39,9 @@ export class ConnectionError extends HoldfastError {
 interface Pending {
   apiKey: number;
   apiVersion: number;
-  resolve: (body: unknown) => void;
+  /** Where the response frame may come from (requestPooled), or null. */
+  pool: ReceiveSlabs | null;
+  resolve: (body: unknown, frame: Buffer) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -71,8 +73,13 @@ export class KafkaConnection {
     // Responses are read straight into their frames (FrameReader): no chunk per read, and a Fetch
     // response is never copied. The broker speaks only when asked, so nothing arrives before the
     // connection exists; if it did, its frames would match no request and be dropped.
-    const reader = new FrameReader(options.maxResponseBytes ?? 268435456);
     let conn: KafkaConnection | null = null;
+    // A response to requestPooled is read into its pool's memory when its correlation id came with
+    // its size prefix (almost always: the broker writes a response with one system call).
+    const reader = new FrameReader(options.maxResponseBytes ?? 268435456, undefined, (frameBytes, head) => {
+      if (head.length < 4 || conn === null) return null;
+      return conn.pending.get(head.readInt32BE(0))?.pool?.take(frameBytes) ?? null;
+    });
     const onread = {
       buffer: () => reader.nextBuffer(),
       callback: (bytes: number): boolean => {
@@ -131,16 +138,38 @@ export class KafkaConnection {
    * with REQUEST_TIMED_OUT and the connection is closed (its state is unknown from then on).
    */
   request<T = unknown>(apiKey: number, apiVersion: number, body: unknown, options: { timeoutMs?: number } = {}): Promise<T> {
+    return this.exchange(apiKey, apiVersion, body, null, options.timeoutMs, (resolve) => (b: unknown) => resolve(b as T));
+  }
+
+  /**
+   * `request`, with the response frame read into `pool`'s memory when it is large enough to have a
+   * buffer of its own (see FrameReader). Resolves with the decoded body and the frame, which holds
+   * one reference: views of the frame in the body (a Fetch response's records) stay valid until
+   * the caller gives it back with `pool.release(frame)`, after retaining whatever it keeps. A frame
+   * not from the pool (small, or the pool's maximum exceeded) makes release a no-op.
+   */
+  requestPooled<T = unknown>(apiKey: number, apiVersion: number, body: unknown, pool: ReceiveSlabs, options: { timeoutMs?: number } = {}): Promise<{ body: T; frame: Buffer }> {
+    return this.exchange(apiKey, apiVersion, body, pool, options.timeoutMs, (resolve) => (b: unknown, frame: Buffer) => resolve({ body: b as T, frame }));
+  }
+
+  private exchange<R>(
+    apiKey: number,
+    apiVersion: number,
+    body: unknown,
+    pool: ReceiveSlabs | null,
+    timeout: number | undefined,
+    settle: (resolve: (r: R) => void) => (body: unknown, frame: Buffer) => void,
+  ): Promise<R> {
     if (this.failure !== null) return Promise.reject(this.failure);
-    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+    const timeoutMs = timeout ?? this.requestTimeoutMs;
     const correlationId = this.nextCorrelation();
-    const promise = new Promise<T>((resolve, reject) => {
+    const promise = new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(correlationId);
         reject(new HoldfastError('REQUEST_TIMED_OUT', `request (api ${apiKey} v${apiVersion}) to ${this.host}:${this.port} got no response in ${timeoutMs} ms`, { retriable: true, kafkaErrorCode: 7 }));
         this.close();
       }, timeoutMs);
-      this.pending.set(correlationId, { apiKey, apiVersion, resolve: resolve as (b: unknown) => void, reject, timer });
+      this.pending.set(correlationId, { apiKey, apiVersion, pool, resolve: settle(resolve), reject, timer });
     });
     this.writeFrame(encodeRequestFrame(apiKey, apiVersion, correlationId, this.clientId, body));
     return promise;
@@ -187,11 +216,15 @@ export class KafkaConnection {
       if (p === undefined) continue;
       this.pending.delete(correlationId);
       clearTimeout(p.timer);
+      let body: unknown;
       try {
-        p.resolve(decodeResponse(p.apiKey, p.apiVersion, frame).body);
+        body = decodeResponse(p.apiKey, p.apiVersion, frame).body;
       } catch (err) {
+        p.pool?.release(frame);
         p.reject(err as Error);
+        continue;
       }
+      p.resolve(body, frame);
     }
   }
 

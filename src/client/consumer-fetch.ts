@@ -9,7 +9,7 @@
 // about to reach them. A consumer that is behind then holds megabytes of batches as bytes, not
 // hundreds of thousands of objects that every young-generation collection would copy and promote
 // (what that saved, measured with `holdfast bench`, is in docs/performance.md).
-import { assert } from '../util/index.ts';
+import { assert, type ReceiveSlabs } from '../util/index.ts';
 import {
   ControlRecordType,
   completeBatches,
@@ -103,9 +103,12 @@ export function scanFetch(
   return out;
 }
 
-/** Decodes one scanned batch into the messages it yields (checked: scanFetch verified its CRC). */
-export function decodeFetchedBatch(topic: string, partition: number, batch: FetchedBatch, maxDecompressedBytes: number): ConsumerMessage[] {
-  const { records } = decodeBatchWith(batch.bytes, 0, { maxDecompressedBytes, verifyCrc: false }, (offset, timestamp, key, value, headers): ConsumerMessage => ({ topic, partition, offset, timestamp, key, value, headers }));
+/**
+ * Decodes one scanned batch into the messages it yields (checked: scanFetch verified its CRC). With
+ * `copyBytes` their keys and values are copies, not views of the batch's memory.
+ */
+export function decodeFetchedBatch(topic: string, partition: number, batch: FetchedBatch, maxDecompressedBytes: number, copyBytes = false): ConsumerMessage[] {
+  const { records } = decodeBatchWith(batch.bytes, 0, { maxDecompressedBytes, verifyCrc: false, copyBytes }, (offset, timestamp, key, value, headers): ConsumerMessage => ({ topic, partition, offset, timestamp, key, value, headers }));
   if (records.length === batch.count) return records;
   return records.filter((m) => m.offset >= batch.fromOffset);
 }
@@ -136,11 +139,17 @@ const NO_MESSAGES = Object.freeze([]) as unknown as ConsumerMessage[];
  * of its messages is peeked or taken. A batch's bytes are given back a share per message taken
  * (the last takes the rest), so the prefetch bound frees room as the handler works through a large
  * batch and the next fetch overlaps with it, as it did when messages were decoded on arrival.
+ *
+ * With a pool, batches may be views of response frames read into the pool's memory (see
+ * KafkaConnection.requestPooled): such a batch holds a reference to its frame from `add` until it
+ * is decoded or cleared, and is decoded into copies, so the frame's memory can be reused for the
+ * next response as soon as its batches are decoded, whatever the handler keeps.
  */
 export class FetchedMessages {
   private readonly topic: string;
   private readonly partition: number;
   private readonly maxDecompressedBytes: number;
+  private readonly pool: ReceiveSlabs | null;
   private batches: Array<FetchedBatch | undefined> = [];
   private batchHead = 0;
   /** Messages of the batches decoded so far; those before readyHead were taken. */
@@ -154,14 +163,19 @@ export class FetchedMessages {
   /** Bytes of the batches with messages not yet taken. */
   bytes = 0;
 
-  constructor(topic: string, partition: number, maxDecompressedBytes: number) {
+  constructor(topic: string, partition: number, maxDecompressedBytes: number, pool: ReceiveSlabs | null = null) {
     this.topic = topic;
     this.partition = partition;
     this.maxDecompressedBytes = maxDecompressedBytes;
+    this.pool = pool;
   }
 
+  /** Takes the batches of a scanned fetch (with a pool, a reference to each batch's frame). */
   add(fetched: FetchedPartition): void {
-    for (const b of fetched.batches) this.batches.push(b);
+    for (const b of fetched.batches) {
+      this.pool?.retain(b.bytes);
+      this.batches.push(b);
+    }
     this.count += fetched.count;
     this.bytes += fetched.bytes;
   }
@@ -201,6 +215,7 @@ export class FetchedMessages {
   /** Drops everything; returns the bytes released. */
   clear(): number {
     const bytes = this.bytes;
+    if (this.pool !== null) for (let i = this.batchHead; i < this.batches.length; i++) this.pool.release(this.batches[i]!.bytes);
     this.batches = [];
     this.batchHead = 0;
     this.ready = NO_MESSAGES;
@@ -215,9 +230,11 @@ export class FetchedMessages {
   private decodeNext(): void {
     const batch = this.batches[this.batchHead];
     assert(batch !== undefined, `no message left to decode in ${this.topic}-${this.partition}`);
-    const messages = decodeFetchedBatch(this.topic, this.partition, batch, this.maxDecompressedBytes);
+    // Copies only out of pooled memory: a small response read whole with its size prefix is not.
+    const messages = decodeFetchedBatch(this.topic, this.partition, batch, this.maxDecompressedBytes, this.pool?.holds(batch.bytes) ?? false);
     assert(messages.length === batch.count, `a batch of ${this.topic}-${this.partition} yielded ${messages.length} messages, ${batch.count} expected`);
     // Decoding succeeded: only now is the batch consumed, so a RecordError leaves it in place.
+    this.pool?.release(batch.bytes);
     this.batches[this.batchHead] = undefined;
     this.batchHead++;
     if (this.batchHead > 1024 && this.batchHead * 2 > this.batches.length) {

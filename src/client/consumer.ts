@@ -21,7 +21,7 @@
 // heartbeat loop per generation, one fetch loop (one long-poll Fetch in flight per leader), and the
 // dispatcher's turns (one per busy partition). Prefetched messages are bounded by maxPrefetchBytes.
 import { EventEmitter } from 'node:events';
-import { ConfigError, HoldfastError, silentLogger, type Logger } from '../util/index.ts';
+import { ConfigError, HoldfastError, ReceiveSlabs, silentLogger, type Logger } from '../util/index.ts';
 import { API_KEYS, ErrorCode, kafkaErrors, type FetchResponse, type ListOffsetsResponse } from '../protocol/kafka/index.ts';
 import { RecordError } from '../record/index.ts';
 import type { AssignorName } from './assignor.ts';
@@ -284,12 +284,12 @@ class PartitionState {
   turn: Promise<void> | null = null;
   private readonly buffer: FetchedMessages;
 
-  constructor(topic: string, partition: number, fetchBytes: number) {
+  constructor(topic: string, partition: number, fetchBytes: number, pool: ReceiveSlabs) {
     this.topic = topic;
     this.partition = partition;
     this.key = tpKey(topic, partition);
     this.fetchBytes = fetchBytes;
-    this.buffer = new FetchedMessages(topic, partition, MAX_DECOMPRESSED_BYTES);
+    this.buffer = new FetchedMessages(topic, partition, MAX_DECOMPRESSED_BYTES, pool);
   }
 
   get buffered(): number {
@@ -386,6 +386,13 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private readonly fetchesInFlight = new Map<string, Promise<void>>();
   private bufferedBytes = 0;
   private reservedBytes = 0;
+  /**
+   * Memory Fetch responses are read into, reused once their batches are decoded (into copies). A
+   * response in fresh memory from the allocator costs a page fault per 4 KiB as it is read: with
+   * 1 MB responses that was up to a fifth of a W1 consumer's CPU in the runs where the C
+   * allocator handed back unmapped memory each time (docs/performance.md).
+   */
+  private readonly receivePool: ReceiveSlabs;
 
   constructor(options: ConsumerOptions) {
     super();
@@ -394,6 +401,9 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     const cluster = { brokers: this.o.brokers, clientId: this.o.clientId, connectTimeoutMs: this.o.connectTimeoutMs };
     this.dataCluster = new ClientCluster({ ...cluster, requestTimeoutMs: this.o.requestTimeoutMs });
     this.fetchClusters = [this.dataCluster, new ClientCluster({ ...cluster, requestTimeoutMs: this.o.requestTimeoutMs })];
+    // Responses fit the prefetch budget (but for one batch larger than a fetch size): larger ones,
+    // and free memory past the budget, are left to the garbage collector.
+    this.receivePool = new ReceiveSlabs({ slabBytes: 1024 * 1024, largeStepBytes: 256 * 1024, maxFrameBytes: this.o.maxPrefetchBytes + this.o.maxPartitionFetchBytes, maxFreeBytes: this.o.maxPrefetchBytes });
     // JoinGroup waits at the coordinator for the whole rebalance; heartbeats time out on their own.
     this.groupCluster = new ClientCluster({ ...cluster, requestTimeoutMs: Math.max(this.o.requestTimeoutMs, this.o.rebalanceTimeoutMs + 5000) });
     this.member = new GroupMember({
@@ -662,7 +672,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
 
   private async assign(generation: Generation): Promise<void> {
     const states: PartitionState[] = [];
-    for (const tp of generation.assigned) for (const p of tp.partitions) states.push(new PartitionState(tp.topic, p, this.o.maxPartitionFetchBytes));
+    for (const tp of generation.assigned) for (const p of tp.partitions) states.push(new PartitionState(tp.topic, p, this.o.maxPartitionFetchBytes, this.receivePool));
     const committed = states.length === 0 ? new Map<string, number>() : await this.member.committed(generation.assigned);
     const reset: PartitionState[] = [];
     for (const ps of states) {
@@ -1050,7 +1060,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       const conn = await cluster.connectionTo(leader);
       const byTopic = new Map<string, typeof requested>();
       for (const r of requested) byTopic.set(r.ps.topic, [...(byTopic.get(r.ps.topic) ?? []), r]);
-      const res = await conn.request<FetchResponse>(API_KEYS.Fetch, conn.version(API_KEYS.Fetch, 4, 11), {
+      const { body: res, frame } = await conn.requestPooled<FetchResponse>(API_KEYS.Fetch, conn.version(API_KEYS.Fetch, 4, 11), {
         replicaId: -1,
         maxWaitMs: this.o.maxWaitMs,
         minBytes: 1,
@@ -1064,13 +1074,18 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         })),
         forgottenTopicsData: [],
         rackId: '',
-      });
-      if ((res.errorCode ?? ErrorCode.NONE) !== ErrorCode.NONE) throw new KafkaProtocolError(res.errorCode ?? -1, `Fetch from broker ${leader}`);
-      for (const t of res.responses) {
-        for (const p of t.partitions) {
-          const r = requested.find((x) => x.ps.topic === t.topic && x.ps.partition === p.partitionIndex);
-          if (r !== undefined) this.onFetched(r.ps, r.epoch, r.fetchOffset, p);
+      }, this.receivePool);
+      try {
+        if ((res.errorCode ?? ErrorCode.NONE) !== ErrorCode.NONE) throw new KafkaProtocolError(res.errorCode ?? -1, `Fetch from broker ${leader}`);
+        for (const t of res.responses) {
+          for (const p of t.partitions) {
+            const r = requested.find((x) => x.ps.topic === t.topic && x.ps.partition === p.partitionIndex);
+            if (r !== undefined) this.onFetched(r.ps, r.epoch, r.fetchOffset, p);
+          }
         }
+      } finally {
+        // What onFetched kept holds references of its own.
+        this.receivePool.release(frame);
       }
     } catch (err) {
       if (!(err instanceof HoldfastError && err.retriable)) throw err;

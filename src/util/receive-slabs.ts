@@ -1,6 +1,6 @@
-// Reused memory for received request frames whose holders are all known (the broker's Produce
-// requests): each buffer counts the references its holders took, and goes back to a free list when
-// the last one is given back, instead of to the garbage collector. Memory the kernel hands out
+// Reused memory for received frames whose holders are all known (the broker's Produce requests,
+// the consumer's Fetch responses): each buffer counts the references its holders took, and goes
+// back to a free list when the last one is given back, instead of to the garbage collector. Memory the kernel hands out
 // fresh costs a page fault per 4 KiB on first touch (~20 for a 110 KB request, counted by hand on
 // this project's VM); memory reused is already mapped. What that saves is in docs/performance.md.
 //
@@ -95,6 +95,11 @@ export class ReceiveSlabs {
     return out;
   }
 
+  /** Whether `view` is of this pool's memory (and must not be held past its reference). */
+  holds(view: Uint8Array): boolean {
+    return this.state.has(view.buffer);
+  }
+
   /** Takes one more reference to the pooled buffer under `view`; nothing for other memory. */
   retain(view: Uint8Array): void {
     const p = this.state.get(view.buffer);
@@ -112,8 +117,14 @@ export class ReceiveSlabs {
     if (p.refs === 0 && !p.carving) this.recycle(p);
   }
 
+  /** A free buffer of `bytes`, or else the smallest free one up to twice that, or a new one of `bytes`. */
   private fromFreeList(bytes: number): Pooled {
-    const list = this.freeLists.get(bytes);
+    let list = this.freeLists.get(bytes);
+    if ((list === undefined || list.length === 0) && this.freeBytes > 0) {
+      let best = Infinity;
+      for (const [size, l] of this.freeLists) if (size > bytes && size <= 2 * bytes && size < best && l.length > 0) best = size;
+      if (best !== Infinity) list = this.freeLists.get(best);
+    }
     const buffer = list?.pop();
     if (buffer !== undefined) {
       this.freeBytes -= buffer.length;

@@ -7,7 +7,7 @@ import { buildBatch } from '../../src/record/index.ts';
 import { API_KEYS, type FetchResponse, type ProduceResponse } from '../../src/protocol/kafka/index.ts';
 import { KafkaConnection } from '../../src/client/index.ts';
 import { ClientCluster } from '../../src/client/cluster.ts';
-import { HoldfastError } from '../../src/util/index.ts';
+import { HoldfastError, ReceiveSlabs } from '../../src/util/index.ts';
 import { embeddedBroker, removeDir } from '../helpers/broker.ts';
 
 function fetchBody(topic: string, offset: number, maxWaitMs: number): object {
@@ -71,6 +71,40 @@ test('ClientCluster.knownLeader: only from metadata held, never a guess', { time
     assert.equal(cluster.knownLeader('leaders', 0), undefined, 'forgotten with the metadata');
   } finally {
     await cluster.close();
+    await b.close();
+    removeDir(b.dataDir);
+  }
+});
+
+test('requestPooled: a large response is read into the pool; given back, its memory serves the next one; small ones are not pooled', { timeout: 30_000 }, async () => {
+  const b = await embeddedBroker();
+  const pool = new ReceiveSlabs({ slabBytes: 1 << 20, largeStepBytes: 64 * 1024, poison: true });
+  try {
+    await b.broker.createTopic('pooled', 1, {});
+    const conn = await KafkaConnection.open({ host: '127.0.0.1', port: b.broker.port });
+    const value = Buffer.alloc(1000, 7);
+    const produce = (n: number): object => ({ transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'pooled', partitionData: [{ index: 0, records: buildBatch({ records: Array.from({ length: n }, () => ({ value })) }) }] }] });
+    await conn.request(API_KEYS.Produce, 7, produce(400)); // ~410 KB: more than one read
+    const first = await conn.requestPooled<FetchResponse>(API_KEYS.Fetch, 11, fetchBody('pooled', 0, 0), pool);
+    const records = first.body.responses[0].partitions[0].records as Buffer;
+    assert.ok(records.length > 400_000);
+    assert.equal(records.buffer, first.frame.buffer, 'the records are a view of the frame');
+    assert.equal(pool.allocated, 1, 'the frame came from the pool');
+    const kept = Buffer.from(records);
+    pool.release(first.frame);
+    assert.ok(pool.freeListBytes > 400_000, 'given back');
+    const second = await conn.requestPooled<FetchResponse>(API_KEYS.Fetch, 11, fetchBody('pooled', 0, 0), pool);
+    assert.equal(second.frame.buffer, first.frame.buffer, 'the same memory again');
+    assert.equal(pool.reused, 1);
+    assert.ok((second.body.responses[0].partitions[0].records as Buffer).equals(kept), 'holding the new response whole');
+    pool.release(second.frame);
+    // A response that arrives in one read is not the pool's: giving it back does nothing.
+    const small = await conn.requestPooled<FetchResponse>(API_KEYS.Fetch, 11, fetchBody('pooled', 400, 0), pool);
+    assert.equal(small.body.responses[0].partitions[0].highWatermark, 400);
+    pool.release(small.frame);
+    assert.equal(pool.allocated + pool.reused, 2);
+    conn.close();
+  } finally {
     await b.close();
     removeDir(b.dataDir);
   }

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BATCH_HEADER_BYTES, buildBatch, buildControlBatch, RecordError, RecordErrorCode } from '../../src/record/index.ts';
-import { Rng } from '../../src/util/index.ts';
+import { ReceiveSlabs, Rng } from '../../src/util/index.ts';
 import { FetchedMessages, messagesFromFetch, scanFetch } from '../../src/client/consumer-fetch.ts';
 import { fixBatch, randomRecords } from '../record/helpers.ts';
 
@@ -150,4 +150,36 @@ test('FetchedMessages matches the whole-fetch decoder on random fetches, taken i
     assert.deepEqual(got, expected, `round ${round}`);
     assert.equal(q.bytes, 0);
   }
+});
+
+test('FetchedMessages with a pool: each batch holds its frame from add until decoded or cleared, and is decoded into copies', () => {
+  const pool = new ReceiveSlabs({ slabBytes: 64 * 1024, largeStepBytes: 16 * 1024, poison: true });
+  const data = Buffer.concat([batch(0, ['v0', 'v1']), batch(2, ['v2']), batch(3, ['v3', 'v4'])]);
+  const frame = pool.take(100 * 1024)!; // a frame of its own, as a large Fetch response gets
+  data.copy(frame);
+  const records = frame.subarray(0, data.length);
+  const fm = new FetchedMessages('t', 0, 1 << 20, pool);
+  fm.add(scanFetch(records, 0, null, 1 << 20));
+  pool.release(frame); // the connection's reference: the batches hold theirs
+  assert.equal(pool.freeListBytes, 0);
+  const first = fm.shift();
+  assert.equal(pool.freeListBytes, 0, 'two batches not yet decoded still hold the frame');
+  assert.equal(fm.shift().value!.toString(), 'v1');
+  assert.equal(fm.peek(0).value!.toString(), 'v2');
+  // Clear drops the last batch undecoded: its reference goes back, and so does the frame.
+  fm.clear();
+  assert.equal(pool.freeListBytes, 112 * 1024, 'back in the pool');
+  assert.deepEqual([...new Set(frame)], [0xdb], 'and poisoned');
+  // What was handed out was copied: it survives the frame's reuse.
+  assert.equal(first.value!.toString(), 'v0');
+  assert.equal(first.key!.toString(), 'k-v0');
+  assert.equal(first.headers[0].value!.toString(), 'v0');
+  assert.notEqual(first.value!.buffer, frame.buffer);
+  // Without a pool, or from memory not the pool's (a small response), values stay views.
+  const plain = new FetchedMessages('t', 0, 1 << 20);
+  plain.add(scanFetch(data, 0, null, 1 << 20));
+  assert.equal(plain.shift().value!.buffer, data.buffer);
+  const unpooled = new FetchedMessages('t', 0, 1 << 20, pool);
+  unpooled.add(scanFetch(data, 0, null, 1 << 20));
+  assert.equal(unpooled.shift().value!.buffer, data.buffer);
 });

@@ -72,3 +72,25 @@ test('memory that is not pooled is ignored; the free list is bounded', () => {
   assert.equal(pool.freeListBytes, 32 * KiB, 'the second went to the garbage collector');
   assert.throws(() => pool.retain(b), /already given back/, 'and may not be used again');
 });
+
+test('a large frame with no free buffer of its size class takes the smallest free one up to twice its size', () => {
+  const pool = new ReceiveSlabs({ slabBytes: 64 * KiB, largeStepBytes: 16 * KiB, maxFrameBytes: 1024 * KiB });
+  const big = pool.take(200 * KiB)!; // 208 KiB class
+  const bigger = pool.take(300 * KiB)!; // 304 KiB class
+  const huge = pool.take(900 * KiB)!;
+  pool.release(huge);
+  pool.release(bigger);
+  pool.release(big);
+  const a = pool.take(150 * KiB)!; // 160 KiB class: none free; 208 is the smallest within 2x
+  assert.equal(a.buffer, big.buffer);
+  assert.equal(a.length, 150 * KiB);
+  const b = pool.take(150 * KiB)!; // 304 KiB is within 2x of 160 KiB, 900 KiB is not
+  assert.equal(b.buffer, bigger.buffer);
+  const c = pool.take(150 * KiB)!;
+  assert.ok(c.buffer !== huge.buffer, 'a buffer more than twice the size is not used');
+  assert.equal(c.buffer.byteLength, 160 * KiB);
+  // Given back, a buffer goes to the list of its own size and serves that size again.
+  pool.release(a);
+  assert.equal(pool.take(200 * KiB)!.buffer, big.buffer);
+  assert.equal(pool.reused, 3);
+});

@@ -222,6 +222,14 @@ function bytesAcross(parts: readonly Buffer[], at: number, n: number): Buffer {
   throw new Error(`frame parts hold ${start} bytes, not ${at + n}`);
 }
 
+/**
+ * Memory for a frame of `frameBytes` that goes on past the read its size prefix arrived in, given
+ * the frame's first bytes so far (`head`, possibly fewer than a header): a buffer of exactly
+ * `frameBytes`, or null for the reader's own. A client uses it to read the responses it can give
+ * back into reused memory; the buffer is the frame `filled()` returns.
+ */
+export type FrameHeadAllocator = (frameBytes: number, head: Buffer) => Buffer | null;
+
 /** Frames up to this size are allocated whole on their size prefix; larger ones grow as they fill. */
 export const FRAME_UPFRONT_BYTES = 8 * 1024 * 1024;
 
@@ -236,7 +244,8 @@ export const FRAME_UPFRONT_BYTES = 8 * 1024 * 1024;
  * Memory follows the bytes that arrived, not the size a peer announced: a frame of up to
  * FRAME_UPFRONT_BYTES gets its whole buffer when its size prefix arrives, a larger one starts at
  * that size and doubles as it fills (each growth copies what arrived), so four bytes claiming a
- * frame of maxFrameBytes cost FRAME_UPFRONT_BYTES, never maxFrameBytes.
+ * frame of maxFrameBytes cost FRAME_UPFRONT_BYTES, never maxFrameBytes. An allocator
+ * (FrameHeadAllocator) may give a frame its whole buffer instead; bounding that is its business.
  *
  * Use: read into `nextBuffer()`, then call `filled(bytesRead)`, which returns the completed frames.
  */
@@ -251,11 +260,18 @@ export class FrameReader {
   private frameFilled = 0;
   private failed: FrameError | null = null;
 
-  /** @param maxFrameBytes largest accepted frame payload; @param scratchBytes size of the reused read buffer. */
-  constructor(maxFrameBytes: number, scratchBytes = 64 * 1024) {
+  private readonly allocate: FrameHeadAllocator | null;
+
+  /**
+   * @param maxFrameBytes largest accepted frame payload; @param scratchBytes size of the reused read
+   * buffer; @param allocate memory for a frame that goes on past the read its size prefix came in
+   * (see FrameHeadAllocator).
+   */
+  constructor(maxFrameBytes: number, scratchBytes = 64 * 1024, allocate: FrameHeadAllocator | null = null) {
     if (!Number.isSafeInteger(scratchBytes) || scratchBytes < 2 * SIZE_PREFIX_BYTES) throw new RangeError(`scratchBytes must be an integer >= ${2 * SIZE_PREFIX_BYTES}, got ${scratchBytes}`);
     this.maxFrameBytes = checkedMaxFrameBytes(maxFrameBytes);
     this.scratch = Buffer.allocUnsafeSlow(scratchBytes);
+    this.allocate = allocate;
   }
 
   /** Bytes received that do not yet form a complete frame. */
@@ -315,7 +331,9 @@ export class FrameReader {
         continue;
       }
       // The frame goes on past this read: later reads fill its own buffer directly.
-      const out = size <= FRAME_UPFRONT_BYTES ? frameBuffer(size) : Buffer.allocUnsafe(Math.max(FRAME_UPFRONT_BYTES, end - start));
+      const given = this.allocate?.(size, this.scratch.subarray(start, end)) ?? null;
+      if (given !== null && given.length !== size) throw new RangeError(`a FrameHeadAllocator gave ${given.length} bytes for a frame of ${size}`);
+      const out = given ?? (size <= FRAME_UPFRONT_BYTES ? frameBuffer(size) : Buffer.allocUnsafe(Math.max(FRAME_UPFRONT_BYTES, end - start)));
       this.frameFilled = this.scratch.copy(out, 0, start, end);
       this.frame = out;
       this.frameBytes = size;

@@ -268,3 +268,37 @@ test('allocator: a frame that spans chunks is assembled where the allocator says
     }
   }
 });
+
+test('FrameReader: an allocator gives a frame that goes on past its first read its buffer, seeing its first bytes; null leaves it to the reader', () => {
+  const big = new Rng(12).bytes(200 * 1024);
+  const other = new Rng(13).bytes(150 * 1024);
+  const bytes = Buffer.concat([frame(big), frame(other), frame(Buffer.from('small'))]);
+  const asked: Array<{ frameBytes: number; head: string }> = [];
+  const given: Buffer[] = [];
+  const reader = new FrameReader(1 << 20, 1024, (frameBytes, head) => {
+    asked.push({ frameBytes, head: head.subarray(0, 4).toString('hex') });
+    if (asked.length > 1) return null;
+    const b = Buffer.alloc(frameBytes);
+    given.push(b);
+    return b;
+  });
+  const frames = readAll(reader, bytes, () => 4096);
+  assert.equal(frames.length, 3);
+  assert.ok(frames[0].equals(big) && frames[1].equals(other) && String(frames[2]) === 'small');
+  assert.equal(frames[0], given[0], 'the frame is the buffer the allocator gave');
+  assert.deepEqual(asked, [
+    { frameBytes: big.length, head: big.subarray(0, 4).toString('hex') },
+    { frameBytes: other.length, head: other.subarray(0, 4).toString('hex') },
+  ], 'asked only for frames longer than their first read, with the bytes that came with the size prefix');
+  // A frame whose size prefix ends its read: the allocator sees no bytes of it.
+  const heads: number[] = [];
+  const edge = new FrameReader(1 << 20, 1024, (_n, head) => (heads.push(head.length), null));
+  const one = frame(big);
+  edge.nextBuffer().set(one.subarray(0, 4));
+  assert.deepEqual(edge.filled(4), []);
+  assert.deepEqual(heads, [0]);
+  // The allocator must give exactly the frame's size.
+  const wrong = new FrameReader(1 << 20, 1024, (n) => Buffer.alloc(n - 1));
+  wrong.nextBuffer().set(one.subarray(0, 100));
+  assert.throws(() => wrong.filled(100), /gave 204799 bytes for a frame of 204800/);
+});
