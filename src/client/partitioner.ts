@@ -3,7 +3,10 @@
 // same partitions as with the Java client, librdkafka's murmur2_random and kafkajs' DefaultPartitioner.
 // Keyless records use a "uniform sticky" scheme (in the spirit of KIP-794): they stay on one
 // partition until `stickyBytes` have gone there, then move to the next, so batches fill up instead
-// of spreading one record per partition.
+// of spreading one record per partition. As in Kafka's producer (which switches only once the
+// partition's batches are full or sent), the move waits while the partition's open batch can
+// still take the record (`hasRoom`): a burst that fits one batch is not cut into two batches on
+// two partitions, which would cost two appends and two durable writes instead of one.
 import { assert } from '../util/index.ts';
 
 const MURMUR2_SEED = 0x9747b28c;
@@ -70,6 +73,13 @@ export interface DefaultPartitionerOptions {
   random?: () => number;
   /** Topics whose sticky state is kept; the least recently used is forgotten beyond this. @default 10000 */
   maxTopics?: number;
+  /**
+   * Whether `partition`'s open batch (not yet sent) can still take a record of about `recordBytes`.
+   * Once stickyBytes have gone to the sticky partition, keyless records stay on it while this says
+   * yes. The Producer passes its own; without it the move happens at stickyBytes exactly.
+   * @default undefined
+   */
+  hasRoom?: (topic: string, partition: number, recordBytes: number) => boolean;
 }
 
 interface StickyState {
@@ -80,12 +90,14 @@ interface StickyState {
 /**
  * Kafka's default partitioning: keyed records by murmur2 (identical to the Java client and to
  * kafkajs' DefaultPartitioner), keyless records sticky — all to one partition until `stickyBytes`
- * have gone there, then to the next partition (round-robin, starting at a random one per topic).
+ * have gone there and its open batch is full or sent (`hasRoom`), then to the next partition
+ * (round-robin, starting at a random one per topic).
  */
 export function createDefaultPartitioner(options: DefaultPartitionerOptions = {}): Partitioner {
   const stickyBytes = options.stickyBytes ?? 1048576;
   const random = options.random ?? Math.random;
   const maxTopics = options.maxTopics ?? 10000;
+  const hasRoom = options.hasRoom;
   assert(Number.isSafeInteger(stickyBytes) && stickyBytes > 0, `stickyBytes ${stickyBytes} must be a positive integer`);
   assert(Number.isSafeInteger(maxTopics) && maxTopics > 0, `maxTopics ${maxTopics} must be a positive integer`);
   // Map order is recency order, so the first key is the least recently used topic.
@@ -104,7 +116,7 @@ export function createDefaultPartitioner(options: DefaultPartitionerOptions = {}
         sticky.delete(input.topic);
         sticky.set(input.topic, state);
       }
-      if (state.bytes >= stickyBytes || state.partition >= input.numPartitions) {
+      if (state.partition >= input.numPartitions || (state.bytes >= stickyBytes && !(hasRoom?.(input.topic, state.partition, input.recordBytes) ?? false))) {
         state.partition = (state.partition + 1) % input.numPartitions;
         state.bytes = 0;
       }

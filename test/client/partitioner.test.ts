@@ -76,6 +76,32 @@ test('keyless records stick to one partition for stickyBytes, then move round-ro
   assert.ok(partitioner({ topic: 'a', key: null, numPartitions: 1, recordBytes: 100 }) === 0);
 });
 
+test('past stickyBytes the sticky partition is kept while hasRoom says its open batch can take the record', () => {
+  const asked: Array<[string, number, number]> = [];
+  let room = true;
+  const partitioner = createDefaultPartitioner({
+    stickyBytes: 300,
+    random: () => 0,
+    hasRoom: (topic, partition, bytes) => {
+      asked.push([topic, partition, bytes]);
+      return room;
+    },
+  });
+  const next = (): number => partitioner({ topic: 't', key: null, numPartitions: 3, recordBytes: 100 });
+  const seen = [next(), next(), next()];
+  assert.deepEqual(asked, [], 'not asked before stickyBytes');
+  for (let i = 0; i < 5; i++) seen.push(next());
+  assert.deepEqual(seen, Array(8).fill(0), 'kept while there is room');
+  assert.deepEqual(asked.at(-1), ['t', 0, 100]);
+  room = false;
+  seen.push(next(), next(), next());
+  assert.deepEqual(seen.slice(8), [1, 1, 1], 'moved once there was none, and counts from zero there');
+  // Keyed records never ask.
+  const before = asked.length;
+  partitioner({ topic: 't', key: Buffer.from('k'), numPartitions: 3, recordBytes: 100 });
+  assert.equal(asked.length, before);
+});
+
 test('keyless spread is even over many records', () => {
   const partitioner = createDefaultPartitioner({ stickyBytes: 500 });
   const counts = new Array(6).fill(0);

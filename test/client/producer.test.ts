@@ -136,18 +136,51 @@ test('min.insync.replicas above 1: acks=all records fail after deliveryTimeoutMs
   assert.deepEqual(records.map((r) => r.value?.toString()), ['leader only']);
 });
 
-test('keyless records stay on one partition for batchBytes of records, then move to the next', async () => {
+test('keyless records stay on one partition for batchBytes of records and until its open batch is full, then move to the next', async () => {
   const name = await topic('keyless-sticky', 4);
   const p = producer({ batchBytes: 4096 });
   const results = await Promise.all(Array.from({ length: 200 }, (_, i) => p.send({ topic: name, value: Buffer.alloc(100, i) })));
-  // A 100-byte value counts as 136 bytes (36 of framing at most): 31 records reach 4096 bytes, so
-  // every 31st record moves to the next partition, round-robin from a random first one.
-  const first = results[0].partition;
-  results.forEach((r, i) => assert.equal(r.partition, (first + Math.floor(i / 31)) % 4, `record ${i}`));
+  // Runs of consecutive records on one partition, round-robin from a random first one.
+  const runs: number[][] = [];
+  results.forEach((r, i) => {
+    if (i === 0 || r.partition !== results[i - 1].partition) runs.push([]);
+    runs[runs.length - 1].push(i);
+  });
+  runs.forEach((run, k) => assert.equal(results[run[0]].partition, (results[0].partition + k) % 4, `run ${k}`));
+  assert.ok(runs.length >= 4, `200 records of ~110 bytes fill several 4 KiB batches: ${runs.length} runs`);
+  // A 100-byte value counts as 136 bytes (36 of framing at most), so 31 records reach stickyBytes
+  // (= batchBytes); the move waits until the open batch cannot take another record, so every run
+  // but the last is exactly one full batch.
+  for (const [k, run] of runs.slice(0, -1).entries()) {
+    const partition = results[run[0]].partition;
+    const batch = (await batchesOf(name, partition)).find((x) => x.header.baseOffset === results[run[0]].offset);
+    assert.ok(batch !== undefined, `run ${k} starts a batch`);
+    assert.equal(batch.records.length, run.length, `run ${k} is one batch`);
+    assert.ok(run.length > 31, `run ${k} went past stickyBytes while its batch had room (${run.length} records)`);
+    const size = batch.header.batchLength + 12;
+    assert.ok(size <= 4096 && size + 136 > 4096, `run ${k}'s batch is full: ${size} bytes`);
+  }
   for (let partition = 0; partition < 4; partition++) {
     const { records } = await fetchAll(client, name, partition);
     assert.deepEqual(records.map((r) => r.value?.[0]), results.flatMap((r, i) => (r.partition === partition ? [i] : [])));
   }
+});
+
+test('a burst that fits one batch by its exact size is one batch on one partition, though its records\' upper bounds add up to more', async () => {
+  const name = await topic('burst-one-batch', 4);
+  const batchBytes = 64 * 1024;
+  const p = producer({ batchBytes });
+  // A 1 KiB value takes 1,033 bytes in the batch but counts 1,060 as an upper bound: 63 records are
+  // 61 + 63 × 1,033 = 65,140 bytes (fits), 61 + 63 × 1,060 = 66,841 by the bounds (does not), and
+  // the bounds reach stickyBytes (= batchBytes) at the 62nd record.
+  const results = await Promise.all(Array.from({ length: 63 }, (_, i) => p.send({ topic: name, value: Buffer.alloc(1024, i) })));
+  assert.deepEqual(new Set(results.map((r) => r.partition)).size, 1, 'one partition');
+  const batches = await batchesOf(name, results[0].partition);
+  assert.deepEqual(batches.map((x) => x.records.length), [63], 'one batch');
+  assert.ok(batches[0].header.batchLength + 12 <= batchBytes);
+  // The next burst moves on: the first partition's batch was sent.
+  const next = await Promise.all(Array.from({ length: 3 }, (_, i) => p.send({ topic: name, value: Buffer.alloc(1024, i) })));
+  assert.deepEqual(next.map((r) => r.partition), Array(3).fill((results[0].partition + 1) % 4));
 });
 
 test('a custom partitioner is asked for each record without a partition, and a choice out of range fails that record by name', async () => {
