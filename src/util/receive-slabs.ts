@@ -1,8 +1,9 @@
 // Reused memory for received frames whose holders are all known (the broker's Produce requests,
 // the consumer's Fetch responses): each buffer counts the references its holders took, and goes
-// back to a free list when the last one is given back, instead of to the garbage collector. Memory the kernel hands out
-// fresh costs a page fault per 4 KiB on first touch (~20 for a 110 KB request, counted by hand on
-// this project's VM); memory reused is already mapped. What that saves is in docs/performance.md.
+// back to a free list when the last one is given back, instead of to the garbage collector.
+// Memory the kernel hands out fresh costs a page fault per 4 KiB on first touch (~20 for a 110 KB
+// request, counted by hand on this project's VM); memory reused is already mapped. What that saves
+// is in docs/performance.md.
 //
 // The rule that keeps it safe: every holder of a view of a pooled buffer takes a reference when it
 // gets the view and gives it back when it lets go of it. A reference never given back only keeps
