@@ -1,17 +1,17 @@
 // Helpers for the Consumer tests: producing test data at the wire level (Produce v7 of buildBatch
 // batches, independent of the Holdfast Producer), reading committed offsets, waiting for conditions.
 import assert from 'node:assert/strict';
-import { buildBatch, type RecordInput } from '../../src/record/index.ts';
+import { buildBatch, type CompressionName, type RecordInput } from '../../src/record/index.ts';
 import type { TestKafkaClient } from '../helpers/kafka-client.ts';
 
 /** Appends `records` to one partition in batches of `batchSize` (one batch per request, as Kafka requires). */
-export async function produce(wire: TestKafkaClient, topic: string, partition: number, records: RecordInput[], batchSize = 500): Promise<void> {
+export async function produce(wire: TestKafkaClient, topic: string, partition: number, records: RecordInput[], batchSize = 500, compression: CompressionName = 'none'): Promise<void> {
   for (let i = 0; i < records.length; i += batchSize) {
     const res = await wire.request(0, 7, {
       transactionalId: null,
       acks: -1,
       timeoutMs: 30000,
-      topicData: [{ name: topic, partitionData: [{ index: partition, records: buildBatch({ records: records.slice(i, i + batchSize) }) }] }],
+      topicData: [{ name: topic, partitionData: [{ index: partition, records: buildBatch({ records: records.slice(i, i + batchSize), compression }) }] }],
     });
     assert.equal(res.responses[0].partitionResponses[0].errorCode, 0, `produce to ${topic}-${partition}`);
   }
