@@ -744,8 +744,15 @@ export class Producer {
   private openBatchHasRoom(topicName: string, partition: number, recordBytes: number): boolean {
     const topic = this.topics.get(topicName);
     const batch = topic?.partitions[partition]?.queue.at(-1);
-    if (topic === undefined || batch === undefined || batch.sealed) return false;
-    return batch.appender.byteLength + recordBytes <= Math.min(this.options.batchBytes, topic.batchBytesLimit);
+    return topic !== undefined && batch !== undefined && this.canTake(topic, batch, recordBytes);
+  }
+
+  /**
+   * Whether `batch` is open and a record of upper bound `recordBytes` still fits beside its exact
+   * bytes so far: a batch of 1 KiB records is not cut ~2.5% short by summing upper bounds.
+   */
+  private canTake(topic: TopicState, batch: Batch, recordBytes: number): boolean {
+    return !batch.sealed && batch.appender.byteLength + recordBytes <= Math.min(this.options.batchBytes, topic.batchBytesLimit);
   }
 
   /** Puts an accepted record into its partition's open batch (metadata is known). */
@@ -768,12 +775,12 @@ export class Producer {
       return;
     }
     const tp = topic.partitions[partition];
-    const batchBytes = Math.min(this.options.batchBytes, topic.batchBytesLimit);
-    let batch = tp.queue.at(-1);
-    // Full when this record's upper bound (record.bytes) no longer fits beside the exact bytes so
-    // far: a batch of 1 KiB records is not cut ~2.5% short by summing upper bounds.
-    if (batch === undefined || batch.sealed || batch.appender.byteLength + record.bytes > batchBytes) {
-      if (batch !== undefined) batch.sealed = true;
+    const open = tp.queue.at(-1);
+    let batch: Batch;
+    if (open !== undefined && this.canTake(topic, open, record.bytes)) {
+      batch = open;
+    } else {
+      if (open !== undefined) open.sealed = true;
       const created = sharedMonotonicMs();
       // Sized like the partition's last batch, so a steady flow fills one chunk (see batchCapacity).
       const hint = this.batchCapacity + tp.lastBatchBytes <= this.options.maxBufferedBytes ? tp.lastBatchBytes : 0;
@@ -809,7 +816,7 @@ export class Producer {
     record.headerValues = NO_HEADER_VALUES;
     batch.records.push(record);
     batch.bytes += record.bytes;
-    if (batch.appender.byteLength >= batchBytes) batch.sealed = true; // nothing more can fit
+    if (batch.appender.byteLength >= Math.min(this.options.batchBytes, topic.batchBytesLimit)) batch.sealed = true; // nothing more can fit
     if (batch.sealed || tp.queue.length > 1) this.scheduleDrain();
   }
 

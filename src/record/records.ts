@@ -117,8 +117,8 @@ function readNullableBytes(reader: ByteReader, index: number, what: string, copy
   if (length < -1) throw invalidRecord(`record ${index} ${what} length ${length} is negative`);
   const view = reader.readBytes(length);
   if (!copy) return view;
-  // Out of Node's shared pool for small values, as Buffer.from would (carving from arenas of our
-  // own measured no faster).
+  // Out of Node's shared pool for small values, as Buffer.from would (arenas of our own were no
+  // faster in a decode loop timed by hand, docs/performance.md).
   const out = Buffer.allocUnsafe(length);
   view.copy(out, 0, 0, length);
   return out;
