@@ -48,9 +48,10 @@ export class ReceiveSlabs {
   private freeBytes = 0;
   private current: Pooled | null = null;
   private currentUsed = 0;
-  /** Buffers handed out again from a free list, and allocated new (for tests and benchmarks). */
+  /** Buffers handed out again from a free list, allocated new, and given back by their last holder (for tests and benchmarks). */
   reused = 0;
   allocated = 0;
+  recycled = 0;
 
   constructor(options: ReceiveSlabsOptions = {}) {
     this.slabBytes = options.slabBytes ?? 1024 * 1024;
@@ -143,6 +144,7 @@ export class ReceiveSlabs {
 
   private recycle(p: Pooled): void {
     p.free = true;
+    this.recycled++;
     if (this.poison ?? process.env.HOLDFAST_POISON_RECYCLED === '1') p.buffer.fill(0xdb);
     if (this.freeBytes + p.buffer.length > this.maxFreeBytes) return; // to the garbage collector; `free` stays set
     let list = this.freeLists.get(p.buffer.length);

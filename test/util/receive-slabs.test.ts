@@ -33,6 +33,7 @@ test('small frames are carved from one slab, which is reused only after every fr
   assert.deepEqual([...new Set(b)], [2], 'held bytes untouched');
   pool.release(b);
   assert.equal(pool.freeListBytes, 64 * KiB, 'the last reference sends it back');
+  assert.equal(pool.recycled, 1);
   assert.deepEqual([...new Set(new Uint8Array(a.buffer))], [0xdb], 'poisoned');
   assert.throws(() => pool.retain(b), /already given back/);
   assert.throws(() => pool.release(b), /given back twice/);
