@@ -4,10 +4,15 @@
 // limit, or while answers wait unsent, the broker stops reading that socket until they drain. A
 // connection with nothing in flight and no bytes moving for connections.max.idle.ms is closed, as
 // Kafka does, so connections whose clients vanished do not use up max.connections.
-import { createServer, type Server, type Socket } from 'node:net';
+//
+// Requests are read with net.Socket's `onread` into a FrameReader: a request's first bytes land in
+// the connection's reused scratch buffer, and the rest of a large one (a Produce request) is read
+// by the kernel straight into its own buffer, with no chunk allocated per read and no copy.
+// net.Server offers no `onread`, so each accepted socket is taken over (adoptWithOnread below).
+import { createServer, Socket as NetSocket, type Server, type Socket } from 'node:net';
 import { receiveSlabs, type ByteBudget, type Logger } from '../util/index.ts';
 import {
-  FrameDecoder,
+  FrameReader,
   decodeRequest,
   encodeResponseFrame,
   encodeApiVersionsUnsupported,
@@ -46,9 +51,9 @@ export interface KafkaServerOptions {
    */
   requestBytes: ByteBudget | null;
   /**
-   * Produce frames that span received chunks are assembled in `receiveSlabs`, reused memory whose
-   * holders (this listener until the handler finishes, the log's writer, tail cache and fetch
-   * answers) count their references; false: in garbage-collected slabs, as every other frame.
+   * Produce frames are read into `receiveSlabs`, reused memory whose holders (this listener until
+   * the handler finishes, the log's writer, tail cache and fetch answers) count their references;
+   * false: into garbage-collected memory, as every other frame.
    */
   poolProduceFrames: boolean;
   /** A connection with no request in flight and no bytes read or written this long is closed. */
@@ -68,12 +73,35 @@ interface Slot {
 /** Idle sweeps per connections.max.idle.ms: a connection is closed between 1 and 1.1 times it after its last activity. */
 const IDLE_SWEEPS = 10;
 
+/**
+ * Takes over a socket net.Server accepted paused (pauseOnConnect), so that its reads go into the
+ * buffers `onread` chooses, as net.connect() allows for client sockets: the accepted socket's
+ * handle gets a new net.Socket, and the old one is dropped without closing it. The new socket
+ * counts as the server's connection, so server.close() waits for it.
+ */
+function adoptWithOnread(accepted: Socket, server: Server, onread: { buffer: () => Buffer; callback: (bytes: number) => boolean }): Socket {
+  const old = accepted as unknown as { _handle: { useUserBuffer?: unknown } | null };
+  const handle = old._handle;
+  if (handle === null || typeof handle.useUserBuffer !== 'function') throw new Error('this Node.js runtime cannot read an accepted socket into chosen buffers (net.Socket onread); Holdfast needs Node.js 24');
+  old._handle = null;
+  const socket = new NetSocket({ handle, onread } as unknown as ConstructorParameters<typeof NetSocket>[0]);
+  const owned = socket as unknown as { server: Server; _server: Server };
+  owned.server = server;
+  owned._server = server;
+  return socket;
+}
+
+/** Points a socket read with onread at `buffer` for its next read (FrameReader: after a resume()). */
+function readNextInto(socket: Socket, buffer: Buffer): void {
+  (socket as unknown as { _handle: { useUserBuffer(b: Buffer): void } | null })._handle?.useUserBuffer(buffer);
+}
+
 class Connection {
-  private readonly decoder: FrameDecoder;
+  private readonly reader: FrameReader;
   private readonly queue: Slot[] = [];
   private paused = false;
   private closed = false;
-  /** Withdraws this connection's wait for request bytes, while it waits (its decoder is held). */
+  /** Withdraws this connection's wait for request bytes, while it waits (its reader is held). */
   private cancelBytesWait: (() => void) | null = null;
   /**
    * Request bytes taken for frames not yet handed to onFrame: the one being assembled, and any a
@@ -91,20 +119,26 @@ class Connection {
   private readonly options: KafkaServerOptions;
   private lastClientId: string | null = null;
 
-  constructor(socket: Socket, id: number, options: KafkaServerOptions) {
-    this.socket = socket;
+  constructor(accepted: Socket, server: Server, id: number, options: KafkaServerOptions) {
     this.id = id;
     this.options = options;
-    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.remote = `${accepted.remoteAddress}:${accepted.remotePort}`;
     const budget = options.requestBytes;
-    this.decoder = new FrameDecoder(
+    const pool = options.poolProduceFrames;
+    this.reader = new FrameReader(
       options.maxFrameBytes,
+      undefined,
+      // Produce requests into the pool (up to its largest frame), when their API key came with
+      // their size prefix. Other requests that came whole are copied into memory of their own
+      // size, which pins nothing else when some of their bytes are kept (a group member's
+      // metadata); the rest get the reader's memory, which grows with the bytes that arrive.
+      (bytes, head, complete) => (pool && head.length >= 2 && head.readInt16BE(0) === API_KEYS.Produce ? receiveSlabs.take(bytes) : null) ?? (complete ? Buffer.allocUnsafe(bytes) : null),
       budget === null ? null : (bytes) => this.admit(budget, bytes),
-      options.poolProduceFrames ? (bytes, apiKey) => (apiKey === API_KEYS.Produce ? receiveSlabs.take(bytes) : null) : null,
     );
+    const socket = adoptWithOnread(accepted, server, { buffer: () => this.reader.nextBuffer(), callback: (bytes) => this.onRead(bytes) });
+    this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true); // the kernel notices peers that vanished without a FIN
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       this.active = true;
       this.updateReading();
@@ -116,9 +150,14 @@ class Connection {
     });
   }
 
+  /** Called once the connection has closed. */
+  onClose(listener: () => void): void {
+    this.socket.on('close', listener);
+  }
+
   /**
    * A frame's size prefix was read: it may be assembled if its bytes fit the budget. If not, the
-   * decoder holds before it and reading stops until they are granted, in arrival order.
+   * reader holds before it and reading stops until they are granted, in arrival order.
    */
   private admit(budget: ByteBudget, bytes: number): boolean {
     if (budget.tryTake(bytes)) {
@@ -139,7 +178,7 @@ class Connection {
       return;
     }
     this.admittedBytes += bytes;
-    this.decode(() => this.decoder.resume());
+    this.decode(() => this.reader.resume());
   }
 
   /** Gives back a frame's bytes once it needs them no more (its handler finished, or it was never handled). */
@@ -158,13 +197,15 @@ class Connection {
     this.admittedBytes = 0;
   }
 
-  private onData(chunk: Buffer): void {
-    if (this.closed) return;
+  /** `bytes` were read into the reader's nextBuffer(). */
+  private onRead(bytes: number): boolean {
+    if (this.closed) return false;
     this.active = true;
-    this.decode(() => this.decoder.push(chunk));
+    this.decode(() => this.reader.filled(bytes));
+    return true; // decode() stopped reading if it must
   }
 
-  /** Handles the frames `step` (a decoder push or resume) completes; a bad frame closes the connection. */
+  /** Handles the frames `step` (a read or a resume) completes; a bad frame closes the connection. */
   private decode(step: () => Buffer[]): void {
     let frames: Buffer[];
     try {
@@ -177,7 +218,7 @@ class Connection {
       if (this.closed) return;
       this.onFrame(frame);
     }
-    this.updateReading(); // the decoder may now be held before a frame whose bytes are not free
+    this.updateReading(); // the reader may now be held before a frame whose bytes are not free
   }
 
   private onFrame(frame: Buffer): void {
@@ -301,7 +342,7 @@ class Connection {
    */
   idleSweep(): boolean {
     // Waiting for request bytes (queued.max.request.bytes) is waiting on the broker, not idleness.
-    if (this.active || this.queue.length > 0 || this.decoder.isHeld) {
+    if (this.active || this.queue.length > 0 || this.reader.isHeld) {
       this.active = false;
       this.idleSweeps = 0;
       return false;
@@ -316,11 +357,17 @@ class Connection {
    */
   private updateReading(): void {
     if (this.closed) return;
-    const stop = this.queue.length >= this.options.maxInflightPerConnection || this.socket.writableNeedDrain || this.decoder.isHeld;
+    const stop = this.queue.length >= this.options.maxInflightPerConnection || this.socket.writableNeedDrain || !this.reader.canRead;
     if (stop === this.paused) return;
     this.paused = stop;
-    if (stop) this.socket.pause();
-    else this.socket.resume();
+    if (stop) {
+      this.socket.pause();
+      return;
+    }
+    // The buffer the socket reads into next was chosen when it stopped; since then the reader may
+    // have resumed, and its next bytes belong elsewhere.
+    readNextInto(this.socket, this.reader.nextBuffer());
+    this.socket.resume();
   }
 
   /** Answers that will not be sent now: those already complete let go of what they pin. */
@@ -361,7 +408,7 @@ export class KafkaServer {
 
   constructor(options: KafkaServerOptions) {
     this.options = options;
-    this.server = createServer((socket) => this.onConnection(socket));
+    this.server = createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket));
   }
 
   private onConnection(socket: Socket): void {
@@ -370,9 +417,9 @@ export class KafkaServer {
       socket.destroy();
       return;
     }
-    const conn = new Connection(socket, this.nextConnectionId++, this.options);
+    const conn = new Connection(socket, this.server, this.nextConnectionId++, this.options);
     this.connections.add(conn);
-    socket.on('close', () => this.connections.delete(conn));
+    conn.onClose(() => this.connections.delete(conn));
   }
 
   listen(): Promise<{ host: string; port: number }> {

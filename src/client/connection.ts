@@ -76,8 +76,10 @@ export class KafkaConnection {
     let conn: KafkaConnection | null = null;
     // A response to requestPooled is read into its pool's memory when its correlation id came with
     // its size prefix (almost always: the broker writes a response with one system call).
-    const reader = new FrameReader(options.maxResponseBytes ?? 268435456, undefined, (frameBytes, head) => {
-      if (head.length < 4 || conn === null) return null;
+    // Answers that came whole in one read are copied out of the scratch into the reader's memory,
+    // not the pool: their batches are then decoded into views, not copies.
+    const reader = new FrameReader(options.maxResponseBytes ?? 268435456, undefined, (frameBytes, head, complete) => {
+      if (complete || head.length < 4 || conn === null) return null;
       return conn.pending.get(head.readInt32BE(0))?.pool?.take(frameBytes) ?? null;
     });
     const onread = {

@@ -3,8 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { buildBatch } from '../../src/record/index.ts';
-import { encodeRequestFrame, FrameDecoder, ErrorCode } from '../../src/protocol/kafka/index.ts';
+import { buildBatch, decodeBatches } from '../../src/record/index.ts';
+import { encodeRequestFrame, decodeResponse, FrameDecoder, ErrorCode } from '../../src/protocol/kafka/index.ts';
+import { Rng } from '../../src/util/index.ts';
 import { embeddedBroker, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 
@@ -258,4 +259,86 @@ test('DescribeConfigs returns the real topic and broker entries', async () => {
   assert.equal((topic.get('retention.ms') as { value: string }).value, '1234');
   assert.equal((topic.get('flush.mode') as { value: string }).value, 'sync');
   assert.ok(res.results[1].configs.some((e: { name: string }) => e.name === 'node.id'));
+});
+
+test('requests written in random pieces (size prefixes, API keys and large produces split across reads) are all read, answered in order and appended', { timeout: 60_000 }, async () => {
+  // The listener reads into a per-connection scratch and large requests straight into their own
+  // buffers (FrameReader with onread): every way TCP can cut the stream must give the same requests.
+  await createTopic('pieces');
+  const rng = new Rng(31);
+  const frames: Buffer[] = [];
+  const kinds: Array<'produce' | 'apiVersions'> = [];
+  const values: Buffer[] = [];
+  const counts: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    if (rng.int(0, 4) === 0) {
+      frames.push(Buffer.concat(encodeRequestFrame(18, 0, i, 'pieces', {})));
+      kinds.push('apiVersions');
+      counts.push(0);
+      continue;
+    }
+    // Up to ~300 KB: some come whole in one read, others span many.
+    const recs = Array.from({ length: rng.int(1, 4) }, () => rng.bytes(rng.pick([10, 1000, 70_000])));
+    values.push(...recs);
+    counts.push(recs.length);
+    frames.push(Buffer.concat(encodeRequestFrame(0, 7, i, 'pieces', { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'pieces', partitionData: [{ index: 0, records: buildBatch({ records: recs.map((value) => ({ value })) }) }] }] })));
+    kinds.push('produce');
+  }
+  const stream = Buffer.concat(frames);
+  const [host, port] = b.bootstrap.split(':');
+  const answers = await new Promise<Buffer[]>((resolve, reject) => {
+    const s = connect({ host, port: Number(port), noDelay: true }, async () => {
+      // Cuts near frame boundaries (inside a size prefix or an API key, or just after them), so a
+      // read may hold whole frames and then the start of the next; and random cuts inside large
+      // frames. Each piece is written after the last has left, so reads see the cuts.
+      const cuts = new Set<number>([stream.length]);
+      let start = 0;
+      for (const f of frames) {
+        if (rng.int(0, 1) === 0) cuts.add(Math.max(1, start + rng.int(-3, 6)));
+        for (let at = start + rng.int(1, 60_000); at < start + f.length; at += rng.int(1, 60_000)) cuts.add(at);
+        start += f.length;
+      }
+      let at = 0;
+      for (const cut of [...cuts].sort((x, y) => x - y)) {
+        await new Promise<void>((r) => s.write(stream.subarray(at, cut), () => setTimeout(r, 1)));
+        at = cut;
+      }
+    });
+    const decoder = new FrameDecoder(1 << 26);
+    const got: Buffer[] = [];
+    s.on('data', (d: Buffer) => {
+      got.push(...decoder.push(d));
+      if (got.length === frames.length) {
+        s.destroy();
+        resolve(got);
+      }
+    });
+    s.on('error', reject);
+    s.on('close', () => reject(new Error(`the broker closed the connection after ${got.length} of ${frames.length} answers`)));
+  });
+  let next = 0;
+  for (const [i, frame] of answers.entries()) {
+    if (kinds[i] === 'apiVersions') {
+      const r = decodeResponse(18, 0, frame);
+      assert.equal(r.correlationId, i);
+      assert.equal((r.body as { errorCode: number }).errorCode, 0);
+      continue;
+    }
+    const r = decodeResponse(0, 7, frame);
+    assert.equal(r.correlationId, i, 'answered in order');
+    const p = (r.body as { responses: Array<{ partitionResponses: Array<{ errorCode: number; baseOffset: bigint | number }> }> }).responses[0].partitionResponses[0];
+    assert.equal(p.errorCode, 0);
+    assert.equal(Number(p.baseOffset), next, `request ${i} appended after the ones before it`);
+    next += counts[i];
+  }
+  // Every record reads back as sent.
+  const read: Buffer[] = [];
+  while (read.length < values.length) {
+    const res = await c.request(1, 11, fetchReq('pieces', read.length, 4 << 20));
+    const part = res.responses[0].partitions[0];
+    assert.equal(part.errorCode, 0);
+    for (const batch of decodeBatches(part.records)) for (const rec of batch.records) if (rec.offset >= read.length) read.push(rec.value as Buffer);
+  }
+  assert.equal(read.length, values.length);
+  for (const [i, v] of values.entries()) assert.ok(read[i].equals(v), `record ${i}`);
 });

@@ -223,23 +223,25 @@ function bytesAcross(parts: readonly Buffer[], at: number, n: number): Buffer {
 }
 
 /**
- * Memory for a frame of `frameBytes` that goes on past the read its size prefix arrived in, given
- * the frame's first bytes so far (`head`, possibly fewer than a header): a buffer of exactly
- * `frameBytes`, or null for the reader's own. A client uses it to read the responses it can give
- * back into reused memory; the buffer is the frame `filled()` returns.
+ * Memory for a frame of `frameBytes`, chosen on the read its size prefix arrived in, given the
+ * frame's bytes that came with it (`head`): all of the frame when `complete` (it is then copied out
+ * of the scratch), else its first bytes, possibly fewer than a header (the rest is read straight
+ * into the buffer). Returns a buffer of exactly `frameBytes`, which becomes the frame, or null for
+ * the reader's own memory. A client uses it to read the responses it can give back into reused
+ * memory; the broker, its Produce requests.
  */
-export type FrameHeadAllocator = (frameBytes: number, head: Buffer) => Buffer | null;
+export type FrameHeadAllocator = (frameBytes: number, head: Buffer, complete: boolean) => Buffer | null;
 
 /** Frames up to this size are allocated whole on their size prefix; larger ones grow as they fill. */
 export const FRAME_UPFRONT_BYTES = 8 * 1024 * 1024;
 
 /**
- * Frames read straight into their own memory, for sockets opened with `onread` (net.connect): a
- * frame's first bytes land in a reused scratch buffer, and once its size prefix is known the
- * rest is read by the kernel directly into the frame's buffer. Unlike FrameDecoder (for sockets
- * that hand over fresh chunks), no chunk is allocated per read and a large frame (a Fetch
- * response) is never copied. Frames that fit in one scratch read are copied out of it, since
- * the scratch is reused.
+ * Frames read straight into their own memory, for sockets read with `onread` (net.Socket's option,
+ * whose buffer function is nextBuffer()): a frame's first bytes land in a reused scratch buffer,
+ * and once its size prefix is known the rest is read by the kernel directly into the frame's
+ * buffer. Unlike FrameDecoder (for sockets that hand over fresh chunks), no chunk is allocated per
+ * read and a large frame (a Fetch response, a Produce request) is never copied. Frames that fit in
+ * one scratch read are copied out of it, since the scratch is reused.
  *
  * Memory follows the bytes that arrived, not the size a peer announced: a frame of up to
  * FRAME_UPFRONT_BYTES gets its whole buffer when its size prefix arrives, a larger one starts at
@@ -247,31 +249,45 @@ export const FRAME_UPFRONT_BYTES = 8 * 1024 * 1024;
  * frame of maxFrameBytes cost FRAME_UPFRONT_BYTES, never maxFrameBytes. An allocator
  * (FrameHeadAllocator) may give a frame its whole buffer instead; bounding that is its business.
  *
+ * With an admission function (FrameAdmission), each frame is admitted on its size prefix, before
+ * any memory is chosen for it; a frame refused holds the reader before it until resume(). While
+ * held, reads only fill the scratch behind the refused frame's first bytes (so a peer that closes
+ * is still noticed); the caller must stop reading once `canRead` is false, and before reading
+ * again point the socket's next read at nextBuffer(): after resume() the bytes kept may have moved
+ * or started a frame, and the next bytes then belong elsewhere.
+ *
  * Use: read into `nextBuffer()`, then call `filled(bytesRead)`, which returns the completed frames.
  */
 export class FrameReader {
   readonly maxFrameBytes: number;
   private readonly scratch: Buffer;
-  /** Bytes at the front of `scratch` holding an incomplete size prefix. */
+  /** Bytes at the front of `scratch` not yet taken: an incomplete size prefix, or while held, the refused frame's bytes and what followed. */
   private scratchUsed = 0;
   /** The frame being filled by reads into it, its final size, and how much of it has arrived. */
   private frame: Buffer | null = null;
   private frameBytes = 0;
   private frameFilled = 0;
   private failed: FrameError | null = null;
+  /** Stopped before a frame that was not admitted, whose size prefix starts the scratch. */
+  private held = false;
+  /** The next size prefix read is that of the frame resume() admitted. */
+  private admittedNext = false;
 
   private readonly allocate: FrameHeadAllocator | null;
+  private readonly admit: FrameAdmission | null;
 
   /**
    * @param maxFrameBytes largest accepted frame payload; @param scratchBytes size of the reused read
-   * buffer; @param allocate memory for a frame that goes on past the read its size prefix came in
-   * (see FrameHeadAllocator).
+   * buffer; @param allocate memory for each frame (see FrameHeadAllocator); @param admit asked
+   * for each frame's size as its size prefix is read (see FrameAdmission); without it every frame
+   * is admitted.
    */
-  constructor(maxFrameBytes: number, scratchBytes = 64 * 1024, allocate: FrameHeadAllocator | null = null) {
+  constructor(maxFrameBytes: number, scratchBytes = 64 * 1024, allocate: FrameHeadAllocator | null = null, admit: FrameAdmission | null = null) {
     if (!Number.isSafeInteger(scratchBytes) || scratchBytes < 2 * SIZE_PREFIX_BYTES) throw new RangeError(`scratchBytes must be an integer >= ${2 * SIZE_PREFIX_BYTES}, got ${scratchBytes}`);
     this.maxFrameBytes = checkedMaxFrameBytes(maxFrameBytes);
     this.scratch = Buffer.allocUnsafeSlow(scratchBytes);
     this.allocate = allocate;
+    this.admit = admit;
   }
 
   /** Bytes received that do not yet form a complete frame. */
@@ -279,7 +295,20 @@ export class FrameReader {
     return this.frame !== null ? SIZE_PREFIX_BYTES + this.frameFilled : this.scratchUsed;
   }
 
-  /** Where the next read must go: the rest of the frame being assembled, or the scratch buffer. Never empty. */
+  /** True while held before a frame that was not admitted, until resume(). */
+  get isHeld(): boolean {
+    return this.held;
+  }
+
+  /** False while held with the scratch full: read nothing more until resume(). */
+  get canRead(): boolean {
+    return !this.held || this.scratchUsed < this.scratch.length;
+  }
+
+  /**
+   * Where the next read must go: the rest of the frame being assembled, or the scratch buffer.
+   * Never empty, except while held with the scratch full (`canRead` false).
+   */
   nextBuffer(): Buffer {
     if (this.frame === null) return this.scratch.subarray(this.scratchUsed);
     if (this.frameFilled === this.frame.length) {
@@ -299,10 +328,15 @@ export class FrameReader {
   /**
    * `bytes` were read into the buffer the last nextBuffer() returned; returns the payloads of the
    * frames completed. Throws FrameError for a size < 0 or > maxFrameBytes; the reader then stays
-   * failed and the caller must close the connection.
+   * failed and the caller must close the connection. While held, the bytes are only kept.
    */
   filled(bytes: number): Buffer[] {
     if (this.failed !== null) throw this.failed;
+    if (this.held) {
+      if (this.scratchUsed + bytes > this.scratch.length) throw new RangeError(`${bytes} bytes read into a scratch with ${this.scratch.length - this.scratchUsed} free`);
+      this.scratchUsed += bytes;
+      return [];
+    }
     const frames: Buffer[] = [];
     if (this.frame !== null) {
       this.frameFilled += bytes;
@@ -314,7 +348,26 @@ export class FrameReader {
       }
       return frames;
     }
-    const end = this.scratchUsed + bytes;
+    this.parse(this.scratchUsed + bytes, frames);
+    return frames;
+  }
+
+  /**
+   * The frame the reader was held before has been admitted (its bytes granted): returns the frames
+   * completed by the bytes kept meanwhile, as filled() does; it may hold again before a later frame.
+   * Then point the next read at nextBuffer().
+   */
+  resume(): Buffer[] {
+    if (!this.held) throw new Error('FrameReader.resume() called while not held');
+    this.held = false;
+    this.admittedNext = true;
+    const frames: Buffer[] = [];
+    this.parse(this.scratchUsed, frames);
+    return frames;
+  }
+
+  /** Takes the frames in scratch[0, end): complete ones copied out, an incomplete one started. */
+  private parse(end: number, frames: Buffer[]): void {
     let at = 0;
     while (end - at >= SIZE_PREFIX_BYTES) {
       const size = this.scratch.readInt32BE(at);
@@ -322,17 +375,23 @@ export class FrameReader {
         this.failed = new FrameError(size, this.maxFrameBytes);
         throw this.failed;
       }
+      if (this.admittedNext) this.admittedNext = false;
+      else if (this.admit !== null && !this.admit(size)) {
+        this.held = true;
+        break;
+      }
       const start = at + SIZE_PREFIX_BYTES;
-      if (start + size <= end) {
-        const out = frameBuffer(size);
+      const complete = start + size <= end;
+      const given = this.allocate?.(size, this.scratch.subarray(start, complete ? start + size : end), complete) ?? null;
+      if (given !== null && given.length !== size) throw new RangeError(`a FrameHeadAllocator gave ${given.length} bytes for a frame of ${size}`);
+      if (complete) {
+        const out = given ?? frameBuffer(size);
         this.scratch.copy(out, 0, start, start + size);
         frames.push(out);
         at = start + size;
         continue;
       }
       // The frame goes on past this read: later reads fill its own buffer directly.
-      const given = this.allocate?.(size, this.scratch.subarray(start, end)) ?? null;
-      if (given !== null && given.length !== size) throw new RangeError(`a FrameHeadAllocator gave ${given.length} bytes for a frame of ${size}`);
       const out = given ?? (size <= FRAME_UPFRONT_BYTES ? frameBuffer(size) : Buffer.allocUnsafe(Math.max(FRAME_UPFRONT_BYTES, end - start)));
       this.frameFilled = this.scratch.copy(out, 0, start, end);
       this.frame = out;
@@ -340,7 +399,6 @@ export class FrameReader {
       at = end;
     }
     this.scratchUsed = end - at;
-    if (this.scratchUsed > 0) this.scratch.copyWithin(0, at, end);
-    return frames;
+    if (this.scratchUsed > 0 && at > 0) this.scratch.copyWithin(0, at, end);
   }
 }

@@ -269,27 +269,30 @@ test('allocator: a frame that spans chunks is assembled where the allocator says
   }
 });
 
-test('FrameReader: an allocator gives a frame that goes on past its first read its buffer, seeing its first bytes; null leaves it to the reader', () => {
+test('FrameReader: an allocator chooses every frame\'s buffer, seeing the bytes that came with its size prefix; null leaves it to the reader', () => {
   const big = new Rng(12).bytes(200 * 1024);
   const other = new Rng(13).bytes(150 * 1024);
-  const bytes = Buffer.concat([frame(big), frame(other), frame(Buffer.from('small'))]);
-  const asked: Array<{ frameBytes: number; head: string }> = [];
+  const bytes = Buffer.concat([frame(big), frame(other), frame(Buffer.from('small')), frame(Buffer.from('whole'))]);
+  const asked: Array<{ frameBytes: number; head: string; complete: boolean }> = [];
   const given: Buffer[] = [];
-  const reader = new FrameReader(1 << 20, 1024, (frameBytes, head) => {
-    asked.push({ frameBytes, head: head.subarray(0, 4).toString('hex') });
-    if (asked.length > 1) return null;
+  const reader = new FrameReader(1 << 20, 1024, (frameBytes, head, complete) => {
+    asked.push({ frameBytes, head: head.subarray(0, 5).toString('hex'), complete });
+    if (asked.length === 2 || asked.length === 3) return null;
     const b = Buffer.alloc(frameBytes);
     given.push(b);
     return b;
   });
   const frames = readAll(reader, bytes, () => 4096);
-  assert.equal(frames.length, 3);
-  assert.ok(frames[0].equals(big) && frames[1].equals(other) && String(frames[2]) === 'small');
-  assert.equal(frames[0], given[0], 'the frame is the buffer the allocator gave');
+  assert.equal(frames.length, 4);
+  assert.ok(frames[0].equals(big) && frames[1].equals(other) && String(frames[2]) === 'small' && String(frames[3]) === 'whole');
+  assert.equal(frames[0], given[0], 'a frame longer than its first read is the buffer the allocator gave');
+  assert.equal(frames[3], given[1], 'so is a frame that came whole, copied out of the scratch');
   assert.deepEqual(asked, [
-    { frameBytes: big.length, head: big.subarray(0, 4).toString('hex') },
-    { frameBytes: other.length, head: other.subarray(0, 4).toString('hex') },
-  ], 'asked only for frames longer than their first read, with the bytes that came with the size prefix');
+    { frameBytes: big.length, head: big.subarray(0, 5).toString('hex'), complete: false },
+    { frameBytes: other.length, head: other.subarray(0, 5).toString('hex'), complete: false },
+    { frameBytes: 5, head: Buffer.from('small').toString('hex'), complete: true },
+    { frameBytes: 5, head: Buffer.from('whole').toString('hex'), complete: true },
+  ], 'asked once per frame, with the bytes that came with the size prefix (all of a frame that came whole)');
   // A frame whose size prefix ends its read: the allocator sees no bytes of it.
   const heads: number[] = [];
   const edge = new FrameReader(1 << 20, 1024, (_n, head) => (heads.push(head.length), null));
@@ -301,4 +304,88 @@ test('FrameReader: an allocator gives a frame that goes on past its first read i
   const wrong = new FrameReader(1 << 20, 1024, (n) => Buffer.alloc(n - 1));
   wrong.nextBuffer().set(one.subarray(0, 100));
   assert.throws(() => wrong.filled(100), /gave 204799 bytes for a frame of 204800/);
+});
+
+/**
+ * Plays a socket read with onread into a reader with admission: `onHeld` is called after each read
+ * that leaves it held, and reading stops while `canRead` is false (the socket's pause). Every read
+ * goes into the nextBuffer() asked for just before it, as the broker points its socket's next read
+ * there whenever reading restarts.
+ */
+function readAdmitted(reader: FrameReader, bytes: Buffer, sizes: () => number, onHeld: (out: Buffer[]) => Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  while (at < bytes.length || reader.isHeld) {
+    if (!reader.canRead || at === bytes.length) {
+      out.push(...onHeld(out));
+      continue;
+    }
+    const target = reader.nextBuffer();
+    assert.ok(target.length > 0, 'nextBuffer() is not empty while reading is allowed');
+    const n = Math.min(target.length, sizes(), bytes.length - at);
+    bytes.copy(target, 0, at, at + n);
+    at += n;
+    out.push(...reader.filled(n));
+    if (reader.isHeld) out.push(...onHeld(out));
+  }
+  return out;
+}
+
+test('FrameReader admission: asked once per frame, on its size prefix; a frame refused holds the reader, which keeps only what fits its scratch until resume(), however the bytes arrive', () => {
+  const rng = new Rng(21);
+  for (let round = 0; round < 300; round++) {
+    const { bytes, payloads } = stream(rng, rng.int(1, 12));
+    const asked: number[] = [];
+    const refuse = new Set<number>([rng.int(0, payloads.length - 1), rng.int(0, payloads.length - 1)]);
+    const scratch = rng.pick([8, 64, 1000, 65536]);
+    let heldSince = -1;
+    const reader = new FrameReader(1 << 20, scratch, null, (size) => {
+      asked.push(size);
+      return !refuse.has(asked.length - 1);
+    });
+    const out = readAdmitted(reader, bytes, () => rng.int(1, rng.pick([3, 8, 100, 6000])), (sofar) => {
+      // Held before the frame just asked about; everything before it came out.
+      assert.deepEqual(sofar, payloads.slice(0, asked.length - 1), `round ${round}: frames before the refused one`);
+      assert.equal(asked.at(-1), payloads[asked.length - 1].length);
+      assert.ok(reader.bufferedBytes <= scratch, `round ${round}: held bytes stay in the scratch`);
+      if (heldSince !== asked.length && rng.int(0, 2) > 0 && reader.canRead) {
+        heldSince = asked.length; // stay held while more arrives, once
+        return [];
+      }
+      heldSince = -1;
+      return reader.resume();
+    });
+    assert.deepEqual(out, payloads, `round ${round}`);
+    assert.deepEqual(asked, payloads.map((p) => p.length), `round ${round}: asked once per frame, in order`);
+    assert.equal(reader.bufferedBytes, 0);
+    assert.equal(reader.isHeld, false);
+  }
+});
+
+test('FrameReader admission: reads fill the scratch while held until canRead is false; resume() while not held throws; allocators are asked only for frames admitted', () => {
+  const allocated: number[] = [];
+  let admit = false;
+  const reader = new FrameReader(1 << 20, 64, (n) => (allocated.push(n), null), () => admit);
+  const big = frame(Buffer.alloc(1000, 7));
+  let target = reader.nextBuffer();
+  big.copy(target, 0, 0, 40);
+  assert.deepEqual(reader.filled(40), []);
+  assert.ok(reader.isHeld && reader.canRead);
+  assert.deepEqual(allocated, [], 'nothing allocated for a frame not admitted');
+  target = reader.nextBuffer();
+  assert.equal(target.length, 24, 'the scratch behind the held bytes');
+  big.copy(target, 0, 40, 64);
+  assert.deepEqual(reader.filled(24), []);
+  assert.equal(reader.canRead, false, 'scratch full: stop reading');
+  admit = true;
+  assert.deepEqual(reader.resume(), []);
+  assert.deepEqual(allocated, [1000]);
+  assert.ok(!reader.isHeld && reader.canRead);
+  target = reader.nextBuffer();
+  assert.equal(target.length, 1000 - 60, 'the rest goes straight into the frame');
+  big.copy(target, 0, 64);
+  const frames = reader.filled(target.length);
+  assert.equal(frames.length, 1);
+  assert.ok(frames[0].equals(Buffer.alloc(1000, 7)));
+  assert.throws(() => reader.resume(), /not held/);
 });
