@@ -9,9 +9,12 @@ import { removeDir, spawnBroker, tempDir } from '../test/helpers/broker.ts';
 const { values } = parseArgs({ options: { partitions: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '3' } } });
 const partitions = Number(values.partitions);
 const dataDir = tempDir('holdfast-startup-');
+let b: Awaited<ReturnType<typeof spawnBroker>> | null = null;
 try {
-  let b = await spawnBroker(dataDir);
-  const admin = new Admin({ brokers: [b.bootstrap] });
+  b = await spawnBroker(dataDir);
+  // Creating thousands of partitions (a directory, files and fsyncs each) can outlast the default
+  // 30 s request timeout on a slow disk; the request itself allows 600 s.
+  const admin = new Admin({ brokers: [b.bootstrap], requestTimeoutMs: 600_000 });
   const topics: Array<{ name: string; partitions: number }> = [];
   for (let left = partitions, i = 0; left > 0; i++) {
     const n = Math.min(1000, left);
@@ -36,6 +39,9 @@ try {
     console.log(JSON.stringify({ round, partitions, cleanStopMs: Math.round(stopMs), startToReadyMs: Math.round(performance.now() - t) }));
   }
   await b.kill('SIGTERM');
+  b = null;
 } finally {
+  // A broker left running by a failure would keep writing into the directory being removed.
+  await b?.kill('SIGKILL');
   removeDir(dataDir);
 }
