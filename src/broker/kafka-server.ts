@@ -7,7 +7,8 @@
 //
 // Requests are read with net.Socket's `onread` into a FrameReader: a request's first bytes land in
 // the connection's reused scratch buffer, and the rest of a large one (a Produce request) is read
-// by the kernel straight into its own buffer, with no chunk allocated per read and no copy.
+// by the kernel straight into its own buffer: no chunk is allocated per read, and only what came in
+// a request's first read is copied.
 // net.Server offers no `onread`, so each accepted socket is taken over (adoptWithOnread below).
 import { createServer, Socket as NetSocket, type Server, type Socket } from 'node:net';
 import { receiveSlabs, type ByteBudget, type Logger } from '../util/index.ts';

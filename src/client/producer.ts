@@ -752,7 +752,12 @@ export class Producer {
    * bytes so far: a batch of 1 KiB records is not cut ~2.5% short by summing upper bounds.
    */
   private canTake(topic: TopicState, batch: Batch, recordBytes: number): boolean {
-    return !batch.sealed && batch.appender.byteLength + recordBytes <= Math.min(this.options.batchBytes, topic.batchBytesLimit);
+    return !batch.sealed && batch.appender.byteLength + recordBytes <= this.batchLimit(topic);
+  }
+
+  /** A batch's size limit for `topic`: batchBytes, or the smaller limit the topic's refusals left (batchBytesLimit). */
+  private batchLimit(topic: TopicState): number {
+    return Math.min(this.options.batchBytes, topic.batchBytesLimit);
   }
 
   /** Puts an accepted record into its partition's open batch (metadata is known). */
@@ -816,7 +821,7 @@ export class Producer {
     record.headerValues = NO_HEADER_VALUES;
     batch.records.push(record);
     batch.bytes += record.bytes;
-    if (batch.appender.byteLength >= Math.min(this.options.batchBytes, topic.batchBytesLimit)) batch.sealed = true; // nothing more can fit
+    if (batch.appender.byteLength >= this.batchLimit(topic)) batch.sealed = true; // nothing more can fit
     if (batch.sealed || tp.queue.length > 1) this.scheduleDrain();
   }
 

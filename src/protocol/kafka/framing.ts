@@ -1,7 +1,9 @@
 // Kafka framing: every request and response is an int32 big-endian size followed by that many
 // bytes. TCP delivers chunks split anywhere; FrameDecoder reassembles frames without quadratic
 // copying: a frame that lies inside one chunk is returned as a zero-copy slice, and a frame that
-// spans chunks is concatenated exactly once, when its last byte has arrived.
+// spans chunks is concatenated exactly once, when its last byte has arrived. It is for sockets
+// read as 'data' events (the tests' wire clients); the broker and the clients read with `onread`
+// into a FrameReader (below), which also admits frames against a byte budget.
 import { FrameError } from './protocol-error.ts';
 
 const SIZE_PREFIX_BYTES = 4;
@@ -36,41 +38,23 @@ function checkedMaxFrameBytes(maxFrameBytes: number): number {
 
 /**
  * Asked for each frame's payload size as its size prefix is read, before any of the frame is
- * assembled: true admits it, false holds the decoder before that frame until `resume()`.
+ * assembled: true admits it, false holds the reader before that frame until `resume()`
+ * (FrameReader).
  */
 export type FrameAdmission = (frameBytes: number) => boolean;
 
-/**
- * Chooses the memory a frame that spans chunks is assembled in, from its payload size and its
- * first two payload bytes (a request's API key): a buffer of exactly `frameBytes`, or null for the
- * decoder's own (garbage-collected slabs).
- */
-export type FrameAllocator = (frameBytes: number, apiKey: number) => Buffer | null;
-
 export class FrameDecoder {
   readonly maxFrameBytes: number;
-  private readonly admit: FrameAdmission | null;
-  private readonly allocate: FrameAllocator | null;
-  /** Chunks (or chunk tails) of an incomplete frame, oldest first; while held, everything received since. */
+  /** Chunks (or chunk tails) of an incomplete frame, oldest first. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  /** Payload size of the frame being assembled (admitted unless held), or -1 while its size prefix is incomplete. */
+  /** Payload size of the frame being assembled, or -1 while its size prefix is incomplete. */
   private frameBytes = -1;
-  /** Stopped before a frame that was not admitted; everything after it waits in `pending`. */
-  private held = false;
-  /** The next size prefix read is that of the frame resume() admitted. */
-  private admittedNext = false;
   private failed: FrameError | null = null;
 
-  /**
-   * @param maxFrameBytes largest accepted frame payload; bigger (or negative) sizes throw FrameError.
-   * @param admit asked before each frame is assembled; without it every frame is admitted.
-   * @param allocate chooses the memory of frames that span chunks (frames inside one chunk are views of it).
-   */
-  constructor(maxFrameBytes: number, admit: FrameAdmission | null = null, allocate: FrameAllocator | null = null) {
+  /** @param maxFrameBytes largest accepted frame payload; bigger (or negative) sizes throw FrameError. */
+  constructor(maxFrameBytes: number) {
     this.maxFrameBytes = checkedMaxFrameBytes(maxFrameBytes);
-    this.admit = admit;
-    this.allocate = allocate;
   }
 
   /** Bytes received that do not yet form a complete frame. */
@@ -78,22 +62,13 @@ export class FrameDecoder {
     return this.pendingBytes;
   }
 
-  /** True while decoding is held before a frame that was not admitted. */
-  get isHeld(): boolean {
-    return this.held;
-  }
-
   /**
    * Feeds received bytes; returns the payloads (without size prefix) of every frame completed.
    * Throws FrameError for a size < 0 or > maxFrameBytes; the decoder then stays failed and the
-   * caller must close the connection. While held, bytes are only kept.
+   * caller must close the connection.
    */
   push(chunk: Buffer): Buffer[] {
     if (this.failed !== null) throw this.failed;
-    if (this.held) {
-      this.addPending(chunk);
-      return [];
-    }
     const frames: Buffer[] = [];
     let offset = 0;
     if (this.pendingBytes > 0) {
@@ -103,10 +78,6 @@ export class FrameDecoder {
     // Fast path: frames entirely inside this chunk are zero-copy slices.
     while (chunk.length - offset >= SIZE_PREFIX_BYTES) {
       const size = this.checkSize(chunk.readInt32BE(offset));
-      if (!this.admitFrame(size)) {
-        this.hold(size);
-        break;
-      }
       const end = offset + SIZE_PREFIX_BYTES + size;
       if (end > chunk.length) {
         this.frameBytes = size;
@@ -117,35 +88,6 @@ export class FrameDecoder {
     }
     if (offset < chunk.length) this.addPending(chunk.subarray(offset));
     return frames;
-  }
-
-  /**
-   * The frame decoding was held before has been admitted (its bytes granted): decodes what
-   * arrived meanwhile and returns the frames completed, as push() does; it may hold again before
-   * a later frame.
-   */
-  resume(): Buffer[] {
-    if (!this.held) throw new Error('FrameDecoder.resume() called while not held');
-    const rest = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
-    this.held = false;
-    this.admittedNext = true;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.frameBytes = -1;
-    return this.push(rest);
-  }
-
-  private admitFrame(size: number): boolean {
-    if (this.admittedNext) {
-      this.admittedNext = false;
-      return true;
-    }
-    return this.admit === null || this.admit(size);
-  }
-
-  private hold(size: number): void {
-    this.held = true;
-    this.frameBytes = size;
   }
 
   private checkSize(size: number): number {
@@ -165,7 +107,7 @@ export class FrameDecoder {
 
   /**
    * Adds `chunk` to the pending frame. Returns the offset in `chunk` after the completed frame
-   * (pushed to `frames`), or -1 when the frame is still incomplete or decoding is now held.
+   * (pushed to `frames`), or -1 when the frame is still incomplete.
    */
   private continuePending(chunk: Buffer, frames: Buffer[]): number {
     if (this.frameBytes < 0) {
@@ -173,13 +115,7 @@ export class FrameDecoder {
         this.addPending(chunk);
         return -1;
       }
-      const size = this.checkSize(this.readPendingSize(chunk));
-      if (!this.admitFrame(size)) {
-        this.hold(size);
-        this.addPending(chunk);
-        return -1;
-      }
-      this.frameBytes = size;
+      this.frameBytes = this.checkSize(this.readPendingSize(chunk));
     }
     const needed = SIZE_PREFIX_BYTES + this.frameBytes - this.pendingBytes;
     if (chunk.length < needed) {
@@ -187,8 +123,7 @@ export class FrameDecoder {
       return -1;
     }
     this.addPending(chunk.subarray(0, needed));
-    const payloadBytes = this.pendingBytes - SIZE_PREFIX_BYTES;
-    const whole = (payloadBytes >= 2 ? this.allocate?.(payloadBytes, bytesAcross(this.pending, SIZE_PREFIX_BYTES, 2).readInt16BE(0)) : null) ?? frameBuffer(payloadBytes);
+    const whole = frameBuffer(this.pendingBytes - SIZE_PREFIX_BYTES);
     let at = -SIZE_PREFIX_BYTES;
     for (const part of this.pending) {
       if (at >= 0) part.copy(whole, at);

@@ -19,7 +19,7 @@ export {
   COPY_RECORDS_BELOW_BYTES,
 } from './writer.ts';
 export type { RecordsData } from './writer.ts';
-export { FrameDecoder, FrameReader, FRAME_UPFRONT_BYTES, type FrameAdmission, type FrameAllocator, type FrameHeadAllocator } from './framing.ts';
+export { FrameDecoder, FrameReader, FRAME_UPFRONT_BYTES, type FrameAdmission, type FrameHeadAllocator } from './framing.ts';
 export {
   isFlexibleVersion,
   requestHeaderVersion,

@@ -96,17 +96,7 @@ test('a size above the limit or below zero throws FrameError naming size and lim
 
 /** Plays a socket with onread: each read copies up to `sizes()` bytes into reader.nextBuffer(). */
 function readAll(reader: FrameReader, bytes: Buffer, sizes: () => number): Buffer[] {
-  const out: Buffer[] = [];
-  let at = 0;
-  while (at < bytes.length) {
-    const target = reader.nextBuffer();
-    assert.ok(target.length > 0, 'nextBuffer() is never empty');
-    const n = Math.min(target.length, sizes(), bytes.length - at);
-    bytes.copy(target, 0, at, at + n);
-    at += n;
-    out.push(...reader.filled(n));
-  }
-  return out;
+  return readAdmitted(reader, bytes, sizes, () => assert.fail('held without an admission function'));
 }
 
 test('FrameReader: any read sizes, including splits inside the size prefix, give the same frames', () => {
@@ -190,83 +180,6 @@ test('FrameReader: a size above the limit or below zero throws FrameError, and t
   negative.nextBuffer().writeInt32BE(-2, 0);
   assert.throws(() => negative.filled(4), (e: unknown) => e instanceof FrameError && e.frameBytes === -2);
   assert.throws(() => new FrameReader(1000, 4), RangeError);
-});
-
-test('admission: the decoder asks once per frame, on its size prefix, and holds before a frame refused until resume(), however the bytes arrive', () => {
-  const rng = new Rng(3);
-  for (let round = 0; round < 200; round++) {
-    const { bytes, payloads } = stream(rng, rng.int(1, 12));
-    const asked: number[] = [];
-    let refuse = new Set<number>([rng.int(0, payloads.length - 1), rng.int(0, payloads.length - 1)]);
-    const decoder = new FrameDecoder(1 << 20, (size) => {
-      asked.push(size);
-      return !refuse.has(asked.length - 1);
-    });
-    const out: Buffer[] = [];
-    let at = 0;
-    while (at < bytes.length) {
-      const n = rng.int(1, rng.pick([3, 8, 100, 6000]));
-      const wasHeld = decoder.isHeld;
-      const got = decoder.push(bytes.subarray(at, at + n));
-      if (wasHeld) assert.equal(got.length, 0, `round ${round}: nothing decoded while held`);
-      out.push(...got);
-      at += n;
-      if (decoder.isHeld) {
-        // The refused frame is the next one, and everything before it came out.
-        assert.deepEqual(out, payloads.slice(0, asked.length - 1), `round ${round}`);
-        assert.equal(asked.at(-1), payloads[asked.length - 1].length);
-        if (rng.int(0, 1) === 0) out.push(...decoder.resume()); // else it stays held while more arrives
-      }
-    }
-    while (decoder.isHeld) out.push(...decoder.resume());
-    assert.deepEqual(out, payloads, `round ${round}`);
-    assert.deepEqual(asked, payloads.map((p) => p.length), `round ${round}: asked once per frame, in order`);
-    assert.equal(decoder.bufferedBytes, 0);
-    refuse = new Set();
-  }
-});
-
-test('admission: asked once the size prefix is complete, not before; resume() while not held throws', () => {
-  const asked: number[] = [];
-  const decoder = new FrameDecoder(100, (size) => asked.push(size) > 0);
-  const bytes = frame(Buffer.from('hello world'));
-  assert.equal(decoder.push(bytes.subarray(0, 2)).length, 0);
-  assert.deepEqual(asked, [], 'size prefix incomplete: not asked yet');
-  assert.equal(decoder.push(bytes.subarray(2, 6)).length, 0);
-  assert.deepEqual(asked, [11]);
-  assert.deepEqual(decoder.push(bytes.subarray(6)).map(String), ['hello world']);
-  assert.deepEqual(asked, [11]);
-  assert.throws(() => decoder.resume(), /not held/);
-});
-
-test('allocator: a frame that spans chunks is assembled where the allocator says, chosen by its size and first int16, however split', () => {
-  const rng = new Rng(3);
-  for (let round = 0; round < 200; round++) {
-    const { bytes, payloads } = stream(rng, rng.int(1, 12));
-    const asked: Array<[number, number]> = [];
-    const given = new Set<ArrayBufferLike>();
-    const decoder = new FrameDecoder(1 << 20, null, (size, apiKey) => {
-      asked.push([size, apiKey]);
-      if (apiKey % 2 !== 0) return null; // the decoder's own memory
-      const b = Buffer.alloc(size + 16).subarray(8, 8 + size);
-      given.add(b.buffer);
-      return b;
-    });
-    const pieces: Buffer[] = [];
-    for (let at = 0; at < bytes.length; ) {
-      const n = rng.int(1, rng.pick([2, 5, 40, 3000]));
-      pieces.push(bytes.subarray(at, at + n));
-      at += n;
-    }
-    const frames = feed(decoder, pieces);
-    assert.deepEqual(frames, payloads, `round ${round}`);
-    for (const f of frames) {
-      if (f.buffer === bytes.buffer) continue; // inside one piece: a view of it, never allocated
-      if (f.length < 2) continue; // no first int16 to choose by
-      assert.ok(asked.some(([size, key]) => size === f.length && key === f.readInt16BE(0)), `round ${round}: asked for ${f.length} bytes with key ${f.readInt16BE(0)}`);
-      assert.equal(given.has(f.buffer), f.readInt16BE(0) % 2 === 0, `round ${round}: in the allocator's memory only when it gave some`);
-    }
-  }
 });
 
 test('FrameReader: an allocator chooses every frame\'s buffer, seeing the bytes that came with its size prefix; null leaves it to the reader', () => {
