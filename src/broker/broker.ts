@@ -85,6 +85,8 @@ export class Broker implements BrokerContext {
       onFatal,
       configFor: (topic) => resolveTopicConfig(registry.get(topic)?.configs ?? {}, config.topicDefaults).log,
       tailCacheTotalBytes: config.tailCacheTotalBytes,
+      // Group state is served from memory; commits are small batches that would pin pool chunks.
+      uncachedTopics: [OFFSETS_TOPIC],
     });
     const disk = new DiskSpace(fs, config.dataDir, config.diskMinFreeBytes, logger);
     await disk.refresh();

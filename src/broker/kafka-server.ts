@@ -130,9 +130,9 @@ class Connection {
       options.maxFrameBytes,
       undefined,
       // Produce requests into the pool (up to its largest frame), when their API key came with
-      // their size prefix. Other requests that came whole are copied into memory of their own
-      // size, which pins nothing else when some of their bytes are kept (a group member's
-      // metadata); the rest get the reader's memory, which grows with the bytes that arrive.
+      // their size prefix. Other requests that came whole are copied out of the scratch (small
+      // ones into Node's shared pool; what the group coordinator keeps of them, it copies again
+      // with ownedCopy); the rest get the reader's memory, which grows with the bytes that arrive.
       (bytes, head, complete) => (pool && head.length >= 2 && head.readInt16BE(0) === API_KEYS.Produce ? receiveSlabs.take(bytes) : null) ?? (complete ? Buffer.allocUnsafe(bytes) : null),
       budget === null ? null : (bytes) => this.admit(budget, bytes),
     );

@@ -1,7 +1,7 @@
 // Produce: validate each partition's single RecordBatch, apply idempotence, append, and answer once
 // the appends are durable (flush.mode=sync: fsynced). Everything up to the append runs
 // synchronously, so appends keep the order in which requests arrived on the connection.
-import { HoldfastError } from '../util/index.ts';
+import { HoldfastError, ownedCopy } from '../util/index.ts';
 import { splitBatches, validateProducedBatch, RecordError, isTransactional, type TimestampBounds } from '../record/index.ts';
 import { ErrorCode, type ProduceRequest, type ProduceResponse } from '../protocol/kafka/index.ts';
 import type { BrokerContext } from './context.ts';
@@ -22,12 +22,13 @@ function partitionError(index: number, errorCode: number, errorMessage: string |
 /**
  * The log keeps the appended buffer (write queue, tail cache; the tail cache bounds the memory its
  * entries pin, whole underlying buffers counted). A batch is kept as a view of the request frame;
- * a small one is copied, so that it does not pin a receive buffer many times its size.
+ * a small one is copied, so that it does not pin a receive buffer many times its size, into memory
+ * of its own, not a slice of Node's 64 KiB pool (ownedCopy).
  */
 const COPY_BELOW_BYTES = 4096;
 function ownedBatch(records: Buffer, pos: number, size: number): Buffer {
   if (size >= COPY_BELOW_BYTES || records.buffer.byteLength <= size * 2 + 4096) return records.subarray(pos, pos + size);
-  return Buffer.from(records.subarray(pos, pos + size));
+  return ownedCopy(records.subarray(pos, pos + size));
 }
 
 interface Pending {

@@ -37,6 +37,14 @@ export interface LogManagerOptions {
   tailCacheBytes?: number;
   /** Bound on the tail caches of all logs together; the oldest cached batches go first. @default 256 MiB */
   tailCacheTotalBytes?: number;
+  /**
+   * Topics whose logs keep no tail cache: ones no consumer tails, whose batches the caller builds
+   * itself (the broker's __consumer_offsets). Its offset commits are small batches cut from Node's
+   * shared 64 KiB buffer pool; cached, each kept its pool chunk for tens of seconds, long enough to
+   * be promoted, and the chunk then waited for a full collection. Reads of these logs go to the
+   * files.
+   */
+  uncachedTopics?: readonly string[];
   /** Logs opened in parallel at start. @default 32 */
   openConcurrency?: number;
   /** See PartitionLogOptions.cleanOpenScanBytes. @default 64 KiB */
@@ -165,7 +173,7 @@ export class LogManager {
       onFatal: this.options.onFatal,
       timers: this.options.timers ?? realTimers,
       handles: this.handles,
-      tailCacheBytes: this.options.tailCacheBytes,
+      tailCacheBytes: this.options.uncachedTopics?.includes(topic) === true ? 0 : this.options.tailCacheBytes,
       tailCacheBudget: this.tailCacheBudget,
       cleanOpenScanBytes: this.options.cleanOpenScanBytes,
     });

@@ -91,7 +91,7 @@ export class TailCache {
 
   add(baseOffset: number, lastOffset: number, bytes: Buffer): void {
     if (this.maxBytes === 0 || bytes.buffer.byteLength > this.maxBytes) {
-      this.clear();
+      if (this.head < this.entries.length) this.clear();
       return;
     }
     const last = this.entries.at(-1);

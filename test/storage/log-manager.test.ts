@@ -144,3 +144,24 @@ test('a log that failed during the run keeps the shutdown from being marked clea
     await m2.close();
   });
 });
+
+test('uncachedTopics: those logs keep no tail cache, when created and when reopened; reads go to the files', async () => {
+  await withTempDir(async (dataDir) => {
+    const open = (): Promise<LogManager> =>
+      LogManager.open({ fs, clock: new ManualClock(), logger: silentLogger, dataDir, onFatal: () => {}, configFor: () => config(), uncachedTopics: ['internal'] });
+    for (const round of [1, 2]) {
+      const m = await open();
+      const plain = round === 1 ? await m.createLog('plain', 0, config(), 'id-1') : m.getLog('plain', 0)!;
+      const internal = round === 1 ? await m.createLog('internal', 0, config(), 'id-2') : m.getLog('internal', 0)!;
+      const from = internal.logEndOffset;
+      for (const log of [plain, internal]) await log.append(makeBatch({ records: 2, payload: Buffer.alloc(50, round) }), { leaderEpoch: 0 }).durable;
+      assert.ok(plain.readCached(from, 1 << 20) !== undefined, `round ${round}: the plain log serves its new batch from memory`);
+      assert.equal(internal.readCached(from, 1 << 20), undefined, `round ${round}: the uncached log has nothing in memory`);
+      const { chunks } = await internal.read(from, 1 << 20);
+      const batches = splitBatches(chunks);
+      assert.equal(batches.length, 1, `round ${round}: the file holds the batch`);
+      assert.equal(Number(batches[0].readBigInt64BE(0)), from);
+      await m.close();
+    }
+  });
+});

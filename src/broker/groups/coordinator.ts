@@ -3,7 +3,7 @@
 // OffsetFetch read and write committed offsets, which — like group metadata — are durable in
 // __consumer_offsets before a request is answered. Assignments are opaque bytes.
 import { randomUUID } from 'node:crypto';
-import type { Clock, Logger } from '../../util/index.ts';
+import { type Clock, type Logger, ownedCopy } from '../../util/index.ts';
 import { ErrorCode } from '../../protocol/kafka/index.ts';
 import { Group, type JoinResult, type Member, type SyncResult } from './group.ts';
 import type { CommittedOffset, OffsetStore, StoredGroup } from './offset-store.ts';
@@ -90,8 +90,8 @@ export class GroupCoordinator {
           sessionTimeoutMs: sm.sessionTimeoutMs,
           rebalanceTimeoutMs: sm.rebalanceTimeoutMs,
           protocolType: stored.protocolType ?? '',
-          protocols: [{ name: stored.protocolName ?? '', metadata: Buffer.from(sm.subscription, 'base64') }],
-          assignment: Buffer.from(sm.assignment, 'base64'),
+          protocols: [{ name: stored.protocolName ?? '', metadata: ownedCopy(Buffer.from(sm.subscription, 'base64')) }],
+          assignment: ownedCopy(Buffer.from(sm.assignment, 'base64')),
           awaitingJoin: null,
           awaitingSync: null,
           sessionTimer: null,
@@ -442,7 +442,7 @@ export class GroupCoordinator {
     const result = new Promise<SyncResult>((resolve) => (member.awaitingSync = resolve));
     if (member.memberId === group.leaderId) {
       // Copies: request buffers are slices of shared receive buffers that must not be pinned for the life of a group.
-      const byMember = new Map(req.assignments.map((a) => [a.memberId, Buffer.from(a.assignment)]));
+      const byMember = new Map(req.assignments.map((a) => [a.memberId, ownedCopy(a.assignment)]));
       const generation = group.generationId;
       for (const m of group.members.values()) m.assignment = byMember.get(m.memberId) ?? Buffer.alloc(0);
       try {
@@ -794,5 +794,5 @@ export class GroupCoordinator {
 
 /** Protocol metadata copied out of the request frame (which may be a slice of a large shared buffer). */
 function ownedProtocols(protocols: Array<{ name: string; metadata: Buffer }>): Array<{ name: string; metadata: Buffer }> {
-  return protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata) }));
+  return protocols.map((p) => ({ name: p.name, metadata: ownedCopy(p.metadata) }));
 }
