@@ -1,11 +1,11 @@
-// The Node flags of the processes that move data: brokers and the bench's producer and consumer
-// processes. In a module of its own so that launchers (bench, verify) need not load the broker.
+// The Node flags of the processes that move data: brokers (NODE_FLAGS) and the bench's producer
+// and consumer processes (CLIENT_NODE_FLAGS). In a module of its own so that launchers (bench, verify) need not load the broker.
 /**
- * Node flags every Holdfast process that moves data runs with: `bin/holdfast.js` (it re-executes
- * itself with them), `npm start`, the brokers that bench, verify and the tests start, and the
- * producer and consumer processes of `holdfast bench` and `bench:compare` (for every system, so the
- * peers' clients too, as OpenMessaging Benchmark runs its workers with tuned JVM flags). A test
- * keeps them in step.
+ * Node flags every Holdfast process that moves data runs with (CLIENT_NODE_FLAGS): the producer and
+ * consumer processes of `holdfast bench` and `bench:compare` (for every system, so the peers'
+ * clients too, as OpenMessaging Benchmark runs its workers with tuned JVM flags), and the brokers,
+ * which add two of their own (NODE_FLAGS): `bin/holdfast.js` (it re-executes itself with them),
+ * `npm start`, the brokers that bench, verify and the tests start. A test keeps them in step.
  * They go on the command line: V8 reads --initial-old-space-size only at start-up
  * (v8.setFlagsFromString has no effect on it), and Node documents changing flags at runtime as
  * unsafe. An application running a Producer or Consumer at high rates should pass them itself
@@ -24,8 +24,24 @@
  *   Buffers count against V8's global limit and young ones are freed by scavenges: the workers ran
  *   W1 without a mark-compact, and the broker's GC helper threads went from 0.82 to 0.29 CPU-s per
  *   8 s (/proc/<pid>/task). It costs the broker ~100 MB more RSS under W1 (~255 → ~360 MB).
+ *
+ * The broker adds two (NODE_FLAGS; the workers and the README's advice for applications keep to
+ * CLIENT_NODE_FLAGS):
+ * - --min-semi-space-size=16 --max-semi-space-size=16: a young generation of two 16 MB
+ *   semi-spaces from the start, and no larger, so that the broker's memory does not step. By
+ *   default V8 starts it at 1 MB and grows it as it sees fit: a W1 broker's went to 16, 32 and,
+ *   after ~275 s, 64 MB, each step a jump in RSS (+26 MB at the last; by hand, with
+ *   v8.getHeapSpaceStatistics()). With the flags a 10-minute W1 run's RSS rose ~0.08 MB/s without
+ *   steps (±7.2%), against ±9.9% with a ~25 MB step in the run without them. CPU: in alternating
+ *   20–30 s W1 pairs the broker used 1.77–2.19 µs per message with them against 1.97–2.40
+ *   without, the fixed size ahead in 6 of 8 pairs and behind in 2 (noise, as far as these go), but one 10-minute run each gave 2.19 with them and 2.03 without
+ *   (docs/performance.md); 64 MB semi-spaces were worse
+ *   (2.16–2.41 µs, p99 above 100 ms). An application that sends a few messages a second has
+ *   no use for 32 MB of young generation, hence not for clients.
  */
-export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128', '--external-memory-accounted-in-global-limit'];
+export const CLIENT_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128', '--external-memory-accounted-in-global-limit'];
+/** The broker's: CLIENT_NODE_FLAGS and a young generation of fixed size. */
+export const NODE_FLAGS: readonly string[] = [...CLIENT_NODE_FLAGS, '--min-semi-space-size=16', '--max-semi-space-size=16'];
 
 /** Extra node flags from an environment variable (space-separated; for profiling, or to undo a flag). */
 export function nodeArgsFromEnv(name: string): string[] {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS, nodeArgsFromEnv } from '../node-flags.ts';
+import { CLIENT_NODE_FLAGS, NODE_FLAGS, nodeArgsFromEnv } from '../node-flags.ts';
 import { clockMs, type WorkerArgs, type WorkerMessage } from './worker.ts';
 
 // bin/holdfast.js runs dist/cli/main.js when the package is built, src/cli/main.ts otherwise; this
@@ -172,7 +172,7 @@ export class WorkerProcess<M extends { t: string } = WorkerMessage, A extends ob
 
   constructor(name: string, args: A, script: string = WORKER) {
     this.name = name;
-    this.child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgsFromEnv('HOLDFAST_BENCH_WORKER_NODE_ARGS'), script, JSON.stringify(args)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    this.child = spawn(process.execPath, [...CLIENT_NODE_FLAGS, ...nodeArgsFromEnv('HOLDFAST_BENCH_WORKER_NODE_ARGS'), script, JSON.stringify(args)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     track({ child: this.child });
     createInterface({ input: this.child.stderr! }).on('line', (l) => {
       this.stderr.push(l);
