@@ -1,5 +1,6 @@
 // The Node flags of the processes that move data: brokers (NODE_FLAGS) and the bench's producer
-// and consumer processes (CLIENT_NODE_FLAGS). In a module of its own so that launchers (bench, verify) need not load the broker.
+// and consumer processes (CLIENT_NODE_FLAGS). In a module of its own so that launchers (bench,
+// verify) need not load the broker.
 /**
  * Node flags every Holdfast process that moves data runs with (CLIENT_NODE_FLAGS): the producer and
  * consumer processes of `holdfast bench` and `bench:compare` (for every system, so the peers'
@@ -32,12 +33,12 @@
  *   default V8 starts it at 1 MB and grows it as it sees fit: a W1 broker's went to 16, 32 and,
  *   after ~275 s, 64 MB, each step a jump in RSS (+26 MB at the last; by hand, with
  *   v8.getHeapSpaceStatistics()). With the flags a 10-minute W1 run's RSS rose ~0.08 MB/s without
- *   steps (±7.2%), against ±9.9% with a ~25 MB step in the run without them. CPU: in alternating
- *   20–30 s W1 pairs the broker used 1.77–2.19 µs per message with them against 1.97–2.40
- *   without, the fixed size ahead in 6 of 8 pairs and behind in 2 (noise, as far as these go), but one 10-minute run each gave 2.19 with them and 2.03 without
- *   (docs/performance.md); 64 MB semi-spaces were worse
- *   (2.16–2.41 µs, p99 above 100 ms). An application that sends a few messages a second has
- *   no use for 32 MB of young generation, hence not for clients.
+ *   steps (±7.2%), against ±9.9% with a ~25 MB step in the run without them.
+ *   CPU, not settled: in alternating 20–30 s W1 pairs the broker used 1.77–2.19 µs per message
+ *   with them against 1.97–2.40 without, the fixed size ahead in 6 of 8 pairs; but one 10-minute
+ *   run each gave 2.19 with them and 2.03 without (docs/performance.md). 64 MB semi-spaces were
+ *   worse (2.16–2.41 µs, p99 above 100 ms). An application that sends a few messages a second
+ *   has no use for 32 MB of young generation, hence not for clients.
  */
 export const CLIENT_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128', '--external-memory-accounted-in-global-limit'];
 /** The broker's: CLIENT_NODE_FLAGS and a young generation of fixed size. */
