@@ -8,20 +8,17 @@
 //   copies of their own size.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBroker, Producer } from '../../src/index.ts';
-import { silentLogger } from '../../src/util/index.ts';
+import { Producer } from '../../src/index.ts';
 import { OFFSETS_TOPIC } from '../../src/broker/groups/offset-store.ts';
-import { tempDir, removeDir } from '../helpers/broker.ts';
-import { TestKafkaClient } from '../helpers/kafka-client.ts';
+import { withBroker } from '../helpers/broker.ts';
 import { fetchAll } from '../helpers/fetch-all.ts';
 import { commit, assertAll, soloMember } from '../groups/wire.ts';
 
+const CONFIG = { 'group.initial.rebalance.delay.ms': 0 };
+
 test('__consumer_offsets is not tail-cached, and fetching it still returns every commit', { timeout: 60_000 }, async () => {
-  const dataDir = tempDir();
-  const broker = await startBroker({ dataDir, port: 0, logger: silentLogger, config: { 'group.initial.rebalance.delay.ms': 0 } });
-  const client = await TestKafkaClient.connect(`127.0.0.1:${broker.port}`);
-  try {
-    const producer = new Producer({ brokers: [`127.0.0.1:${broker.port}`] });
+  await withBroker(CONFIG, async ({ broker, bootstrap }, client) => {
+    const producer = new Producer({ brokers: [bootstrap] });
     await producer.send({ topic: 'orders', value: 'x' });
     await producer.close();
     const COMMITS = 30;
@@ -38,20 +35,13 @@ test('__consumer_offsets is not tail-cached, and fetching it still returns every
     const { records } = await fetchAll(client, OFFSETS_TOPIC, 0, offsets.logStartOffset);
     assert.equal(records.length, offsets.highWatermark - offsets.logStartOffset, 'a fetch of the offsets topic returns every record');
     assert.ok(records.filter((r) => r.key?.includes(Buffer.from('orders'))).length >= COMMITS, 'the commits are among them');
-  } finally {
-    client.close();
-    await broker.close();
-    removeDir(dataDir);
-  }
+  });
 });
 
 test('group metadata, assignments and small cached batches are kept in memory of their own size', { timeout: 60_000 }, async () => {
-  const dataDir = tempDir();
-  const broker = await startBroker({ dataDir, port: 0, logger: silentLogger, config: { 'group.initial.rebalance.delay.ms': 0 } });
-  const client = await TestKafkaClient.connect(`127.0.0.1:${broker.port}`);
   const ownSize = (b: Buffer, what: string): void => assert.equal(b.buffer.byteLength, b.length, `${what}: ${b.length} bytes in an ArrayBuffer of ${b.buffer.byteLength}`);
-  try {
-    const producer = new Producer({ brokers: [`127.0.0.1:${broker.port}`] });
+  await withBroker(CONFIG, async ({ broker, bootstrap }, client) => {
+    const producer = new Producer({ brokers: [bootstrap] });
     for (let i = 0; i < 5; i++) await producer.send({ topic: 't', value: `small message ${i}` });
     await producer.close();
     const cached = broker.logs.getLog('t', 0)?.readCached(0, 1 << 20);
@@ -65,9 +55,5 @@ test('group metadata, assignments and small cached batches are kept in memory of
     assert.ok(member.metadata.length > 0 && member.assignment.length > 0);
     ownSize(member.metadata, 'member metadata');
     ownSize(member.assignment, 'member assignment');
-  } finally {
-    client.close();
-    await broker.close();
-    removeDir(dataDir);
-  }
+  });
 });
