@@ -41,6 +41,7 @@ test('holdfast bench --workload W1 --mode durable: one JSON line, sane figures, 
     assert.equal(r.durationSeconds, 3);
     assert.equal(r.batchBytes, null, 'the Producer\'s default batch size');
     assert.equal(r.stickyBytes, null);
+    assert.equal(r.maxUncommittedMessages, 10_000, 'the bench consumer\'s default');
     assert.equal(r.warmupSeconds, 1);
     for (const k of ['produced', 'consumed', 'produceMsgPerSec', 'produceMBPerSec', 'e2eMsgPerSec', 'brokerCpuUsPerMessage', 'drainSeconds']) {
       assert.equal(typeof r[k], 'number', `${k} is a number`);
@@ -88,12 +89,13 @@ test('--batch-bytes and --sticky-bytes reach the producer: its batches in the lo
     const stdout = collector();
     const stderr = collector();
     // Max rate with 100 messages in flight: the Producer's own batches would be ~14 KB.
-    const args = ['--workload', 'W2', '--mode', 'fast', '--duration', '2s', '--partitions', '2', '--in-flight', '100', '--batch-bytes', '4096', '--sticky-bytes', '1000000000'];
+    const args = ['--workload', 'W2', '--mode', 'fast', '--duration', '2s', '--partitions', '2', '--in-flight', '100', '--batch-bytes', '4096', '--sticky-bytes', '1000000000', '--max-uncommitted', '500'];
     const code = await bench([...args, '--brokers', b.bootstrap, '--json', '--out', out], { stdout: stdout.stream, stderr: stderr.stream });
     assert.equal(code, 0, stderr.text());
     const r = JSON.parse(stdout.text().trim());
     assert.equal(r.batchBytes, 4096);
     assert.equal(r.stickyBytes, 1_000_000_000);
+    assert.equal(r.maxUncommittedMessages, 500);
     const md = await client.request(3, 1, { topics: null });
     const topic = (md.topics as Array<{ name: string }>).find((t) => t.name.startsWith('bench-W2-'))?.name;
     assert.ok(topic !== undefined, 'the bench topic exists');

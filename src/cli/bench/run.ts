@@ -68,6 +68,8 @@ export interface BenchResult {
   batchBytes: number | null;
   /** Partitioner stickiness; null: the batch bytes. */
   stickyBytes: number | null;
+  /** Each consumer's maxUncommittedMessages: it commits once half of this is handled (and every autoCommitIntervalMs). */
+  maxUncommittedMessages: number;
   durationSeconds: number;
   warmupSeconds: number;
   /** Length of the measured window (duration minus warm-up). */
@@ -248,6 +250,7 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
         lingerMs: o.lingerMs,
         batchBytes: o.batchBytes ?? null,
         stickyBytes: o.stickyBytes ?? null,
+        maxUncommittedMessages: o.maxUncommittedMessages,
         durationSeconds: o.durationMs / 1000,
         warmupSeconds: warmupMs / 1000,
         measuredSeconds,
