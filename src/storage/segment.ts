@@ -226,7 +226,9 @@ export async function walkFromIndex(
     return result;
   });
   const first = await walkBatches(handle, { ...options, visit: tracking, start: entry.position, expectedOffset: entry.offset });
-  if (first.problem === undefined || entry.position === 0) return first;
+  // The segment's own start (position 0 at its base offset) has nothing earlier to fall back to. A
+  // damaged entry can also say position 0, with another offset: that one is walked again.
+  if (first.problem === undefined || (entry.position === 0 && entry.offset === seg.baseOffset)) return first;
   onIndexMismatch?.(entry);
   // Batches already visited are not visited twice.
   const rest: WalkOptions['visit'] = visit && ((header, position, size) => (header.baseOffset <= visitedUpTo ? true : visit(header, position, size)));

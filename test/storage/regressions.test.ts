@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CorruptionError, ManualClock, Rng, silentLogger } from '../../src/util/index.ts';
+import { CorruptionError, createMemoryLogger, ManualClock, Rng, silentLogger } from '../../src/util/index.ts';
+import { readBatchHeader } from '../../src/record/index.ts';
 import { type FileHandle, type FileSystem, LogManager, NodeFileSystem, type OpenMode, SimFileSystem } from '../../src/storage/index.ts';
 import { config, makeBatch, openLog, splitBatches, withTempDir } from './helpers.ts';
 
@@ -158,5 +159,41 @@ test('concurrent createLog calls for one partition open it once; concurrent rete
     assert.equal(deleted[0] + deleted[1], 0, 'deleteRecordsBefore already removed the whole segments below 4');
     assert.ok((await readdir(join(dataDir, 'c-0'))).filter((f) => f.endsWith('.log')).length >= 2);
     await m.close();
+  });
+});
+
+// Simulation seed 15507 (HOLDFAST_SIM_SCENARIOS=20000): a flipped byte made an index entry read
+// "offset 61 at position 0" in a segment whose first batch (at 0) is offset 59. The walk from a
+// disagreeing entry is repeated from the segment start, but an entry at position 0 was taken for
+// the segment start itself, so the read failed and took the partition offline.
+test('an index entry damaged to point at position 0 with a later offset: reads walk from the segment start', async () => {
+  await withTempDir(async (dir) => {
+    const fs = new NodeFileSystem();
+    // Four 2-record batches fill the first segment, a fifth starts the next: the first is sealed,
+    // so a clean open loads its index instead of scanning it.
+    const cfg = config({ segmentBytes: 4 * makeBatch({ records: 2 }).length, indexIntervalBytes: 1 });
+    const log = await openLog(fs, dir, new ManualClock(), { config: cfg, tailCacheBytes: 0 });
+    for (let i = 0; i < 5; i++) await log.append(makeBatch({ records: 2 }), { leaderEpoch: 0 }).durable;
+    await log.close();
+    assert.deepEqual(log.segmentBaseOffsets(), [0, 8]);
+    const file = join(dir, '00000000000000000000.index');
+    const index = await readFile(file);
+    assert.ok(index.length >= 16, `an entry per batch after the first: ${index.length} bytes`);
+    // The first entry is a later batch (relative offset 2, position > 0); zero its position.
+    assert.equal(index.readInt32BE(0), 2);
+    assert.ok(index.readInt32BE(4) > 0);
+    index.writeInt32BE(0, 4);
+    await writeFile(file, index);
+    const lines: string[] = [];
+    const reopened = await openLog(fs, dir, new ManualClock(), { config: cfg, cleanShutdown: true, recoveryPoint: 10, tailCacheBytes: 0, logger: createMemoryLogger(lines) });
+    for (let offset = 0; offset < 8; offset++) {
+      const r = await reopened.read(offset, 1);
+      const first = splitBatches(r.chunks)[0];
+      const header = readBatchHeader(first, 0);
+      assert.ok(header.baseOffset <= offset && offset <= header.baseOffset + header.lastOffsetDelta, `offset ${offset} read as batch ${header.baseOffset}`);
+    }
+    assert.equal(reopened.state, 'online');
+    assert.ok(lines.some((l) => l.includes('index entry disagrees with the segment')), lines.join('\n'));
+    await reopened.close();
   });
 });
