@@ -226,7 +226,9 @@ class World {
       this.note(`damaged byte ${at} of ${path}`);
     } else {
       // Structural damage (a partial entry) that the sanity check must catch. A time index that is
-      // shorter but well-formed is trusted, as Kafka trusts it: see the storage report.
+      // shorter but well-formed is trusted, as Kafka trusts its time index: a timestamp lookup may
+      // then skip the segment. Retention by time re-reads a loaded segment's timestamps before
+      // deleting it (PartitionLog.verifyMaxTimestamp), so such damage cannot delete data early.
       let length = data.length - this.rng.int(1, Math.min(11, data.length));
       if (length % 12 === 0) length = length > 0 ? length - 1 : length + 1;
       const h = await this.sim.open(path, 'readwrite');
