@@ -440,8 +440,10 @@ class World {
       // A write's failure while the read was in flight may have failed the log first ('failed'
       // stays: it is the stronger state), as seed 54388 has it.
       if (!(err instanceof LogUnavailableError) || this.family !== 'faults') throw err;
-      assert.ok(this.log.state === 'offline' || this.log.state === 'failed', `log ${this.log.state} after a failed read`);
-      this.note(`read failed (log ${this.log.state}): ${err.message}`);
+      // (TypeScript keeps the 'online' narrowed above across the await; the state has changed since.)
+      const state: string = this.log.state;
+      assert.ok(state === 'offline' || state === 'failed', `log ${state} after a failed read`);
+      this.note(`read failed (log ${state}): ${err.message}`);
       return;
     }
     this.checkBatches(splitBatches(got.chunks), offset);
