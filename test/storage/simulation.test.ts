@@ -12,9 +12,11 @@
 // Families: 'general', 'faults' (EIO/ENOSPC), 'bitflip' (bit flips at rest must take the partition
 // offline, never be served, never delete files), 'clock' (wall clock jumps vs retention).
 //
-// HOLDFAST_SIM_SCENARIOS=<n> sets the number of scenarios (default 2000);
-// HOLDFAST_SIM_FIRST_SEED=<n> starts elsewhere (default 1); HOLDFAST_SIM_SEED=<n> replays one seed.
-// A failure names its seed and the last steps taken.
+// HOLDFAST_SIM_SCENARIOS=<n> sets the number of scenarios (default 2000). The first half are seeds
+// 1, 2, 3, ... (the same every run); the second half are consecutive seeds from one drawn for this
+// run and shown in the test's name, so every run also tries seeds no run has tried before.
+// HOLDFAST_SIM_FIRST_SEED=<n> runs all <n> scenarios from that seed instead, none drawn;
+// HOLDFAST_SIM_SEED=<n> replays one seed. A failure names its seed and the last steps taken.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CorruptionError, ManualClock, Rng, silentLogger } from '../../src/util/index.ts';
@@ -24,7 +26,7 @@ import { makeBatch, ManualTimers, splitBatches } from './helpers.ts';
 
 const SCENARIOS = Number(process.env.HOLDFAST_SIM_SCENARIOS ?? 2000);
 const ONE_SEED = process.env.HOLDFAST_SIM_SEED;
-const FIRST_SEED = Number(process.env.HOLDFAST_SIM_FIRST_SEED ?? 1);
+const FIRST_SEED = process.env.HOLDFAST_SIM_FIRST_SEED === undefined ? undefined : Number(process.env.HOLDFAST_SIM_FIRST_SEED);
 const DATA = '/data';
 const TOPIC = 'sim.orders-eu';
 const DIR = `${DATA}/${TOPIC}-0`;
@@ -701,8 +703,26 @@ async function runScenario(seed: number): Promise<void> {
   }
 }
 
-test(`storage simulation: ${ONE_SEED !== undefined ? `seed ${ONE_SEED}` : `${SCENARIOS} seeded scenarios`}`, async (t) => {
-  const seeds = ONE_SEED !== undefined ? [Number(ONE_SEED)] : Array.from({ length: SCENARIOS }, (_, i) => i + FIRST_SEED);
+/** `count` consecutive seeds from `first`. */
+function seedRange(first: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => first + i);
+}
+
+/** The seeds of this run, and how the test's name describes them. */
+function chooseSeeds(): { seeds: number[]; label: string } {
+  if (ONE_SEED !== undefined) return { seeds: [Number(ONE_SEED)], label: `seed ${ONE_SEED}` };
+  if (FIRST_SEED !== undefined) return { seeds: seedRange(FIRST_SEED, SCENARIOS), label: `${SCENARIOS} seeded scenarios from seed ${FIRST_SEED}` };
+  const fixed = Math.ceil(SCENARIOS / 2);
+  const drawn = SCENARIOS - fixed;
+  // Above every fixed seed, and below 2^32 (the Rng takes seeds as unsigned 32-bit integers).
+  const from = 1_000_000 + Math.floor(Math.random() * (4_000_000_000 - drawn));
+  const drawnLabel = drawn === 0 ? '' : ` and ${from}-${from + drawn - 1}`;
+  return { seeds: [...seedRange(1, fixed), ...seedRange(from, drawn)], label: `${SCENARIOS} seeded scenarios (seeds 1-${fixed}${drawnLabel})` };
+}
+
+const { seeds, label } = chooseSeeds();
+
+test(`storage simulation: ${label}`, async (t) => {
   const started = performance.now();
   for (const seed of seeds) await runScenario(seed);
   t.diagnostic(`${seeds.length} scenarios in ${((performance.now() - started) / 1000).toFixed(1)} s`);
