@@ -714,8 +714,8 @@ function chooseSeeds(): { seeds: number[]; label: string } {
   if (FIRST_SEED !== undefined) return { seeds: seedRange(FIRST_SEED, SCENARIOS), label: `${SCENARIOS} seeded scenarios from seed ${FIRST_SEED}` };
   const fixed = Math.ceil(SCENARIOS / 2);
   const drawn = SCENARIOS - fixed;
-  // Above every fixed seed, and below 2^32 (the Rng takes seeds as unsigned 32-bit integers).
-  const from = 1_000_000 + Math.floor(Math.random() * (4_000_000_000 - drawn));
+  // Above the fixed seeds, and the whole window below 2^32 (the Rng takes unsigned 32-bit seeds).
+  const from = fixed + 1 + Math.floor(Math.random() * (2 ** 32 - SCENARIOS));
   const drawnLabel = drawn === 0 ? '' : ` and ${from}-${from + drawn - 1}`;
   return { seeds: [...seedRange(1, fixed), ...seedRange(from, drawn)], label: `${SCENARIOS} seeded scenarios (seeds 1-${fixed}${drawnLabel})` };
 }
