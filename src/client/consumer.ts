@@ -18,8 +18,9 @@
 // member leaves the group — and run() rejects with a HandlerError. Errors are never swallowed.
 //
 // Threads of control: the lifecycle loop (join → assign → run → revoke, until stopped), one
-// heartbeat loop per generation, one fetch loop (one long-poll Fetch in flight per leader), and the
-// dispatcher's turns (one per busy partition). Prefetched messages are bounded by maxPrefetchBytes.
+// heartbeat loop per generation, one fetch loop (per leader, a long-poll Fetch in flight on each of
+// two fetch connections), and the dispatcher's turns (one per busy partition). Prefetched messages
+// are bounded by maxPrefetchBytes.
 import { EventEmitter } from 'node:events';
 import { ConfigError, HoldfastError, ReceiveSlabs, silentLogger, type Logger } from '../util/index.ts';
 import { API_KEYS, ErrorCode, kafkaErrors, type FetchResponse, type ListOffsetsResponse } from '../protocol/kafka/index.ts';
@@ -279,6 +280,8 @@ class PartitionState {
   fetchErrors = 0;
   /** Per-partition fetch size; doubled when a single batch did not fit. */
   fetchBytes: number;
+  /** Where the readable log ended at the last Fetch answer (its last stable offset); -1 before one. */
+  logEnd = -1;
   /** Aborts retry backoff of the message being handled (seek, revoke, stop). */
   abort = new AbortController();
   turn: Promise<void> | null = null;
@@ -991,16 +994,36 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     return ps.fetchOffset >= 0 && !ps.fetching && this.current(ps) && !this.isPaused(ps) && ps.bufferBytes < this.o.maxPartitionFetchBytes && nowMs >= ps.retryAtMs;
   }
 
+  /** The last Fetch answer showed nothing past the fetch offset: a fetch of it would long-poll. */
+  private caughtUp(ps: PartitionState): boolean {
+    return ps.logEnd >= 0 && ps.fetchOffset >= ps.logEnd;
+  }
+
+  /**
+   * Not being fetched, but will want a fetch soon: messages in hand (its buffer is full, or it waits
+   * out a fetch error's backoff) or records known to be past its fetch offset.
+   */
+  private hasBacklog(ps: PartitionState): boolean {
+    return ps.fetchOffset >= 0 && !ps.fetching && this.current(ps) && !this.isPaused(ps) && (ps.buffered > 0 || !this.caughtUp(ps));
+  }
+
   /**
    * Long-poll Fetches: per leader, one in flight per fetch slot (connection), each for that
-   * leader's fetchable partitions not already being fetched.
+   * leader's fetchable partitions not already being fetched; a fetch of caught-up partitions alone
+   * leaves a leader's last free slot to its partitions with a backlog.
    */
   private async fetchLoop(): Promise<void> {
     while (!this.stopController.signal.aborted) {
       const nowMs = Date.now();
       const byLeader = new Map<number, PartitionState[]>();
+      /** Leaders with a partition that is not fetchable now but has records in hand or to fetch. */
+      const backlogged = new Set<number>();
       for (const ps of this.partitions.values()) {
-        if (!this.fetchable(ps, nowMs)) continue;
+        if (!this.fetchable(ps, nowMs)) {
+          const leader = this.hasBacklog(ps) ? this.dataCluster.knownLeader(ps.topic, ps.partition) : undefined;
+          if (leader !== undefined) backlogged.add(leader);
+          continue;
+        }
         // Known leaders cost no promise: this runs for every partition before every fetch.
         const leader = this.dataCluster.knownLeader(ps.topic, ps.partition) ?? (await this.leaderOf(ps));
         if (leader === null) continue;
@@ -1010,8 +1033,16 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       }
       const rounds: Array<{ leader: number; slot: number; states: PartitionState[] }> = [];
       for (const [leader, states] of byLeader) {
-        const slot = this.fetchClusters.findIndex((_, i) => !this.fetchesInFlight.has(`${leader}/${i}`));
-        if (slot >= 0) rounds.push({ leader, slot, states });
+        const free = this.fetchClusters.flatMap((_, i) => (this.fetchesInFlight.has(`${leader}/${i}`) ? [] : [i]));
+        if (free.length === 0) continue;
+        // A fetch of caught-up partitions alone long-polls for up to maxWaitMs. It may not take the
+        // leader's last free connection while another of its partitions has records in hand or to
+        // fetch: once that partition's buffer drains it would wait out the poll. Two such polls,
+        // started as partitions caught up one after another, held a backlog to one refill per
+        // maxWaitMs (bench/catch-up.ts); the caught-up partitions go along with the backlog's next
+        // fetch instead.
+        if (free.length === 1 && backlogged.has(leader) && states.every((ps) => this.caughtUp(ps))) continue;
+        rounds.push({ leader, slot: free[0]!, states });
       }
       // The prefetch budget left is shared by this round's fetches.
       const shareBytes = Math.floor((this.o.maxPrefetchBytes - this.bufferedBytes - this.reservedBytes) / Math.max(rounds.length, 1));
@@ -1103,6 +1134,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private onFetched(ps: PartitionState, epoch: number, fetchOffset: number, p: FetchResponse['responses'][number]['partitions'][number]): void {
     if (!this.current(ps) || ps.epoch !== epoch || ps.fetchOffset !== fetchOffset) return; // seek or revoke meanwhile
     if (p.errorCode === ErrorCode.NONE) {
+      // Fetch v4+ (all this consumer sends) has the last stable offset: the end a READ_COMMITTED reader may see.
+      ps.logEnd = p.lastStableOffset ?? p.highWatermark;
       let fetched;
       try {
         fetched = scanFetch(p.records, fetchOffset, p.abortedTransactions, MAX_DECOMPRESSED_BYTES);
