@@ -7,12 +7,13 @@
 //
 // One JSON line for the setup and one per round: consumed msg/s and MB/s from the first message
 // handled to the last, the CPU per message of the consumer (this process, which does nothing else
-// meanwhile) and of the broker (from /proc, in 10 ms ticks), and the consumer's minor page faults.
+// meanwhile) and of the broker (from /proc, in 10 ms ticks), and the minor page faults of both.
 // A round fails (exit 1) unless every partition's offsets 0..end arrive once each, in order.
 //
 // The script runs under CLIENT_NODE_FLAGS, as `holdfast bench`'s workers do (it re-executes itself
 // with them when they are missing).
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Admin, Consumer, Producer } from '../src/index.ts';
@@ -23,6 +24,17 @@ import { removeDir, spawnBroker, tempDir } from '../test/helpers/broker.ts';
 if (!CLIENT_NODE_FLAGS.every((f) => process.execArgv.includes(f))) {
   const r = spawnSync(process.execPath, [...CLIENT_NODE_FLAGS, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
+}
+
+/** Minor page faults of a process so far (/proc/<pid>/stat); null when unknown. */
+function minorFaultsOf(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+  } catch {
+    return null;
+  }
 }
 
 /** holdfast bench's window of unacknowledged messages. */
@@ -99,12 +111,14 @@ try {
     let cpu0 = process.cpuUsage();
     let faults0 = 0;
     let brokerCpu0 = cpuSecondsOf(broker.child.pid);
+    let brokerFaults0 = minorFaultsOf(broker.child.pid);
     await consumer.run((m) => {
       if (consumed === 0) {
         firstAt = performance.now();
         cpu0 = process.cpuUsage();
         faults0 = process.resourceUsage().minorPageFault;
         brokerCpu0 = cpuSecondsOf(broker?.child.pid);
+        brokerFaults0 = minorFaultsOf(broker?.child.pid);
       }
       if (m.offset !== next[m.partition] && problem === null) problem = `partition ${m.partition}: offset ${m.offset} where ${next[m.partition]} was next`;
       next[m.partition] = m.offset + 1;
@@ -118,6 +132,7 @@ try {
     const cpu = process.cpuUsage(cpu0);
     const faults = process.resourceUsage().minorPageFault - faults0;
     const brokerCpu1 = cpuSecondsOf(broker.child.pid);
+    const brokerFaults1 = minorFaultsOf(broker.child.pid);
     const seconds = (lastAt - firstAt) / 1000;
     const total = next.reduce((a, b) => a + b, 0);
     if (problem === null && total !== messages) problem = `partitions end at offsets summing to ${total}, not ${messages}`;
@@ -133,6 +148,7 @@ try {
       consumerCpuUsPerMessage: +((cpu.user + cpu.system) / consumed).toFixed(2),
       consumerPageFaults: faults,
       brokerCpuUsPerMessage: brokerCpu0 !== null && brokerCpu1 !== null ? +(((brokerCpu1 - brokerCpu0) * 1e6) / consumed).toFixed(2) : null,
+      brokerPageFaults: brokerFaults0 !== null && brokerFaults1 !== null ? brokerFaults1 - brokerFaults0 : null,
     }));
   }
   await broker.kill('SIGTERM');

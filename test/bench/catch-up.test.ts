@@ -25,7 +25,8 @@ test('a short run reads the whole backlog in every round and reports its rates',
     // 200-byte values: MB/s is msg/s times 200 bytes, within rounding and the first message's share.
     assert.ok(Math.abs(l.consumeMBPerSec - (l.consumeMsgPerSec * 200) / 1e6) <= 0.1 + l.consumeMBPerSec * 0.01, `MB/s ${l.consumeMBPerSec} for ${l.consumeMsgPerSec} msg/s`);
     assert.ok(l.consumerCpuUsPerMessage > 0, `consumer CPU ${l.consumerCpuUsPerMessage}`);
-    assert.ok(Number.isInteger(l.consumerPageFaults) && l.consumerPageFaults >= 0, `page faults ${l.consumerPageFaults}`);
+    assert.ok(Number.isInteger(l.consumerPageFaults) && l.consumerPageFaults >= 0, `consumer page faults ${l.consumerPageFaults}`);
+    assert.ok(Number.isInteger(l.brokerPageFaults) && l.brokerPageFaults >= 0, `broker page faults ${l.brokerPageFaults}`);
     // From /proc on Linux (the only platform this suite runs on), in 10 ms ticks: a round this
     // short may read 0.
     assert.ok(typeof l.brokerCpuUsPerMessage === 'number' && l.brokerCpuUsPerMessage >= 0, `broker CPU ${l.brokerCpuUsPerMessage}`);
