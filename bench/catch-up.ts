@@ -1,5 +1,6 @@
-// `npm run bench:catch-up [-- --messages 1000000 --message-bytes 1024 --partitions 16 --rounds 2]`:
-// how fast a consumer reads a backlog, the case of a consumer that restarts or falls behind. A
+// `npm run bench:catch-up [-- --messages 1000000 --message-bytes 1024 --partitions 16 --rounds 2
+// --max-uncommitted N]`: how fast a consumer (the Consumer's defaults, but for maxUncommittedMessages
+// when given) reads a backlog, the case of a consumer that restarts or falls behind. A
 // `holdfast serve` process (durable defaults) takes `messages` keyless records (setup: acks=all with
 // a window of 1,000, as `holdfast bench` sends), then for each round a new consumer group reads them
 // all from the earliest offset while nothing is produced. Past the broker's tail cache (256 MiB by
@@ -41,7 +42,7 @@ function minorFaultsOf(pid: number | undefined): number | null {
 const IN_FLIGHT = 1000;
 
 function usage(message: string): never {
-  process.stderr.write(`bench:catch-up: ${message}\nUsage: npm run bench:catch-up -- [--messages 1000000] [--message-bytes 1024] [--partitions 16] [--rounds 2]\n`);
+  process.stderr.write(`bench:catch-up: ${message}\nUsage: npm run bench:catch-up -- [--messages 1000000] [--message-bytes 1024] [--partitions 16] [--rounds 2] [--max-uncommitted N]\n`);
   process.exit(2);
 }
 
@@ -51,9 +52,10 @@ const { values } = parseArgs({
     'message-bytes': { type: 'string', default: '1024' },
     partitions: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '2' },
+    'max-uncommitted': { type: 'string' },
   },
 });
-function intArg(name: 'messages' | 'message-bytes' | 'partitions' | 'rounds', min: number, max: number): number {
+function intArg(name: 'messages' | 'message-bytes' | 'partitions' | 'rounds' | 'max-uncommitted', min: number, max: number): number {
   const n = Number(values[name]);
   if (!Number.isSafeInteger(n) || n < min || n > max) usage(`--${name} must be an integer ${min}..${max}, got ${values[name]}`);
   return n;
@@ -62,6 +64,8 @@ const messages = intArg('messages', 1, 100_000_000);
 const messageBytes = intArg('message-bytes', 0, 1024 * 1024);
 const partitions = intArg('partitions', 1, 1000);
 const rounds = intArg('rounds', 1, 100);
+/** The Consumer's maxUncommittedMessages; its own default (1,000) when not given. */
+const maxUncommittedMessages = values['max-uncommitted'] === undefined ? undefined : intArg('max-uncommitted', 1, 10_000_000);
 
 const TOPIC = 'catch-up';
 const dataDir = tempDir('holdfast-catch-up-');
@@ -97,10 +101,11 @@ try {
   });
   const produceSeconds = (performance.now() - t) / 1000;
   await producer.close();
-  console.log(JSON.stringify({ setup: true, messages, messageBytes, partitions, produceMsgPerSec: Math.round(messages / produceSeconds) }));
+  // maxUncommittedMessages null: the Consumer's default.
+  console.log(JSON.stringify({ setup: true, messages, messageBytes, partitions, maxUncommittedMessages: maxUncommittedMessages ?? null, produceMsgPerSec: Math.round(messages / produceSeconds) }));
 
   for (let round = 0; round < rounds; round++) {
-    const consumer = new Consumer({ brokers, groupId: `catch-up-${round}`, topics: [TOPIC], clientId: 'holdfast-catch-up', autoOffsetReset: 'earliest' });
+    const consumer = new Consumer({ brokers, groupId: `catch-up-${round}`, topics: [TOPIC], clientId: 'holdfast-catch-up', autoOffsetReset: 'earliest', maxUncommittedMessages });
     // The next offset expected per partition: a gap, a repeat or a step back fails the round.
     const next = new Array<number>(partitions).fill(0);
     let consumed = 0;

@@ -9,12 +9,12 @@ function run(...args: string[]): { status: number | null; stdout: string; stderr
 }
 
 test('a short run reads the whole backlog in every round and reports its rates', { timeout: 150_000 }, () => {
-  const r = run('--messages', '3000', '--message-bytes', '200', '--partitions', '4', '--rounds', '2');
+  const r = run('--messages', '3000', '--message-bytes', '200', '--partitions', '4', '--rounds', '2', '--max-uncommitted', '500');
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(lines.length, 3, r.stdout);
   const [setup, ...rounds] = lines;
-  assert.deepEqual({ ...setup, produceMsgPerSec: 0 }, { setup: true, messages: 3000, messageBytes: 200, partitions: 4, produceMsgPerSec: 0 });
+  assert.deepEqual({ ...setup, produceMsgPerSec: 0 }, { setup: true, messages: 3000, messageBytes: 200, partitions: 4, maxUncommittedMessages: 500, produceMsgPerSec: 0 });
   assert.ok(setup.produceMsgPerSec > 0, `produce ${setup.produceMsgPerSec}`);
   assert.deepEqual(rounds.map((l) => l.round), [0, 1]);
   for (const l of rounds) {
@@ -37,6 +37,9 @@ test('bad options are refused by name', () => {
   const messages = run('--messages', '0');
   assert.equal(messages.status, 2);
   assert.match(messages.stderr, /--messages must be an integer 1\.\.100000000, got 0/);
+  const uncommitted = run('--max-uncommitted', '0');
+  assert.equal(uncommitted.status, 2);
+  assert.match(uncommitted.stderr, /--max-uncommitted must be an integer 1\.\.10000000, got 0/);
   const partitions = run('--partitions', 'x');
   assert.equal(partitions.status, 2);
   assert.match(partitions.stderr, /--partitions must be an integer 1\.\.1000, got x/);
