@@ -9,7 +9,8 @@
 // One JSON line for the setup and one per round: consumed msg/s and MB/s from the first message
 // handled to the last, the CPU per message of the consumer (this process, which does nothing else
 // meanwhile) and of the broker (from /proc, in 10 ms ticks), and the minor page faults of both.
-// A round fails (exit 1) unless every partition's offsets 0..end arrive once each, in order.
+// A round fails (exit 1) unless every partition's offsets 0..end arrive once each, in order; one
+// that handles nothing for 60 s stops and fails. The figures stop at the round's last message.
 //
 // The script runs under CLIENT_NODE_FLAGS, as `holdfast bench`'s workers do (it re-executes itself
 // with them when they are missing).
@@ -40,6 +41,8 @@ function minorFaultsOf(pid: number | undefined): number | null {
 
 /** holdfast bench's window of unacknowledged messages. */
 const IN_FLIGHT = 1000;
+/** A round with no message handled for this long stops and fails (a message that never comes). */
+const STALL_MS = 60_000;
 
 function usage(message: string): never {
   process.stderr.write(`bench:catch-up: ${message}\nUsage: npm run bench:catch-up -- [--messages 1000000] [--message-bytes 1024] [--partitions 16] [--rounds 2] [--max-uncommitted N]\n`);
@@ -114,9 +117,22 @@ try {
     let lastAt = 0;
     let problem: string | null = null;
     let cpu0 = process.cpuUsage();
+    // Set by the handler at the last message (the cast keeps TypeScript from narrowing it to null).
+    let cpu = null as NodeJS.CpuUsage | null;
     let faults0 = 0;
+    let faults = 0;
     let brokerCpu0 = cpuSecondsOf(broker.child.pid);
+    let brokerCpu1: number | null = null;
     let brokerFaults0 = minorFaultsOf(broker.child.pid);
+    let brokerFaults1: number | null = null;
+    let seen = -1;
+    const watchdog = setInterval(() => {
+      if (consumed === seen) {
+        problem ??= `no message for ${STALL_MS / 1000} s after ${consumed} of ${messages}`;
+        void consumer.close();
+      }
+      seen = consumed;
+    }, STALL_MS);
     await consumer.run((m) => {
       if (consumed === 0) {
         firstAt = performance.now();
@@ -130,15 +146,18 @@ try {
       consumed++;
       bytes += m.value?.length ?? 0;
       if (consumed === messages) {
+        // The figures stop at the last message, before the consumer's close.
         lastAt = performance.now();
+        cpu = process.cpuUsage(cpu0);
+        faults = process.resourceUsage().minorPageFault - faults0;
+        brokerCpu1 = cpuSecondsOf(broker?.child.pid);
+        brokerFaults1 = minorFaultsOf(broker?.child.pid);
         void consumer.close();
       }
     });
-    const cpu = process.cpuUsage(cpu0);
-    const faults = process.resourceUsage().minorPageFault - faults0;
-    const brokerCpu1 = cpuSecondsOf(broker.child.pid);
-    const brokerFaults1 = minorFaultsOf(broker.child.pid);
-    const seconds = (lastAt - firstAt) / 1000;
+    clearInterval(watchdog);
+    // Rates and costs only for a round that reached its last message.
+    const seconds = cpu === null ? null : (lastAt - firstAt) / 1000;
     const total = next.reduce((a, b) => a + b, 0);
     if (problem === null && total !== messages) problem = `partitions end at offsets summing to ${total}, not ${messages}`;
     if (problem !== null) failed = true;
@@ -147,11 +166,11 @@ try {
       consumed,
       complete: problem === null,
       ...(problem !== null ? { problem } : {}),
-      seconds: +seconds.toFixed(3),
-      consumeMsgPerSec: seconds > 0 ? Math.round((consumed - 1) / seconds) : null,
-      consumeMBPerSec: seconds > 0 ? +(bytes / 1e6 / seconds).toFixed(1) : null,
-      consumerCpuUsPerMessage: +((cpu.user + cpu.system) / consumed).toFixed(2),
-      consumerPageFaults: faults,
+      seconds: seconds === null ? null : +seconds.toFixed(3),
+      consumeMsgPerSec: seconds !== null && seconds > 0 ? Math.round((consumed - 1) / seconds) : null,
+      consumeMBPerSec: seconds !== null && seconds > 0 ? +(bytes / 1e6 / seconds).toFixed(1) : null,
+      consumerCpuUsPerMessage: cpu === null ? null : +((cpu.user + cpu.system) / consumed).toFixed(2),
+      consumerPageFaults: cpu === null ? null : faults,
       brokerCpuUsPerMessage: brokerCpu0 !== null && brokerCpu1 !== null ? +(((brokerCpu1 - brokerCpu0) * 1e6) / consumed).toFixed(2) : null,
       brokerPageFaults: brokerFaults0 !== null && brokerFaults1 !== null ? brokerFaults1 - brokerFaults0 : null,
     }));
