@@ -18,9 +18,9 @@
 // member leaves the group — and run() rejects with a HandlerError. Errors are never swallowed.
 //
 // Threads of control: the lifecycle loop (join → assign → run → revoke, until stopped), one
-// heartbeat loop per generation, one fetch loop (per leader, a long-poll Fetch in flight on each of
-// two fetch connections), and the dispatcher's turns (one per busy partition). Prefetched messages
-// are bounded by maxPrefetchBytes.
+// heartbeat loop per generation, one fetch loop (per leader, a Fetch in flight on each of three
+// fetch connections: two may long-poll, one is for partitions with records to fetch), and the
+// dispatcher's turns (one per busy partition). Prefetched messages are bounded by maxPrefetchBytes.
 import { EventEmitter } from 'node:events';
 import { ConfigError, HoldfastError, ReceiveSlabs, silentLogger, type Logger } from '../util/index.ts';
 import { API_KEYS, ErrorCode, kafkaErrors, type FetchResponse, type ListOffsetsResponse } from '../protocol/kafka/index.ts';
@@ -253,6 +253,12 @@ class Wakeup {
   }
 }
 
+/**
+ * The fetch slot (connection per broker) a fetch of caught-up partitions alone never takes: it
+ * would long-poll there, and a partition with records to fetch would wait behind it.
+ */
+const BACKLOG_SLOT = 2;
+
 /** A turn was cut short by a seek, revoke or stop: not a handler failure. */
 class TurnAborted extends Error {}
 
@@ -403,7 +409,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     this.log = this.o.logger.child({ group: this.o.groupId });
     const cluster = { brokers: this.o.brokers, clientId: this.o.clientId, connectTimeoutMs: this.o.connectTimeoutMs };
     this.dataCluster = new ClientCluster({ ...cluster, requestTimeoutMs: this.o.requestTimeoutMs });
-    this.fetchClusters = [this.dataCluster, new ClientCluster({ ...cluster, requestTimeoutMs: this.o.requestTimeoutMs })];
+    // Two poll slots and the backlog slot (BACKLOG_SLOT), a connection per broker each.
+    this.fetchClusters = [this.dataCluster, new ClientCluster({ ...cluster, requestTimeoutMs: this.o.requestTimeoutMs }), new ClientCluster({ ...cluster, requestTimeoutMs: this.o.requestTimeoutMs })];
     // Responses fit the prefetch budget (but for one batch larger than a fetch size): larger ones,
     // and free memory past the budget, are left to the garbage collector.
     this.receivePool = new ReceiveSlabs({ slabBytes: 1024 * 1024, largeStepBytes: 256 * 1024, maxFrameBytes: this.o.maxPrefetchBytes + this.o.maxPartitionFetchBytes, maxFreeBytes: this.o.maxPrefetchBytes });
@@ -1000,30 +1007,16 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   }
 
   /**
-   * Not being fetched, but will want a fetch soon: messages in hand (its buffer is full, or it waits
-   * out a fetch error's backoff) or records known to be past its fetch offset.
-   */
-  private hasBacklog(ps: PartitionState): boolean {
-    return ps.fetchOffset >= 0 && !ps.fetching && this.current(ps) && !this.isPaused(ps) && (ps.buffered > 0 || !this.caughtUp(ps));
-  }
-
-  /**
    * Long-poll Fetches: per leader, one in flight per fetch slot (connection), each for that
    * leader's fetchable partitions not already being fetched; a fetch of caught-up partitions alone
-   * leaves a leader's last free slot to its partitions with a backlog.
+   * never takes the backlog slot.
    */
   private async fetchLoop(): Promise<void> {
     while (!this.stopController.signal.aborted) {
       const nowMs = Date.now();
       const byLeader = new Map<number, PartitionState[]>();
-      /** Leaders with a partition that is not fetchable now but has records in hand or to fetch. */
-      const backlogged = new Set<number>();
       for (const ps of this.partitions.values()) {
-        if (!this.fetchable(ps, nowMs)) {
-          const leader = this.hasBacklog(ps) ? this.dataCluster.knownLeader(ps.topic, ps.partition) : undefined;
-          if (leader !== undefined) backlogged.add(leader);
-          continue;
-        }
+        if (!this.fetchable(ps, nowMs)) continue;
         // Known leaders cost no promise: this runs for every partition before every fetch.
         const leader = this.dataCluster.knownLeader(ps.topic, ps.partition) ?? (await this.leaderOf(ps));
         if (leader === null) continue;
@@ -1033,16 +1026,13 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       }
       const rounds: Array<{ leader: number; slot: number; states: PartitionState[] }> = [];
       for (const [leader, states] of byLeader) {
-        const free = this.fetchClusters.flatMap((_, i) => (this.fetchesInFlight.has(`${leader}/${i}`) ? [] : [i]));
-        if (free.length === 0) continue;
-        // A fetch of caught-up partitions alone long-polls for up to maxWaitMs. It may not take the
-        // leader's last free connection while another of its partitions has records in hand or to
-        // fetch: once that partition's buffer drains it would wait out the poll. Two such polls,
-        // started as partitions caught up one after another, held a backlog to one refill per
-        // maxWaitMs (bench/catch-up.ts); the caught-up partitions go along with the backlog's next
-        // fetch instead.
-        if (free.length === 1 && backlogged.has(leader) && states.every((ps) => this.caughtUp(ps))) continue;
-        rounds.push({ leader, slot: free[0]!, states });
+        // A fetch of caught-up partitions alone long-polls for up to maxWaitMs, and may take either
+        // poll slot; the backlog slot is kept for fetches with a partition that has records to
+        // fetch, which the broker answers at once. With two slots that both polls could hold, a
+        // partition with a backlog waited out a whole poll for each refill (bench/catch-up.ts).
+        const tailOnly = states.every((ps) => this.caughtUp(ps));
+        const slot = this.fetchClusters.findIndex((_, i) => !this.fetchesInFlight.has(`${leader}/${i}`) && !(tailOnly && i === BACKLOG_SLOT));
+        if (slot >= 0) rounds.push({ leader, slot, states });
       }
       // The prefetch budget left is shared by this round's fetches.
       const shareBytes = Math.floor((this.o.maxPrefetchBytes - this.bufferedBytes - this.reservedBytes) / Math.max(rounds.length, 1));
