@@ -15,28 +15,16 @@
 // The script runs under CLIENT_NODE_FLAGS, as `holdfast bench`'s workers do (it re-executes itself
 // with them when they are missing).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Admin, Consumer, Producer } from '../src/index.ts';
 import { CLIENT_NODE_FLAGS } from '../src/cli/node-flags.ts';
-import { cpuSecondsOf } from '../src/cli/bench/processes.ts';
+import { cpuSecondsOf, minorFaultsOf } from '../src/cli/bench/processes.ts';
 import { removeDir, spawnBroker, tempDir } from '../test/helpers/broker.ts';
 
 if (!CLIENT_NODE_FLAGS.every((f) => process.execArgv.includes(f))) {
   const r = spawnSync(process.execPath, [...CLIENT_NODE_FLAGS, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
-}
-
-/** Minor page faults of a process so far (/proc/<pid>/stat); null when unknown. */
-function minorFaultsOf(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
-  } catch {
-    return null;
-  }
 }
 
 /** holdfast bench's window of unacknowledged messages. */

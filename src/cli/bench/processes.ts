@@ -16,17 +16,28 @@ const COMPILED = !import.meta.url.endsWith('.ts');
 const MAIN = fileURLToPath(new URL(COMPILED ? '../main.js' : '../main.ts', import.meta.url));
 const WORKER = fileURLToPath(new URL(COMPILED ? './worker.js' : './worker.ts', import.meta.url));
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; null when unknown. */
-export function cpuSecondsOf(pid: number | undefined): number | null {
+/** The fields of /proc/<pid>/stat after the command name (the first is the state); null when unknown. */
+function statFields(pid: number | undefined): string[] | null {
   if (pid === undefined) return null;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime, in clock ticks (USER_HZ, 100 on Linux).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; null when unknown. */
+export function cpuSecondsOf(pid: number | undefined): number | null {
+  const fields = statFields(pid);
+  // utime and stime, in clock ticks (USER_HZ, 100 on Linux).
+  return fields === null ? null : (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Minor page faults of a process so far, from /proc/<pid>/stat; null when unknown. */
+export function minorFaultsOf(pid: number | undefined): number | null {
+  const fields = statFields(pid);
+  return fields === null ? null : Number(fields[7]);
 }
 
 /** Resident set size of a process in MB (VmRSS of /proc/<pid>/status); null when unknown. */
