@@ -811,7 +811,10 @@ export class Producer {
       tp.queue.push(batch);
       this.batchCapacity += batch.appender.capacity;
       this.active.add(tp);
-      this.wakeAt(created + this.options.lingerMs);
+      // lingerMs 0 sends on the next turn of the event loop: a timer would wait at least 1 ms
+      // (Node's shortest), which doubled a lone record's round trip.
+      if (this.options.lingerMs === 0) this.scheduleDrain();
+      else this.wakeAt(created + this.options.lingerMs);
     }
     const capacity = batch.appender.capacity;
     batch.appender.append(record.key, record.value, record.headerKeys, record.headerValues, record.timestamp);

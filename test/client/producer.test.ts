@@ -355,6 +355,34 @@ test('records linger until flush(), which resolves after every earlier record se
   await p.flush(); // nothing pending: resolves at once
 });
 
+test('lingerMs 0 sends a lone record on the next turn of the event loop: its round trip matches one pushed out by flush()', async () => {
+  // A timer would wait at least 1 ms (Node's shortest) before sending. Compared as a ratio of
+  // medians in one run, alternating blocks of sequential sends.
+  const name = await topic('linger-zero');
+  const p = producer({ lingerMs: 0 });
+  await p.send({ topic: name, value: 'warm-up' });
+  const alone: number[] = [];
+  const flushed: number[] = [];
+  for (let round = 0; round < 6; round++) {
+    for (const [times, flush] of [[alone, false], [flushed, true]] as const) {
+      for (let i = 0; i < 25; i++) {
+        // Sent from a timer's callback, as a producer sending at a fixed rate does.
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        const startedMs = performance.now();
+        const sent = p.send({ topic: name, value: `r${round}-${i}` });
+        if (flush) void p.flush();
+        await sent;
+        times.push(performance.now() - startedMs);
+      }
+    }
+  }
+  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[xs.length >> 1];
+  const ratio = median(alone) / median(flushed);
+  assert.ok(ratio < 1.5, `a lone record with lingerMs 0 took ${median(alone).toFixed(3)} ms (median of ${alone.length}) against ${median(flushed).toFixed(3)} ms when flushed: ratio ${ratio.toFixed(2)}, expected under 1.5`);
+  const { records } = await fetchAll(client, name, 0);
+  assert.equal(records.length, 1 + alone.length + flushed.length);
+});
+
 test('close() sends what is pending first; afterwards every send rejects with CLIENT_CLOSED', async () => {
   const name = await topic('close');
   const p = producer({ lingerMs: 60_000 });
