@@ -1,4 +1,4 @@
-// `npm run bench:floor [-- --workload W1|W2|L --duration 20s]`: the least a Node.js broker can
+// `npm run bench:floor [-- --workload W1|W2|L --duration 20s --frame-messages N]`: the least a Node.js broker can
 // spend on this machine for the pipeline `holdfast bench` measures, with none of Holdfast's code.
 // Three processes, as in `holdfast bench`: a producer sends length-prefixed frames of messages
 // over TCP (127.0.0.1) with the same in-flight window (1,000 messages) and batch limit (1 MiB); the
@@ -12,6 +12,10 @@
 // (same workloads and warm-up): the difference is what Holdfast's own code costs, the rest is the
 // platform's. One JSON line per run, with the latency of the durable writes as JavaScript sees
 // them (writev dispatch to its callback: the kernel's time plus any wait for the event loop).
+//
+// `--frame-messages N` caps a frame at N messages (default: what fits 1 MiB). Below the window,
+// the window travels as several frames, and the broker writes one while the next is on its way:
+// an overlapped pipeline, at the price of more writes per message.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -44,6 +48,8 @@ interface Args {
   dir: string;
   producerPort: number;
   consumerPort: number;
+  /** Most messages in one frame. */
+  frameMessages: number;
 }
 
 interface Report {
@@ -238,7 +244,7 @@ function connect(port: number): Promise<net.Socket> {
 
 async function runProducer(a: Args): Promise<void> {
   const { messageBytes, rate } = WORKLOADS[a.workload];
-  const perFrame = Math.floor((BATCH_BYTES - FRAME_HEADER) / messageBytes);
+  const perFrame = a.frameMessages;
   const template = Buffer.alloc(messageBytes, 0x61);
   const socket = await connect(a.producerPort);
   let inFlight = 0;
@@ -384,15 +390,21 @@ function nextMessage<T>(c: ChildProcess, t: string): Promise<T> {
 }
 
 async function runParent(): Promise<void> {
-  const { values } = parseArgs({ options: { workload: { type: 'string', default: 'W1' }, duration: { type: 'string', default: '20s' } } });
+  const { values } = parseArgs({ options: { workload: { type: 'string', default: 'W1' }, duration: { type: 'string', default: '20s' }, 'frame-messages': { type: 'string' } } });
   const workload = values.workload as WorkloadName;
   if (!FLOOR_WORKLOADS.includes(workload)) throw new Error(`--workload must be one of ${FLOOR_WORKLOADS.join(', ')}, got ${values.workload}`);
   const durationMs = parseDuration(values.duration ?? '');
   if (durationMs < 3000) throw new Error(`--duration must be like 20s or 2m and at least 3s, got ${values.duration}`);
+  const fitting = Math.floor((BATCH_BYTES - FRAME_HEADER) / WORKLOADS[workload].messageBytes);
+  const frameOption = values['frame-messages'];
+  const frameMessages = frameOption === undefined ? fitting : Number(frameOption);
+  if (!Number.isSafeInteger(frameMessages) || frameMessages < 1 || frameMessages > fitting) {
+    throw new Error(`--frame-messages must be an integer from 1 to ${fitting} (what fits a 1 MiB frame for ${workload}), got ${frameOption}`);
+  }
   // The same warm-up as holdfast bench, so the measured windows compare.
   const warmupMs = warmupMsOf(durationMs);
   const dir = tempDir('holdfast-floor-');
-  const base: Args = { role: 'parent', workload, durationMs, warmupMs, dir, producerPort: 0, consumerPort: 0 };
+  const base: Args = { role: 'parent', workload, durationMs, warmupMs, dir, producerPort: 0, consumerPort: 0, frameMessages };
   const children: ChildProcess[] = [];
   try {
     const broker = child(base, 'broker');
@@ -426,6 +438,7 @@ async function runParent(): Promise<void> {
         messageBytes: WORKLOADS[workload].messageBytes,
         rate: WORKLOADS[workload].rate || null,
         inFlight: IN_FLIGHT,
+        frameMessages: Math.min(frameMessages, IN_FLIGHT),
         measuredSeconds: +seconds.toFixed(1),
         produced: p.messages,
         consumed: c.messages,
