@@ -244,7 +244,6 @@ function connect(port: number): Promise<net.Socket> {
 
 async function runProducer(a: Args): Promise<void> {
   const { messageBytes, rate } = WORKLOADS[a.workload];
-  const perFrame = a.frameMessages;
   const template = Buffer.alloc(messageBytes, 0x61);
   const socket = await connect(a.producerPort);
   let inFlight = 0;
@@ -273,12 +272,12 @@ async function runProducer(a: Args): Promise<void> {
   const pump = (): void => {
     if (stopped) return;
     if (rate === 0) {
-      while (inFlight < IN_FLIGHT) sendFrame(Math.min(perFrame, IN_FLIGHT - inFlight));
+      while (inFlight < IN_FLIGHT) sendFrame(Math.min(a.frameMessages, IN_FLIGHT - inFlight));
       return;
     }
     // Fixed rate: what is due goes out as one frame, as the Holdfast producer does with linger 0.
     const due = Math.floor(((performance.now() - t0) * rate) / 1000) + 1;
-    const n = Math.min(due - issued, IN_FLIGHT - inFlight, perFrame);
+    const n = Math.min(due - issued, IN_FLIGHT - inFlight, a.frameMessages);
     if (n > 0) sendFrame(n);
     if (timer === null) {
       const nextDueMs = t0 + (issued * 1000) / rate;

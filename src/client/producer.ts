@@ -812,7 +812,9 @@ export class Producer {
       this.batchCapacity += batch.appender.capacity;
       this.active.add(tp);
       // lingerMs 0 sends on the next turn of the event loop: a timer would wait at least 1 ms
-      // (Node's shortest), which doubled a lone record's round trip.
+      // (Node's shortest), which doubled a lone record's round trip. Here and not in wakeAt: drain
+      // can pass it a batch's deadline that is already past while the partition has a batch in
+      // flight (expireHead waits until none is); a 1 ms timer, not a setImmediate loop, waits there.
       if (this.options.lingerMs === 0) this.scheduleDrain();
       else this.wakeAt(created + this.options.lingerMs);
     }
