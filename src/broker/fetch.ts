@@ -1,25 +1,35 @@
 // Fetch: whole stored batches from the one containing the fetch offset, at least one batch even
-// past max_bytes (KIP-74) for the first partition with data, long-poll until min_bytes arrive or
-// max_wait passes, and always answer. Without transactions the last stable offset is the high
+// past max_bytes (KIP-74) for the first partition with data, long-poll until min_bytes have
+// gathered or max_wait passes, and always answer. Without transactions the last stable offset is the high
 // watermark and no transaction is aborted. What a read from a segment file pins counts against the
 // broker-wide fetch.file.read.total.bytes until the answer is sent; what comes from the tail cache
 // holds its references to pooled request buffers (receiveSlabs) until then too.
 import { HoldfastError, receiveSlabs } from '../util/index.ts';
 import { ErrorCode, type FetchRequest, type FetchResponse } from '../protocol/kafka/index.ts';
+import type { PartitionLog } from '../storage/index.ts';
 import type { BrokerContext } from './context.ts';
 import type { RequestContext } from './kafka-server.ts';
 import { FETCH_MIN_SERVED } from './versions.ts';
 
 type Response = FetchResponse<readonly Buffer[]>;
 type PartitionData = Response['responses'][number]['partitions'][number];
-/** A partition a long poll may wait on: nothing past `offset` yet. */
-type Waitable = { topic: string; partition: number; offset: number };
+/**
+ * A partition a long poll counts toward min_bytes. As Kafka's DelayedFetch counts them: the bytes
+ * past the fetch offset, at most partition_max_bytes. What the read found (all of `cap` when its
+ * byte limit left batches out), plus what the log has made visible since (`visibleBytesAdded`
+ * against `mark`, taken before the read: data that arrives during a read from the file is counted
+ * twice at worst, which ends the wait early, never late).
+ */
+type Watched = { log: PartitionLog; fetchOffset: number; found: number; mark: number; cap: number };
 
 /** One pass over the fetch's partitions. */
 interface Pass {
   response: Response;
   bytes: number;
-  waitable: Waitable[];
+  /** Every partition read without error; empty when any partition has an error (answered at once). */
+  watched: Watched[];
+  /** No room left under max_bytes: more data could not be returned, so the answer does not wait. */
+  full: boolean;
   /** Bytes taken from the file-read budget for this answer's records. */
   pinned: number;
   /** A partition with data went without it: no room in the file-read budget by the deadline, or beside this fetch's own reads. */
@@ -66,7 +76,7 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
   let bytes = 0;
   let pinned = 0;
   let starved = false;
-  const waitable: Waitable[] = [];
+  const watched: Watched[] = [];
   const responses: Response['responses'] = [];
   for (const t of req.topics) {
     const topic = t.topic ?? '';
@@ -90,6 +100,7 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
       partitions.push(data);
       if (remaining <= 0 && bytes > 0) continue;
       const maxBytes = Math.max(Math.min(p.partitionMaxBytes, Math.max(remaining, 0)), 1);
+      const watch: Watched = { log, fetchOffset: p.fetchOffset, found: 0, mark: log.visibleBytesAdded, cap: Math.max(p.partitionMaxBytes, 0) };
       try {
         let read = log.readCached(p.fetchOffset, maxBytes);
         let held = 0;
@@ -110,6 +121,9 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
           if (held > maxBytes) budget.force(held - maxBytes);
           else budget.release(maxBytes - held);
         }
+        // Batches left out for the byte limit: Kafka counts the partition's whole partition_max_bytes.
+        watch.found = read.bytes > 0 && read.nextOffset < log.highWatermark ? watch.cap : read.bytes;
+        watched.push(watch);
         // KIP-74: only the first partition that returns data may exceed the limits.
         if (bytes > 0 && read.bytes > remaining) {
           budget.release(held);
@@ -120,7 +134,6 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
         data.records = read.chunks;
         bytes += read.bytes;
         remaining -= read.bytes;
-        if (read.bytes === 0) waitable.push({ topic, partition: p.partition, offset: p.fetchOffset });
       } catch (err) {
         data.errorCode = err instanceof HoldfastError && err.kafkaErrorCode !== undefined ? err.kafkaErrorCode : ErrorCode.KAFKA_STORAGE_ERROR;
         if (data.errorCode === ErrorCode.KAFKA_STORAGE_ERROR) b.logger.error('fetch read failed', { topic, partition: p.partition, err });
@@ -131,19 +144,21 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
     }
   }
   const anyError = responses.some((t) => t.partitions.some((p) => p.errorCode !== ErrorCode.NONE));
-  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, waitable: anyError ? [] : waitable, pinned, starved };
+  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, watched: anyError ? [] : watched, full: remaining <= 0, pinned, starved };
 }
 
 export async function handleFetch(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<Response> {
   const maxWaitMs = Math.min(Math.max(req.maxWaitMs, 0), b.config.fetchMaxWaitMsMax);
+  const minBytes = Math.max(req.minBytes, 1);
   const deadline = performance.now() + maxWaitMs;
   const first = await readOnce(b, ctx, req, deadline);
   // Starved: the budget had no room by the deadline, or the fetch already has data and no room for
-  // more; waiting for new records would not help either way.
-  if (first.bytes >= Math.max(req.minBytes, 1) || maxWaitMs === 0 || first.waitable.length === 0 || !b.running || first.starved) return answer(b, ctx, first);
+  // more; waiting for new records would not help either way. Full: max_bytes is reached, so the
+  // answer could not grow (Kafka would still wait when min_bytes is above max_bytes; no use).
+  if (first.bytes >= minBytes || maxWaitMs === 0 || first.watched.length === 0 || !b.running || first.starved || first.full) return answer(b, ctx, first);
   b.fetchFileReads.release(first.pinned); // this answer is read again after the wait
   releaseRecords(first.response);
-  await waitForAny(b, first.waitable, Math.max(0, deadline - performance.now()));
+  await waitForBytes(first.watched, minBytes, Math.max(0, deadline - performance.now()));
   return answer(b, ctx, await readOnce(b, ctx, req, deadline));
 }
 
@@ -163,32 +178,41 @@ function answer(b: BrokerContext, ctx: RequestContext, pass: Pass): Response {
 }
 
 /**
- * Resolves when any of the partitions has data past its fetch offset, when one of them stops, or
- * after `maxWaitMs`: one timer for the request however many partitions it waits on. A partition
- * deleted since the read is skipped; the timer still ends the wait.
+ * Resolves when the partitions hold `minBytes` between them (each counted as `Watched` says), when
+ * one of them stops, or after `maxWaitMs`: one timer for the request however many partitions it
+ * watches, and one waiter per partition, registered again at each new high watermark until the
+ * partition has counted its partition_max_bytes. A partition that cannot take a waiter (stopped,
+ * closing, deleted, or `maxWaiters` already waiting) ends the wait: the fetch answers with what
+ * is there, as it would at the deadline.
  */
-function waitForAny(b: BrokerContext, waitable: Waitable[], maxWaitMs: number): Promise<void> {
+function waitForBytes(watched: readonly Watched[], minBytes: number, maxWaitMs: number): Promise<void> {
   return new Promise((resolve) => {
-    const cancels: Array<() => void> = [];
+    const cancels: Array<(() => void) | undefined> = new Array(watched.length);
+    const counted = new Array<number>(watched.length).fill(0);
+    let total = 0;
     let settled = false;
     const finish = (): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      for (const cancel of cancels) cancel();
+      for (const cancel of cancels) cancel?.();
       resolve();
+    };
+    const watch = (i: number): void => {
+      cancels[i] = undefined;
+      if (settled) return;
+      const w = watched[i];
+      const now = Math.min(w.found + w.log.visibleBytesAdded - w.mark, w.cap);
+      total += now - counted[i];
+      counted[i] = now;
+      if (total >= minBytes) return finish();
+      if (now >= w.cap) return; // this partition can add nothing more to the answer
+      const cancel = w.log.onData(Math.max(w.fetchOffset, w.log.highWatermark), () => watch(i));
+      if (cancel === undefined) return finish();
+      cancels[i] = cancel;
     };
     const timer = setTimeout(finish, maxWaitMs);
     timer.unref(); // a poll must not keep a closed embedded broker's process alive
-    for (const w of waitable) {
-      const log = b.partitionLog(w.topic, w.partition);
-      if (log === undefined) continue;
-      const cancel = log.onData(w.offset, finish);
-      if (cancel === undefined) {
-        finish(); // data arrived since the read, the partition stopped, or too many waiters: read again now
-        return;
-      }
-      cancels.push(cancel);
-    }
+    for (let i = 0; i < watched.length; i++) watch(i);
   });
 }

@@ -78,10 +78,12 @@ export interface AppendResult {
 export interface ReadResult {
   readonly chunks: readonly Buffer[];
   readonly bytes: number;
+  /** The offset after the last batch returned; -1 when none is. Below the high watermark: the byte limit left batches out. */
+  readonly nextOffset: number;
 }
 
 /** The answer to a read with nothing to return: shared (a long poll asks every idle partition twice). */
-const NOTHING: ReadResult = Object.freeze({ chunks: Object.freeze([]), bytes: 0 });
+const NOTHING: ReadResult = Object.freeze({ chunks: Object.freeze([]), bytes: 0, nextOffset: -1 });
 
 interface Deferred {
   promise: Promise<void>;
@@ -159,6 +161,7 @@ export class PartitionLog {
   private writtenEnd = 0;
   private hw = 0;
   private rp = 0;
+  private visibleAdded = 0;
   private stateValue: LogState = 'online';
   private reason: string | undefined;
   private failure: Error | undefined;
@@ -242,6 +245,13 @@ export class PartitionLog {
   /** End of durable data (sync mode: fsynced; async mode: written). Readers see only offsets below it. */
   get highWatermark(): number {
     return this.hw;
+  }
+  /**
+   * Bytes of batches made visible to readers since this log was opened: only ever grows. A long
+   * poll that waits for min_bytes measures new data by it, without reading the data.
+   */
+  get visibleBytesAdded(): number {
+    return this.visibleAdded;
   }
   /** Everything below this offset is fsynced. */
   get recoveryPoint(): number {
@@ -510,6 +520,7 @@ export class PartitionLog {
   }
 
   private advanceVisible(seg: Segment, endOffset: number): void {
+    this.visibleAdded += seg.writtenBytes - seg.visibleBytes;
     seg.visibleBytes = seg.writtenBytes;
     seg.visibleNextOffset = endOffset;
     const hw = this.config.flushMode === 'sync' ? this.rp : this.writtenEnd;
@@ -628,12 +639,8 @@ export class PartitionLog {
     if (fetchOffset >= maxOffset) return NOTHING;
     const cached = this.cache.collect(fetchOffset, maxBytes, maxOffset);
     if (cached === undefined) return undefined;
-    let bytes = 0;
-    for (const c of cached) {
-      receiveSlabs.retain(c);
-      bytes += c.length;
-    }
-    return { chunks: cached, bytes };
+    for (const c of cached.chunks) receiveSlabs.retain(c);
+    return cached;
   }
 
   private segmentIndexFor(offset: number): number {
@@ -690,8 +697,8 @@ export class PartitionLog {
       const buf = Buffer.allocUnsafe(want);
       const n = await h.read(buf, 0, want, found.position);
       if (n < want) throw this.corruption(seg, { position: found.position + n, expectedOffset: found.baseOffset, reason: `file ends ${want - n} bytes early` });
-      const end = this.validateRegion(seg, buf, found.position, found.baseOffset, limit, maxOffset);
-      return end === 0 ? NOTHING : { chunks: [buf.subarray(0, end)], bytes: end };
+      const { end, nextOffset } = this.validateRegion(seg, buf, found.position, found.baseOffset, limit, maxOffset);
+      return end === 0 ? NOTHING : { chunks: [buf.subarray(0, end)], bytes: end, nextOffset };
     });
   }
 
@@ -725,8 +732,8 @@ export class PartitionLog {
     this.logger.warn('index entry disagrees with the segment; walking from its start', { file: seg.logPath, entryOffset: entry.offset, entryPosition: entry.position });
   }
 
-  /** Checks the whole batches at the start of `buf`; returns the byte length of those to return. */
-  private validateRegion(seg: Segment, buf: Buffer, filePosition: number, baseOffset: number, limit: number, maxOffset: number): number {
+  /** Checks the whole batches at the start of `buf`; returns the byte length of those to return and the offset after them. */
+  private validateRegion(seg: Segment, buf: Buffer, filePosition: number, baseOffset: number, limit: number, maxOffset: number): { end: number; nextOffset: number } {
     let p = 0;
     let expected = baseOffset;
     while (buf.length - p >= BATCH_HEADER_BYTES) {
@@ -744,7 +751,7 @@ export class PartitionLog {
       p += size;
       expected = lastOffset + 1;
     }
-    return p;
+    return { end: p, nextOffset: expected };
   }
 
   /** The first batch whose max timestamp is >= `timestampMs` (its base offset), or null. */

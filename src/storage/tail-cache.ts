@@ -147,9 +147,10 @@ export class TailCache {
 
   /**
    * Whole batches from the one containing `fetchOffset`, below `maxOffset`, up to `maxBytes` (at
-   * least one). Undefined when `fetchOffset` is not cached.
+   * least one), their total size and the offset after the last (-1 when none qualifies). Undefined
+   * when `fetchOffset` is not cached.
    */
-  collect(fetchOffset: number, maxBytes: number, maxOffset: number): Buffer[] | undefined {
+  collect(fetchOffset: number, maxBytes: number, maxOffset: number): { chunks: Buffer[]; bytes: number; nextOffset: number } | undefined {
     const first = this.firstOffset;
     if (first === undefined || fetchOffset < first || fetchOffset > this.entries[this.entries.length - 1].lastOffset) return undefined;
     let lo = this.head;
@@ -161,14 +162,16 @@ export class TailCache {
     }
     const chunks: Buffer[] = [];
     let bytes = 0;
+    let nextOffset = -1;
     for (let i = lo; i < this.entries.length; i++) {
       const e = this.entries[i];
       if (e.lastOffset >= maxOffset) break;
       if (chunks.length > 0 && bytes + e.bytes.length > maxBytes) break;
       chunks.push(e.bytes);
       bytes += e.bytes.length;
+      nextOffset = e.lastOffset + 1;
     }
-    return chunks;
+    return { chunks, bytes, nextOffset };
   }
 
   clear(): void {

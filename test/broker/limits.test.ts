@@ -311,7 +311,8 @@ test('fetch.file.read.total.bytes: a fetch whose partitions together exceed the 
     assert.equal(size(p1.records), 0, 'the second did not fit beside it');
     assert.equal(p1.highWatermark, 1, 'and says there is more');
     assert.equal(b.broker.fetchFileReads.used, 0, 'given back once sent');
-    const second = await c.request(API_KEYS.Fetch, 11, { ...body, topics: [{ topic: 'two', partitions: [partition(1)] }] });
+    // min_bytes 1: alone, the partition's 600 KiB would hold a 2 MiB poll to its max_wait, as in Kafka.
+    const second = await c.request(API_KEYS.Fetch, 11, { ...body, minBytes: 1, topics: [{ topic: 'two', partitions: [partition(1)] }] });
     assert.ok(size(second.responses[0].partitions[0].records) > 600 * 1024, 'read by the next fetch');
   });
 });

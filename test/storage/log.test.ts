@@ -72,10 +72,12 @@ test('reads return whole batches from the one containing a mid-batch offset, and
     const size = makeBatch({ payload: payload(0, 200) }).length;
     const two = await log.read(0, Math.floor(size * 2.5));
     assert.deepEqual(splitBatches(two.chunks).map(baseOffsetOf), [0, 5]);
-    assert.deepEqual(await log.read(30, 1000), { chunks: [], bytes: 0 }, 'fetch at the end is empty');
+    assert.deepEqual([mid.nextOffset, tiny.nextOffset, two.nextOffset], [30, 15, 10], 'the offset after the last batch returned');
+    assert.deepEqual(await log.read(30, 1000), { chunks: [], bytes: 0, nextOffset: -1 }, 'fetch at the end is empty');
     await assert.rejects(log.read(31, 1000), OffsetOutOfRangeError);
     const limited = await log.read(0, 1_000_000, { maxOffset: 15 });
     assert.deepEqual(splitBatches(limited.chunks).map(baseOffsetOf), [0, 5, 10], 'maxOffset bounds the read');
+    assert.equal(limited.nextOffset, 15);
     await log.close();
   });
 });
@@ -90,6 +92,8 @@ test('the tail cache serves the same bytes as the files', async () => {
     const reopened = await openLog(fs, join(dir, 'a'), new ManualClock(), { cleanShutdown: true, recoveryPoint: 40 });
     const fromDisk = await reopened.read(9, 2000);
     assert.deepEqual(Buffer.concat(fromCache.chunks), Buffer.concat(fromDisk.chunks));
+    assert.equal(fromCache.nextOffset, fromDisk.nextOffset);
+    assert.ok(fromDisk.nextOffset > 9 && fromDisk.nextOffset < 40, 'the byte limit left later batches out');
     assert.ok(fromDisk.bytes > 0);
     await reopened.close();
   });
@@ -103,7 +107,7 @@ test('readCached answers without I/O what read would, and defers the rest to rea
     await appendAll(log, Array.from({ length: 10 }, (_, i) => makeBatch({ records: 2, payload: payload(i, 300) })));
     const reads = (): number => counting.get('read:log');
     const before = reads();
-    assert.deepEqual(log.readCached(log.highWatermark, 1000), { chunks: [], bytes: 0 }, 'nothing past the high watermark');
+    assert.deepEqual(log.readCached(log.highWatermark, 1000), { chunks: [], bytes: 0, nextOffset: -1 }, 'nothing past the high watermark');
     const cached = log.readCached(4, 1000);
     assert.ok(cached !== undefined && cached.bytes > 0);
     assert.deepEqual(Buffer.concat(cached.chunks), Buffer.concat((await log.read(4, 1000)).chunks));

@@ -18,10 +18,13 @@ test('serves whole batches from the one holding the fetch offset, up to maxBytes
   const c = new TailCache(1 << 20);
   for (let i = 0; i < 10; i++) c.add(i * 10, i * 10 + 9, Buffer.alloc(100, i));
   assert.equal(c.firstOffset, 0);
-  assert.deepEqual(c.collect(35, 250, Infinity)?.map((b) => b[0]), [3, 4]);
-  assert.deepEqual(c.collect(35, 10, Infinity)?.map((b) => b[0]), [3], 'at least one batch');
-  assert.deepEqual(c.collect(0, 1e6, 30)?.map((b) => b[0]), [0, 1, 2], 'stops below maxOffset');
+  assert.deepEqual(c.collect(35, 250, Infinity)?.chunks.map((b) => b[0]), [3, 4]);
+  assert.deepEqual(c.collect(35, 10, Infinity)?.chunks.map((b) => b[0]), [3], 'at least one batch');
+  assert.deepEqual(c.collect(0, 1e6, 30)?.chunks.map((b) => b[0]), [0, 1, 2], 'stops below maxOffset');
   assert.equal(c.collect(100, 1e6, Infinity), undefined, 'past the end is not cached');
+  const some = c.collect(35, 250, Infinity);
+  assert.deepEqual([some?.bytes, some?.nextOffset], [200, 50], 'size and the offset after the last batch returned');
+  assert.deepEqual(c.collect(0, 1e6, 5), { chunks: [], bytes: 0, nextOffset: -1 }, 'nothing below maxOffset');
   c.add(500, 509, Buffer.alloc(100));
   assert.equal(c.firstOffset, 500, 'a gap clears the cache');
 });
