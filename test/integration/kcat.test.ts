@@ -515,3 +515,27 @@ test('a waiting kcat consumer receives messages produced after it started (long-
   const got = await consumer;
   assert.deepEqual(got.map((m) => [m.offset, m.key, m.payload]), [[0, null, 'one'], [1, null, 'two'], [2, 'k', 'three']]);
 });
+
+test('kcat with fetch.min.bytes: nothing is delivered until min.bytes have gathered, then all of it', { skip, timeout: 60_000 }, async () => {
+  const topic = 'kcat-min-bytes';
+  await createTopic(topic, 1);
+  const record = () => buildBatch({ records: [{ value: Buffer.alloc(1000, 0x61) }] }); // ~1,070 bytes stored
+  // fetch.wait.max.ms at the broker's cap (30 s): only min.bytes can end kcat's polls within the test.
+  const child = spawn(KCAT, ['-b', b.bootstrap, '-C', '-t', topic, '-o', 'beginning', '-c', '15', '-u', '-f', '%o\n', '-X', 'fetch.min.bytes=10000', '-X', 'fetch.wait.max.ms=30000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('close', r));
+  try {
+    await new Promise((r) => setTimeout(r, 500)); // kcat's first poll is waiting on the empty partition
+    for (let i = 0; i < 5; i++) await produceBatch(topic, 0, record());
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(stdout, '', `kcat got records with ~5,350 bytes stored against fetch.min.bytes 10,000; stderr:\n${stderr}`);
+    for (let i = 0; i < 10; i++) await produceBatch(topic, 0, record());
+    assert.equal(await exited, 0, stderr);
+    assert.deepEqual(stdout.trim().split('\n').map(Number), Array.from({ length: 15 }, (_, i) => i));
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
