@@ -1,7 +1,7 @@
 // Fetch: whole stored batches from the one containing the fetch offset, at least one batch even
 // past max_bytes (KIP-74) for the first partition with data, long-poll until min_bytes have
-// gathered or max_wait passes, and always answer. Without transactions the last stable offset is the high
-// watermark and no transaction is aborted. What a read from a segment file pins counts against the
+// gathered or max_wait passes, and always answer. Without transactions the last stable offset is
+// the high watermark and no transaction is aborted. What a read from a segment file pins counts against the
 // broker-wide fetch.file.read.total.bytes until the answer is sent; what comes from the tail cache
 // holds its references to pooled request buffers (receiveSlabs) until then too.
 import { HoldfastError, receiveSlabs } from '../util/index.ts';
@@ -28,7 +28,7 @@ interface Pass {
   bytes: number;
   /** Every partition read without error; empty when any partition has an error (answered at once). */
   watched: Watched[];
-  /** No room left under max_bytes: more data could not be returned, so the answer does not wait. */
+  /** Data fills max_bytes: more could not be returned, so the answer does not wait. */
   full: boolean;
   /** Bytes taken from the file-read budget for this answer's records. */
   pinned: number;
@@ -144,7 +144,7 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
     }
   }
   const anyError = responses.some((t) => t.partitions.some((p) => p.errorCode !== ErrorCode.NONE));
-  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, watched: anyError ? [] : watched, full: remaining <= 0, pinned, starved };
+  return { response: { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses }, bytes, watched: anyError ? [] : watched, full: remaining <= 0 && bytes > 0, pinned, starved };
 }
 
 export async function handleFetch(b: BrokerContext, ctx: RequestContext, req: FetchRequest): Promise<Response> {

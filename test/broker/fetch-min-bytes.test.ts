@@ -41,11 +41,11 @@ type Part = { partition: number; partitionMaxBytes?: number };
 type Answer = { partitionIndex: number; errorCode: number; records: Buffer | null };
 
 /** A Fetch v11 from offset 0 of each partition, on its own connection; `settled` turns true when it is answered. */
-async function longPoll(topic: string, parts: Part[], minBytes: number, maxWaitMs: number) {
+async function longPoll(topic: string, parts: Part[], minBytes: number, maxWaitMs: number, maxBytes = 50 << 20) {
   const poller = await TestKafkaClient.connect(b.bootstrap);
   const state = { settled: false };
   const body = {
-    replicaId: -1, maxWaitMs, minBytes, maxBytes: 50 << 20, isolationLevel: 1, sessionId: 0, sessionEpoch: -1, forgottenTopicsData: [], rackId: '',
+    replicaId: -1, maxWaitMs, minBytes, maxBytes, isolationLevel: 1, sessionId: 0, sessionEpoch: -1, forgottenTopicsData: [], rackId: '',
     topics: [{ topic, partitions: parts.map((p) => ({ partition: p.partition, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: p.partitionMaxBytes ?? 1 << 20 })) }],
   };
   const answer = poller.request(1, 11, body).then((res: { responses: Array<{ partitions: Answer[] }> }) => {
@@ -117,6 +117,16 @@ test('a reader catching up is answered at once: a partition whose read stops at 
   const parts = await poll.answer;
   assert.equal(parts[0].errorCode, 0);
   assert.ok((parts[0].records?.length ?? 0) > 2000 && (parts[0].records?.length ?? 0) <= 3000, `${parts[0].records?.length} bytes`);
+});
+
+test('max_bytes 0 on an empty partition still long-polls, then returns one whole batch (KIP-74)', { timeout: 60_000 }, async () => {
+  await createTopic('zero-max', 1);
+  const poll = await longPoll('zero-max', [{ partition: 0 }], 1, 200_000, 0);
+  await pause(100);
+  assert.equal(poll.state.settled, false, 'no data yet, and max_bytes 0 is not a full answer');
+  const stored = await produce('zero-max', 0, 100);
+  const parts = await poll.answer;
+  assert.equal(parts[0].records?.length, stored);
 });
 
 test('a poll ends at once when a watched partition is deleted, even short of min_bytes', { timeout: 60_000 }, async () => {
