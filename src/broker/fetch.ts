@@ -17,8 +17,11 @@ type PartitionData = Response['responses'][number]['partitions'][number];
  * A partition a long poll counts toward min_bytes. As Kafka's DelayedFetch counts them: the bytes
  * past the fetch offset, at most partition_max_bytes. What the read found (all of `cap` when its
  * byte limit left batches out), plus what the log has made visible since (`visibleBytesAdded`
- * against `mark`, taken before the read: data that arrives during a read from the file is counted
- * twice at worst, which ends the wait early, never late).
+ * against `mark`, taken before the read). Where this differs from Kafka it counts more, so the
+ * answer comes early, never late: data that arrives during a read from the file is counted twice;
+ * a read cut short by the response's max_bytes, not its own limit, counts all of `cap`; and a
+ * fetch offset above the high watermark counts bytes made visible below it too (Kafka adds
+ * nothing until the high watermark passes the fetch offset).
  */
 type Watched = { log: PartitionLog; fetchOffset: number; found: number; mark: number; cap: number };
 
