@@ -74,6 +74,12 @@ export interface ConsumerOptions {
   maxMessagesPerTurn?: number;
   /** Long-poll: the broker answers a fetch once data arrives or after this long (at least 10). @default 500 */
   maxWaitMs?: number;
+  /**
+   * Fetch min.bytes for polls at the end of the log: the broker answers once this many bytes have
+   * arrived or maxWaitMs passes, so fewer, larger answers at the cost of up to maxWaitMs of
+   * latency. A fetch that includes a partition with records to read asks for 1 byte. @default 1
+   */
+  minBytes?: number;
   /** Bound on the bytes of fetched record batches not yet handled, across all partitions (plus at most one batch per fetch, KIP-74). @default 16777216 */
   maxPrefetchBytes?: number;
   /** A partition is fetched only while less than this is buffered for it; also the per-partition fetch size. @default 1048576 */
@@ -144,6 +150,7 @@ interface Resolved {
   maxUncommittedMessages: number;
   maxMessagesPerTurn: number;
   maxWaitMs: number;
+  minBytes: number;
   maxPrefetchBytes: number;
   maxPartitionFetchBytes: number;
   groupInstanceId: string | null;
@@ -196,6 +203,7 @@ function resolveOptions(o: ConsumerOptions): Resolved {
     maxUncommittedMessages: intOption('maxUncommittedMessages', o.maxUncommittedMessages, 1000, 1, 10_000_000),
     maxMessagesPerTurn: intOption('maxMessagesPerTurn', o.maxMessagesPerTurn, 100, 1, 1_000_000),
     maxWaitMs,
+    minBytes: intOption('minBytes', o.minBytes, 1, 1),
     maxPrefetchBytes: intOption('maxPrefetchBytes', o.maxPrefetchBytes, 16 * 1024 * 1024, 1024),
     maxPartitionFetchBytes: intOption('maxPartitionFetchBytes', o.maxPartitionFetchBytes, 1024 * 1024, 1024),
     groupInstanceId: o.groupInstanceId ?? null,
@@ -1043,7 +1051,11 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         let most = 0;
         for (const ps of states) most += ps.fetchBytes;
         const key = `${leader}/${slot}`;
-        const fetching = this.fetchFrom(this.fetchClusters[slot], leader, states, Math.min(shareBytes, most))
+        const budget = Math.min(shareBytes, most);
+        // min.bytes unless a partition is known to have records to read (those are answered at
+        // once), and never above what the fetch may return.
+        const minBytes = states.some((ps) => ps.logEnd > ps.fetchOffset) ? 1 : Math.min(this.o.minBytes, budget);
+        const fetching = this.fetchFrom(this.fetchClusters[slot], leader, states, budget, minBytes)
           .catch((err) => this.fail(err))
           .finally(() => {
             this.fetchesInFlight.delete(key);
@@ -1073,7 +1085,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     ps.retryAtMs = Date.now() + backoffMs(this.o.retryBackoffMs, ps.fetchErrors++);
   }
 
-  private async fetchFrom(cluster: ClientCluster, leader: number, states: PartitionState[], budget: number): Promise<void> {
+  private async fetchFrom(cluster: ClientCluster, leader: number, states: PartitionState[], budget: number, minBytes: number): Promise<void> {
     const requested = states.map((ps) => ({ ps, epoch: ps.epoch, fetchOffset: ps.fetchOffset }));
     for (const ps of states) ps.fetching = true;
     this.reservedBytes += budget;
@@ -1084,7 +1096,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       const { body: res, frame } = await conn.requestPooled<FetchResponse>(API_KEYS.Fetch, conn.version(API_KEYS.Fetch, 4, 11), {
         replicaId: -1,
         maxWaitMs: this.o.maxWaitMs,
-        minBytes: 1,
+        minBytes,
         maxBytes: budget,
         isolationLevel: 1, // READ_COMMITTED
         sessionId: 0,

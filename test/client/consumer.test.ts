@@ -563,6 +563,38 @@ test('options are validated with ConfigError naming the option', () => {
   assert.throws(() => new Consumer({ ...base, delivery: 'exactly-once' as never }), (e: unknown) => e instanceof ConfigError && /delivery/.test(e.message));
   assert.throws(() => new Consumer({ ...base, assignors: ['sticky' as never] }), (e: unknown) => e instanceof ConfigError && /assignors/.test(e.message));
   assert.throws(() => new Consumer({ ...base, retry: { initialMs: 100, maxMs: 10 } }), (e: unknown) => e instanceof ConfigError && /retry\.maxMs/.test(e.message));
+  assert.throws(() => new Consumer({ ...base, minBytes: 0 }), (e: unknown) => e instanceof ConfigError && /minBytes = 0/.test(e.message));
+});
+
+test('minBytes: at the end of the log nothing is handled until minBytes have arrived, then all of it', { timeout: 60_000 }, async () => {
+  const topic = 'min-bytes';
+  await b.broker.createTopic(topic, 1, {});
+  // Every check that a poll holds comes well inside maxWaitMs of that poll's start; close() waits
+  // for the poll in flight, so maxWaitMs also bounds how long it takes.
+  const c = consumer('min-bytes-group', [topic], { minBytes: 10_000, maxWaitMs: 5000 });
+  const seen: string[] = [];
+  const done = c.run(async (m) => {
+    seen.push(text(m));
+  });
+  const value = (i: number) => `${i}`.padEnd(1000, '.');
+  const send = async (from: number, to: number) => {
+    for (let i = from; i < to; i++) await produce(wire, topic, 0, [{ value: value(i) }]);
+  };
+  // One record of 1,000 bytes a batch, ~1,070 bytes stored: 10 reach minBytes, 9 do not.
+  await sleep(500);
+  await send(0, 5);
+  await sleep(500);
+  assert.deepEqual(seen, [], 'handled with 5 records stored against minBytes 10,000');
+  await send(5, 10);
+  await until(() => `${seen.length} of 10 handled`, () => seen.length === 10);
+  await send(10, 14);
+  await sleep(500);
+  assert.equal(seen.length, 10, 'the next poll, at the end of the log, holds for minBytes too');
+  await send(14, 20);
+  await until(() => `${seen.length} of 20 handled`, () => seen.length === 20);
+  assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => value(i)));
+  await c.close();
+  await done;
 });
 
 // ---- interoperability: a librdkafka member in the same group ----------------------------------
