@@ -22,6 +22,8 @@ export interface TopicReaderOptions {
   from?: ReadPosition;
   /** Long-poll: the broker answers once data arrives or after this long. @default 500 */
   maxWaitMs?: number;
+  /** Fetch min.bytes: the broker answers once this many bytes past the read positions are there (never more than a fetch may return), or after maxWaitMs. @default 1 */
+  minBytes?: number;
   /** Bytes fetched per partition per request. @default 1048576 */
   maxPartitionFetchBytes?: number;
   /** Wait after a failed fetch before the next (doubling up to 5 s). @default 100 */
@@ -64,6 +66,10 @@ export class TopicReader implements AsyncIterable<ConsumerMessage> {
     if (typeof from === 'object' && 'offset' in from && !(Number.isSafeInteger(from.offset) && from.offset >= 0)) {
       throw new HoldfastError('INVALID_CONFIG', `TopicReader from.offset must be an integer >= 0, got ${String(from.offset)}`);
     }
+    const minBytes = options.minBytes ?? 1;
+    if (!Number.isSafeInteger(minBytes) || minBytes < 1 || minBytes > 2 ** 31 - 1) {
+      throw new HoldfastError('INVALID_CONFIG', `TopicReader minBytes must be an integer in [1, ${2 ** 31 - 1}], got ${String(minBytes)}`);
+    }
     if (typeof from === 'object' && 'timestamp' in from && !(Number.isSafeInteger(from.timestamp) && from.timestamp >= 0)) {
       throw new HoldfastError('INVALID_CONFIG', `TopicReader from.timestamp must be milliseconds since the epoch, got ${String(from.timestamp)}`);
     }
@@ -73,6 +79,7 @@ export class TopicReader implements AsyncIterable<ConsumerMessage> {
       partitions: options.partitions ?? null,
       from,
       maxWaitMs: Math.max(10, options.maxWaitMs ?? 500),
+      minBytes,
       maxPartitionFetchBytes: options.maxPartitionFetchBytes ?? 1048576,
       retryBackoffMs: options.retryBackoffMs ?? 100,
       clientId: options.clientId ?? 'holdfast-reader',
@@ -195,7 +202,7 @@ export class TopicReader implements AsyncIterable<ConsumerMessage> {
       const res = await conn.request<FetchResponse>(API_KEYS.Fetch, conn.version(API_KEYS.Fetch, 4, 11), {
         replicaId: -1,
         maxWaitMs: this.o.maxWaitMs,
-        minBytes: 1,
+        minBytes: Math.min(this.o.minBytes, this.o.maxPartitionFetchBytes * requested.length),
         maxBytes: this.o.maxPartitionFetchBytes * requested.length,
         isolationLevel: 1,
         sessionId: 0,
