@@ -1,9 +1,9 @@
 // Fetch: whole stored batches from the one containing the fetch offset, at least one batch even
 // past max_bytes (KIP-74) for the first partition with data, long-poll until min_bytes have
 // gathered or max_wait passes, and always answer. Without transactions the last stable offset is
-// the high watermark and no transaction is aborted. What a read from a segment file pins counts against the
-// broker-wide fetch.file.read.total.bytes until the answer is sent; what comes from the tail cache
-// holds its references to pooled request buffers (receiveSlabs) until then too.
+// the high watermark and no transaction is aborted. What a read from a segment file pins counts
+// against the broker-wide fetch.file.read.total.bytes until the answer is sent; what comes from
+// the tail cache holds its references to pooled request buffers (receiveSlabs) until then too.
 import { HoldfastError, receiveSlabs } from '../util/index.ts';
 import { ErrorCode, type FetchRequest, type FetchResponse } from '../protocol/kafka/index.ts';
 import type { PartitionLog } from '../storage/index.ts';
@@ -29,7 +29,7 @@ type Watched = { log: PartitionLog; fetchOffset: number; found: number; mark: nu
 interface Pass {
   response: Response;
   bytes: number;
-  /** Every partition read without error; empty when any partition has an error (answered at once). */
+  /** The partitions read without error while the answer was short of min_bytes; empty when any partition has an error (answered at once). */
   watched: Watched[];
   /** Data fills max_bytes: more could not be returned, so the answer does not wait. */
   full: boolean;
@@ -73,6 +73,7 @@ function emptyPartition(partitionIndex: number, errorCode: number): PartitionDat
 async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest, deadline: number): Promise<Pass> {
   const budget = b.fetchFileReads;
   const readCommitted = req.isolationLevel === 1;
+  const minBytes = Math.max(req.minBytes, 1);
   // The client's limit, never above the broker's fetch.max.bytes. Fetch v0-2 has no max_bytes,
   // but those versions read nothing (FETCH_MIN_SERVED).
   let remaining = Math.min(req.maxBytes ?? b.config.fetchMaxBytes, b.config.fetchMaxBytes);
@@ -103,7 +104,7 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
       partitions.push(data);
       if (remaining <= 0 && bytes > 0) continue;
       const maxBytes = Math.max(Math.min(p.partitionMaxBytes, Math.max(remaining, 0)), 1);
-      const watch: Watched = { log, fetchOffset: p.fetchOffset, found: 0, mark: log.visibleBytesAdded, cap: Math.max(p.partitionMaxBytes, 0) };
+      const mark = log.visibleBytesAdded;
       try {
         let read = log.readCached(p.fetchOffset, maxBytes);
         let held = 0;
@@ -124,9 +125,13 @@ async function readOnce(b: BrokerContext, ctx: RequestContext, req: FetchRequest
           if (held > maxBytes) budget.force(held - maxBytes);
           else budget.release(maxBytes - held);
         }
-        // Batches left out for the byte limit: Kafka counts the partition's whole partition_max_bytes.
-        watch.found = read.bytes > 0 && read.nextOffset < log.highWatermark ? watch.cap : read.bytes;
-        watched.push(watch);
+        // Only while the answer may still wait: once min_bytes are read, nobody looks at `watched`.
+        if (bytes < minBytes) {
+          const cap = Math.max(p.partitionMaxBytes, 0);
+          // Batches left out for the byte limit: Kafka counts the partition's whole partition_max_bytes.
+          const found = read.bytes > 0 && read.nextOffset < log.highWatermark ? cap : read.bytes;
+          watched.push({ log, fetchOffset: p.fetchOffset, found, mark, cap });
+        }
         // KIP-74: only the first partition that returns data may exceed the limits.
         if (bytes > 0 && read.bytes > remaining) {
           budget.release(held);
