@@ -77,6 +77,8 @@ export class Broker implements BrokerContext {
       void broker?.fail();
       deps.onFatal?.(err);
     };
+    const disk = new DiskSpace(fs, config.dataDir, config.diskMinFreeBytes, logger);
+    await disk.refresh();
     const logs = await LogManager.open({
       fs,
       clock,
@@ -87,9 +89,10 @@ export class Broker implements BrokerContext {
       tailCacheTotalBytes: config.tailCacheTotalBytes,
       // Group state is served from memory; commits are small batches that would pin pool chunks.
       uncachedTopics: [OFFSETS_TOPIC],
+      preallocateBytes: config.logPreallocateBytes,
+      // Zeros take disk space as data does: never into the reserve that keeps Produce refusable.
+      reserveBytes: (bytes) => disk.admit(bytes) === null,
     });
-    const disk = new DiskSpace(fs, config.dataDir, config.diskMinFreeBytes, logger);
-    await disk.refresh();
     broker = new Broker(config, clock, logger, registry, logs, disk);
     await broker.reconcileLogs();
     broker.warnInvalidTopicConfigs();

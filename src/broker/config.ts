@@ -1,6 +1,7 @@
 // Broker configuration: the keys of holdfast.yaml and their command-line flags, defaults, and
 // validation with errors that name the bad key. Every default is the safe one.
 import { ConfigError } from '../util/index.ts';
+import { MAX_PREALLOCATE_BYTES } from '../storage/index.ts';
 import { TOPIC_CONFIGS, validateTopicConfigs, type TopicConfigOverrides } from './topic-config.ts';
 
 export interface BrokerConfig {
@@ -62,6 +63,8 @@ export interface BrokerConfig {
   diskCheckIntervalMs: number;
   /** Memory all partitions' tail caches (recent batches served to consumers without file reads) may pin together. @default 268435456 */
   tailCacheTotalBytes: number;
+  /** Zeros a flush.mode=sync partition writes at a time ahead of its data, so durable appends overwrite allocated blocks; 0 = off. @default 1048576 (1 MiB) */
+  logPreallocateBytes: number;
   /** debug | info | warn | error. @default 'info' */
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Broker-wide defaults for topic configs (any key of the topic config table). @default {} */
@@ -118,6 +121,7 @@ export const BROKER_KEYS: Record<string, KeySpec> = {
   'disk.min.free.bytes': { field: 'diskMinFreeBytes', type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Free bytes kept on the data directory\'s file system: Produce is refused with KAFKA_STORAGE_ERROR (retriable) rather than fill the disk; consumers and offset commits go on.' },
   'disk.check.interval.ms': { field: 'diskCheckIntervalMs', type: 'int', min: 10, max: 60000, doc: 'How often free disk space is read; in between, appended bytes are counted against the last reading.' },
   'tail.cache.total.bytes': { field: 'tailCacheTotalBytes', type: 'int', min: 0, max: 2147483647, doc: 'Memory all partitions\' tail caches may pin together (each partition at most 8 MiB); the oldest batches go first. 0 turns the cache off.' },
+  'log.preallocate.bytes': { field: 'logPreallocateBytes', type: 'int', min: 0, max: MAX_PREALLOCATE_BYTES, doc: 'Zeros a flush.mode=sync partition writes and fsyncs at a time ahead of its data, once its active segment holds this much and while its writes are at most 128 KiB, so a durable append overwrites blocks the file has instead of growing it (growing makes each O_DSYNC write also write the file\'s metadata). Costs up to this much disk per partition being written; segments are cut back to their data when sealed or closed cleanly. 0 turns it off.' },
   'log.level': { field: 'logLevel', type: 'level', doc: 'debug, info, warn or error.' },
   'topic.defaults': { field: 'topicDefaults', type: 'topic-defaults', doc: 'Map of topic config defaults, e.g. flush.mode: async.' },
   'group.initial.rebalance.delay.ms': { field: 'groupInitialRebalanceDelayMs', type: 'int', min: 0, max: 300000, doc: 'Wait for more members before the first rebalance of an empty group.' },
@@ -155,6 +159,7 @@ export function defaultBrokerConfig(): BrokerConfig {
     diskMinFreeBytes: 256 * 1024 * 1024,
     diskCheckIntervalMs: 1000,
     tailCacheTotalBytes: 256 * 1024 * 1024,
+    logPreallocateBytes: 1024 * 1024,
     logLevel: 'info',
     topicDefaults: {},
     groupInitialRebalanceDelayMs: 3000,

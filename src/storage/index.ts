@@ -36,6 +36,8 @@ export {
   type LogState,
   DEFAULT_TAIL_CACHE_BYTES,
   DEFAULT_MAX_WAITERS,
+  MAX_PREALLOCATE_BYTES,
+  PREALLOCATE_MAX_WRITE_BYTES,
 } from './log.ts';
 export {
   LogManager,

@@ -28,6 +28,8 @@ export const PARTITION_META_FILE = 'partition.meta';
 export const PRODUCER_SNAPSHOT_FILE = 'producer-state.snapshot';
 const KNOWN_FILES = new Set([LEADER_EPOCH_FILE, PARTITION_META_FILE, PRODUCER_SNAPSHOT_FILE]);
 const SCAN_WINDOW_BYTES = 1024 * 1024;
+/** Zeros after the last batch checked as such at recovery: above the largest preallocation. */
+const ZERO_TAIL_CHECK_BYTES = 65 * 1024 * 1024;
 /** On a clean open, an active segment up to this size is scanned instead of loading its indexes. */
 export const DEFAULT_CLEAN_OPEN_SCAN_BYTES = 64 * 1024;
 
@@ -183,16 +185,40 @@ async function handleBadBatch(ctx: LoadContext, seg: Segment, isLast: boolean, r
   if (problem.expectedOffset < rp) {
     throw new CorruptionError(`${describe(seg, problem)}: below the recovery point ${rp}, so this data had been fsynced`);
   }
-  ctx.logger.warn('truncating torn tail of the active segment after a crash', {
-    file: seg.logPath,
-    position: problem.position,
-    droppedBytes: fileBytes - problem.position,
-    firstDroppedOffset: problem.expectedOffset,
-    reason: problem.reason,
-  });
+  if (await zerosToEnd(ctx, seg, problem.position, fileBytes)) {
+    // Zeros written ahead of the data (preallocation), or an extent the crash left zero-filled
+    // before a write's data reached it: no batch to drop, so not logged as a torn tail.
+    ctx.logger.info('trimming zeros after the last batch of the active segment', { file: seg.logPath, position: problem.position, zeroBytes: fileBytes - problem.position, nextOffset: problem.expectedOffset });
+  } else {
+    ctx.logger.warn('truncating torn tail of the active segment after a crash', {
+      file: seg.logPath,
+      position: problem.position,
+      droppedBytes: fileBytes - problem.position,
+      firstDroppedOffset: problem.expectedOffset,
+      reason: problem.reason,
+    });
+  }
   await ctx.handles.use(seg.logPath, 'readwrite', async (h) => {
     await h.truncate(problem.position);
     await h.sync();
+  });
+}
+
+/**
+ * True when every byte of the segment from `position` to `fileBytes` is zero. Reads at most
+ * ZERO_TAIL_CHECK_BYTES (more than the largest preallocation); a longer tail counts as torn.
+ */
+async function zerosToEnd(ctx: LoadContext, seg: Segment, position: number, fileBytes: number): Promise<boolean> {
+  if (fileBytes - position > ZERO_TAIL_CHECK_BYTES) return false;
+  return ctx.handles.use(seg.logPath, 'readwrite', async (h) => {
+    const buf = Buffer.alloc(Math.min(SCAN_WINDOW_BYTES, fileBytes - position));
+    for (let pos = position; pos < fileBytes; ) {
+      const n = await h.read(buf, 0, Math.min(buf.length, fileBytes - pos), pos);
+      if (n === 0) return false;
+      for (let i = 0; i < n; i++) if (buf[i] !== 0) return false;
+      pos += n;
+    }
+    return true;
   });
 }
 

@@ -49,6 +49,10 @@ export interface LogManagerOptions {
   openConcurrency?: number;
   /** See PartitionLogOptions.cleanOpenScanBytes. @default 64 KiB */
   cleanOpenScanBytes?: number;
+  /** See PartitionLogOptions.preallocateBytes. @default 0 */
+  preallocateBytes?: number;
+  /** See PartitionLogOptions.reserveBytes. */
+  reserveBytes?: (bytes: number) => boolean;
 }
 
 /** `<topic>-<partition>`; topic names may contain '-' and '.', so the partition follows the last '-'. */
@@ -176,6 +180,8 @@ export class LogManager {
       tailCacheBytes: this.options.uncachedTopics?.includes(topic) === true ? 0 : this.options.tailCacheBytes,
       tailCacheBudget: this.tailCacheBudget,
       cleanOpenScanBytes: this.options.cleanOpenScanBytes,
+      preallocateBytes: this.options.preallocateBytes,
+      reserveBytes: this.options.reserveBytes,
     });
   }
 

@@ -66,7 +66,30 @@ export interface PartitionLogOptions {
   maxWaiters?: number;
   /** On a clean open, an active segment up to this size is scanned whole (one read, every CRC) instead of loading its index files. @default 64 KiB */
   cleanOpenScanBytes?: number;
+  /**
+   * flush.mode=sync: bytes of zeros written (and fsynced) at a time ahead of the active segment's
+   * end, so that an O_DSYNC append overwrites blocks the file already has instead of growing it:
+   * growing a file makes every durable write also write the file's metadata. A segment
+   * preallocates only once it holds this much, so a partition written now and then keeps no zeros
+   * on disk, and only after writes of at most PREALLOCATE_MAX_WRITE_BYTES. 0 turns it off.
+   * @default 0
+   */
+  preallocateBytes?: number;
+  /** Asked before each zero-fill with its size; false skips it (the broker's free-space reserve). */
+  reserveBytes?: (bytes: number) => boolean;
 }
+
+/**
+ * Preallocation follows only writes up to this size. Zeros double the bytes written, and what a
+ * write saves by not growing the file is about the same whatever its size (~0.1 ms on this
+ * machine's disk): on small writes that is a third of their time, on a 1 MB group commit less
+ * than the time its zeros take the disk.
+ */
+export const PREALLOCATE_MAX_WRITE_BYTES = 128 * 1024;
+/** The largest preallocateBytes accepted. */
+export const MAX_PREALLOCATE_BYTES = 64 * 1024 * 1024;
+/** Written as often as a fill needs, never modified: the source of every zero-fill. */
+const ZEROS = Buffer.alloc(256 * 1024);
 
 export interface AppendResult {
   baseOffset: number;
@@ -181,6 +204,12 @@ export class PartitionLog {
   private fatalReported = false;
   private retentionChain: Promise<number> = Promise.resolve(0);
   private deleteCounter = 0;
+  private readonly preallocateBytes: number;
+  private readonly reserveBytes: ((bytes: number) => boolean) | undefined;
+  /** The zero-fill running beside the writer, if any: appends reaching into it wait for it. */
+  private prealloc: { segment: Segment; start: number; done: Promise<void> } | undefined;
+  /** Set when a zero-fill's write failed: this log appends without preallocating from then on. */
+  private preallocOff = false;
 
   private constructor(options: PartitionLogOptions) {
     assert(options.topic.length > 0, 'topic name must not be empty');
@@ -199,6 +228,9 @@ export class PartitionLog {
     this.producers = new ProducerStateManager(options.maxProducers);
     this.config = validateLogConfig(options.config);
     this.lastFlushMonoMs = options.clock.monotonicMs();
+    this.preallocateBytes = options.preallocateBytes ?? 0;
+    assert(Number.isSafeInteger(this.preallocateBytes) && this.preallocateBytes >= 0 && this.preallocateBytes <= MAX_PREALLOCATE_BYTES, `preallocateBytes ${this.preallocateBytes} must be an integer in [0, ${MAX_PREALLOCATE_BYTES}]`);
+    this.reserveBytes = options.reserveBytes;
   }
 
   /** Opens (and if needed recovers) the partition directory. Corruption yields an 'offline' log, not an exception. */
@@ -473,6 +505,9 @@ export class PartitionLog {
     // flush.mode=sync writes through an O_DSYNC handle: the write returns durable, one system call
     // and one thread-pool round trip instead of two (`npm run bench:durable-write` compares them).
     const durableWrite = this.config.flushMode === 'sync';
+    const fill = this.prealloc;
+    // Never write where zeros are still being written: they could land after the data.
+    if (fill !== undefined && fill.segment === seg && op.position + op.bytes > fill.start) await fill.done;
     const prefixSynced = seg.syncedBytes === seg.writtenBytes;
     const written = await this.handles.use(seg.logPath, durableWrite ? 'dsync' : 'readwrite', (h) => h.writev(op.bufs, op.position));
     for (const b of op.bufs) receiveSlabs.release(b);
@@ -488,6 +523,63 @@ export class PartitionLog {
     this.advanceVisible(seg, op.lastOffset + 1);
     op.done.resolve();
     if (this.config.flushMode === 'async') await this.flushByPolicy();
+    else this.preallocate(seg, op.bytes);
+  }
+
+  /**
+   * Starts a zero-fill of preallocateBytes ahead of `seg`'s end when less than half of one is
+   * left, beside the writer rather than in its queue: a fill in the queue would hold the next
+   * append for its write and fsync. Never past segment.bytes.
+   */
+  private preallocate(seg: Segment, lastWriteBytes: number): void {
+    const fillBytes = this.preallocateBytes;
+    if (fillBytes === 0 || lastWriteBytes > PREALLOCATE_MAX_WRITE_BYTES || this.preallocOff || this.prealloc !== undefined || this.closing || this.stateValue !== 'online') return;
+    if (seg !== this.activeSegment || seg.writtenBytes < fillBytes || seg.preallocatedEnd - seg.size >= fillBytes / 2) return;
+    const start = Math.max(seg.preallocatedEnd, seg.size);
+    const end = Math.min(start + fillBytes, this.config.segmentBytes);
+    if (end - start < fillBytes / 2) return; // the segment rolls soon
+    if (this.reserveBytes !== undefined && !this.reserveBytes(end - start)) return;
+    seg.extendedTo = Math.max(seg.extendedTo, end);
+    this.prealloc = { segment: seg, start, done: this.zeroFill(seg, start, end) };
+  }
+
+  /**
+   * Writes zeros over [start, end) of `seg` and fsyncs them. A failed write only stops
+   * preallocation (the zeros are past the data; recovery trims them). A failed fsync is fatal, as
+   * any: it may have dropped other writes to the file.
+   */
+  private async zeroFill(seg: Segment, start: number, end: number): Promise<void> {
+    try {
+      await this.handles.use(seg.logPath, 'readwrite', async (h) => {
+        const bufs: Buffer[] = [];
+        for (let pos = start; pos < end; pos += ZEROS.length) bufs.push(end - pos >= ZEROS.length ? ZEROS : ZEROS.subarray(0, end - pos));
+        try {
+          await h.writev(bufs, start);
+        } catch (err) {
+          this.preallocOff = true;
+          this.logger.warn('preallocating a segment failed; this log appends without preallocation from now on', { file: seg.logPath, start, end, error: describeError(err) });
+          return;
+        }
+        await h.sync();
+        seg.preallocatedEnd = end;
+      });
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.prealloc = undefined;
+    }
+  }
+
+  /** Waits for a running zero-fill; then cuts `seg` back to its data if a fill made it longer. */
+  private async trimPreallocated(seg: Segment): Promise<void> {
+    await this.prealloc?.done;
+    if (this.stateValue === 'failed') throw this.unavailable();
+    if (seg.extendedTo <= seg.size) return;
+    await this.handles.use(seg.logPath, 'readwrite', async (h) => {
+      await h.truncate(seg.size);
+      await h.sync();
+    });
+    seg.extendedTo = seg.preallocatedEnd = 0;
   }
 
   /** fsyncs what has been written; only the last written segment can be unsynced (rolls sync). */
@@ -533,6 +625,8 @@ export class PartitionLog {
   private async executeRoll(from: Segment, to: Segment): Promise<void> {
     assert(from.writtenBytes === from.size, `rolling segment ${from.baseOffset} with ${from.size - from.writtenBytes} unwritten bytes`);
     await this.syncWritten();
+    // Before the next segment exists: a sealed segment never ends in zeros, even after a crash.
+    await this.trimPreallocated(from);
     from.finishTimeIndex();
     await this.writeIndexFiles(from);
     await this.handles.use(to.logPath, 'create', async () => {});
@@ -928,8 +1022,9 @@ export class PartitionLog {
         await flushed;
         await this.whenWriterIdle();
         assert(this.rp === this.logEnd, `closing with recovery point ${this.rp} below log end ${this.logEnd}`);
-        if (this.filesMatchMemory) return; // opened clean and unchanged: the files on disk are current
         const active = this.activeSegment;
+        await this.trimPreallocated(active); // a clean open takes the file's size as the segment's
+        if (this.filesMatchMemory) return; // opened clean and unchanged: the files on disk are current
         active.finishTimeIndex();
         await this.writeIndexFiles(active);
         await writeFileAtomic(this.fs, joinPath(this.dir, PRODUCER_SNAPSHOT_FILE), this.producers.snapshot(this.logEnd));
@@ -942,6 +1037,7 @@ export class PartitionLog {
       this.cancelFlushTimer?.();
       this.cancelFlushTimer = undefined;
       this.releaseWaiters();
+      await this.prealloc?.done;
       await this.releaseFiles();
     }
   }
@@ -958,6 +1054,7 @@ export class PartitionLog {
     this.rejectAllPending(new LogUnavailableError(`log ${this.name} was deleted`));
     this.releaseWaiters();
     await this.whenWriterIdle();
+    await this.prealloc?.done;
     await this.releaseFiles();
     await this.handles.closeUnder(this.dir + '/');
     const parent = dirname(this.dir);

@@ -43,6 +43,17 @@ export class Segment {
   syncedBytes = 0;
   /** Bytes below the high watermark (what readers may see). */
   visibleBytes = 0;
+  /**
+   * End of the zeros written ahead of the data and fsynced (preallocation): appends below it
+   * overwrite blocks the file already has. 0 when nothing was preallocated.
+   */
+  preallocatedEnd = 0;
+  /**
+   * End of every zero-fill started on this file, finished or not: the file may be this long. A
+   * segment is cut back to `size` before it is sealed or closed cleanly, so that only the active
+   * segment of a log that crashed can end in zeros.
+   */
+  extendedTo = 0;
   /** Offset after the last batch assigned to this segment. */
   nextOffset: number;
   /** Offset after the last batch readers may see. */

@@ -143,6 +143,8 @@ class World {
   leaderEpoch = 0;
   maxLsoSeen = 0;
   tailCacheBytes: number;
+  /** Zeros written ahead of the data (0: none); drawn apart so the other draws stay as they were. */
+  preallocateBytes: number;
 
   constructor(seed: number) {
     this.seed = seed;
@@ -162,6 +164,7 @@ class World {
       indexIntervalBytes: rng.pick([0, 100, 1000]),
     };
     this.tailCacheBytes = rng.pick([0, 600, 1 << 20]);
+    this.preallocateBytes = new Rng(seed ^ 0x2545f491).pick([0, 0, 64, 300, 1000, 4096]);
     this.producers = [1, 2, 3].map((pid) => ({ pid: 1000 + pid, epoch: 0, nextSeq: rng.int(0, 3) === 0 ? INT32_MAX - 3 : 0 }));
   }
 
@@ -189,6 +192,7 @@ class World {
       tailCacheBytes: this.tailCacheBytes,
       maxOpenFiles: this.rng.pick([2, 64]),
       cleanOpenScanBytes: this.rng.pick([0, 1000, 64 * 1024]), // both clean-open paths
+      preallocateBytes: this.preallocateBytes,
     });
     this.fatalCalls = 0;
     let log = this.manager.getLog(TOPIC, 0);
