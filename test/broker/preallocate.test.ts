@@ -1,7 +1,8 @@
 // log.preallocate.bytes: a flush.mode=sync partition keeps zeros written ahead of its data, so a
 // durable append overwrites allocated blocks. Through a running broker: the segment file runs
-// ahead of the data while it runs and is cut back when it closes; 0 turns it off; the zeros never
-// eat into disk.min.free.bytes; an out-of-range value is refused by name.
+// ahead of the data while it runs and is cut back when it closes; 0 turns it off; a kill -9 leaves
+// zeros that the restart trims, with every acknowledged record kept; the zeros never eat into
+// disk.min.free.bytes; an out-of-range value is refused by name.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
@@ -12,6 +13,8 @@ import { SimFileSystem } from '../../src/storage/index.ts';
 import { Rng, silentLogger } from '../../src/util/index.ts';
 import { startBroker, type StartBrokerOptions } from '../../src/broker/index.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
+import { fetchAll } from '../helpers/fetch-all.ts';
+import { removeDir, spawnBroker, tempDir } from '../helpers/broker.ts';
 
 /** Produces `batches` batches of 100 records of 1,000 bytes (~100 KB each) to partition 0. */
 async function produce(c: TestKafkaClient, topic: string, batches: number): Promise<void> {
@@ -68,6 +71,58 @@ test('by default a busy partition\'s segment runs ahead of its data in zeros whi
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
+  }
+});
+
+/** Polls (bounded) until the segment file holds more than its whole batches; returns its bytes. */
+async function waitForZeros(file: string): Promise<Buffer> {
+  for (let i = 0; i < 200; i++) {
+    const bytes = await readFile(file);
+    if (bytes.length > dataEnd(bytes)) return bytes;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail(`${file} never ran ahead of its data`);
+}
+
+test('a holdfast serve process killed with -9 while its segment runs ahead in zeros restarts with every acknowledged record, the zeros trimmed', async () => {
+  const dataDir = tempDir('holdfast-prealloc-kill-');
+  try {
+    const first = await spawnBroker(dataDir);
+    let file = '';
+    try {
+      const c = await TestKafkaClient.connect(first.bootstrap);
+      try {
+        await c.request(3, 6, { topics: [{ name: 'p' }], allowAutoTopicCreation: true });
+        await produce(c, 'p', 13);
+      } finally {
+        c.close();
+      }
+      file = join(dataDir, 'p-0', (await readdir(join(dataDir, 'p-0'))).find((f) => f.endsWith('.log')) as string);
+      await waitForZeros(file);
+    } finally {
+      await first.kill('SIGKILL');
+    }
+    const crashed = await readFile(file);
+    assert.ok(crashed.length > dataEnd(crashed), 'the kill left zeros after the data');
+    const second = await spawnBroker(dataDir);
+    try {
+      const c = await TestKafkaClient.connect(second.bootstrap);
+      try {
+        const { records } = await fetchAll(c, 'p', 0);
+        assert.equal(records.length, 1300, 'every acknowledged record');
+        await produce(c, 'p', 1);
+      } finally {
+        c.close();
+      }
+      assert.ok(second.stderr.some((l) => l.includes('trimming zeros')), second.stderr.join('\n'));
+      assert.ok(!second.stderr.some((l) => l.includes('torn tail')), second.stderr.join('\n'));
+    } finally {
+      await second.kill('SIGTERM');
+    }
+    const bytes = await readFile(file);
+    assert.equal(bytes.length, dataEnd(bytes), 'cut back to its data when the second broker stopped');
+  } finally {
+    removeDir(dataDir);
   }
 });
 
