@@ -71,7 +71,8 @@ export interface PartitionLogOptions {
    * end, so that an O_DSYNC append overwrites blocks the file already has instead of growing it:
    * growing a file makes every durable write also write the file's metadata. A segment
    * preallocates only once it holds this much, so a partition written now and then keeps no zeros
-   * on disk, and only after writes of at most PREALLOCATE_MAX_WRITE_BYTES. 0 turns it off.
+   * on disk, and only while its writes average at most PREALLOCATE_MAX_WRITE_BYTES. 0 turns it
+   * off.
    * @default 0
    */
   preallocateBytes?: number;
@@ -80,10 +81,12 @@ export interface PartitionLogOptions {
 }
 
 /**
- * Preallocation follows only writes up to this size. Zeros double the bytes written, and what a
- * write saves by not growing the file is about the same whatever its size (~0.1 ms on this
- * machine's disk): on small writes that is a third of their time, on a 1 MB group commit less
- * than the time its zeros take the disk.
+ * Preallocation runs only while the log's writes average at most this size (a moving average over
+ * about the last 8). Zeros double the bytes written, and what a write saves by not growing the
+ * file is about the same whatever its size (~0.1 ms on this machine's disk): on small writes that
+ * is a third of their time, on a 1 MB group commit less than the time its zeros take the disk. An
+ * average, not the last write: a log of large writes also makes a small one now and then (the
+ * remainder of a window when the producer moves to another partition).
  */
 export const PREALLOCATE_MAX_WRITE_BYTES = 128 * 1024;
 /** The largest preallocateBytes accepted. */
@@ -210,6 +213,8 @@ export class PartitionLog {
   private prealloc: { segment: Segment; start: number; done: Promise<void> } | undefined;
   /** Set when a zero-fill's write failed: this log appends without preallocating from then on. */
   private preallocOff = false;
+  /** Moving average of this log's durable write sizes (-1 before the first). */
+  private writeBytesAverage = -1;
 
   private constructor(options: PartitionLogOptions) {
     assert(options.topic.length > 0, 'topic name must not be empty');
@@ -533,7 +538,9 @@ export class PartitionLog {
    */
   private preallocate(seg: Segment, lastWriteBytes: number): void {
     const fillBytes = this.preallocateBytes;
-    if (fillBytes === 0 || lastWriteBytes > PREALLOCATE_MAX_WRITE_BYTES || this.preallocOff || this.prealloc !== undefined || this.closing || this.stateValue !== 'online') return;
+    if (fillBytes === 0) return;
+    this.writeBytesAverage = this.writeBytesAverage < 0 ? lastWriteBytes : this.writeBytesAverage + (lastWriteBytes - this.writeBytesAverage) / 8;
+    if (this.writeBytesAverage > PREALLOCATE_MAX_WRITE_BYTES || this.preallocOff || this.prealloc !== undefined || this.closing || this.stateValue !== 'online') return;
     if (seg !== this.activeSegment || seg.writtenBytes < fillBytes || seg.preallocatedEnd - seg.size >= fillBytes / 2) return;
     const start = Math.max(seg.preallocatedEnd, seg.size);
     const end = Math.min(start + fillBytes, this.config.segmentBytes);
