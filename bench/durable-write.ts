@@ -1,4 +1,4 @@
-// `npm run bench:durable-write [-- --bytes 100000 --rounds 2000 --repeats 3]`: the cost of one
+// `npm run bench:durable-write [-- --bytes 100000 --rounds 2000 --repeats 3 --methods a,b]`: the cost of one
 // group commit on this machine's disk, done three ways. Two are the ways the storage layer can,
 // through its own FileSystem (NodeFileSystem): `writev` + `fdatasync` on a read-write handle, and
 // one `writev` on a handle opened O_DSYNC (what flush.mode=sync uses). The third is one the storage
@@ -10,6 +10,9 @@
 // until it is durable. The methods alternate, `repeats` times each, so that drift of a shared
 // machine hits all. Prints one JSON line per run: ms and CPU µs per round. Where the file system
 // refuses O_DIRECT at open (EINVAL or EOPNOTSUPP), that method's line says so instead.
+// `--methods` picks among these and a fourth, `o_dsync_prezeroed`: the O_DSYNC rounds over a file
+// whose bytes were written as zeros and fsynced first (not timed), as log.preallocate.bytes makes
+// them, so a round overwrites blocks the file has instead of growing it.
 import * as nodeFs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
@@ -17,21 +20,24 @@ import { NodeFileSystem, type FileHandle } from '../src/storage/index.ts';
 import { removeDir, tempDir } from '../test/helpers/broker.ts';
 
 const BLOCK = 4096;
-const METHODS = ['writev+fdatasync', 'o_dsync', 'o_direct'] as const;
+const METHODS = ['writev+fdatasync', 'o_dsync', 'o_direct', 'o_dsync_prezeroed'] as const;
 type Method = (typeof METHODS)[number];
+const DEFAULT_METHODS = 'writev+fdatasync,o_dsync,o_direct';
 
 function usage(message: string): never {
-  process.stderr.write(`bench:durable-write: ${message}\nUsage: npm run bench:durable-write -- [--bytes 100000] [--rounds 2000] [--repeats 3]\n`);
+  process.stderr.write(`bench:durable-write: ${message}\nUsage: npm run bench:durable-write -- [--bytes 100000] [--rounds 2000] [--repeats 3] [--methods ${DEFAULT_METHODS}]\n`);
   process.exit(2);
 }
 
-const { values } = parseArgs({ options: { bytes: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '2000' }, repeats: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { bytes: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '2000' }, repeats: { type: 'string', default: '3' }, methods: { type: 'string', default: DEFAULT_METHODS } } });
 const bytes = Number(values.bytes);
 const rounds = Number(values.rounds);
 const repeats = Number(values.repeats);
 for (const [name, v, max] of [['bytes', bytes, 64 << 20], ['rounds', rounds, 1e7], ['repeats', repeats, 1000]] as const) {
   if (!Number.isSafeInteger(v) || v < 1 || v > max) usage(`--${name} must be an integer 1..${max}, got ${values[name]}`);
 }
+const methods = (values.methods ?? DEFAULT_METHODS).split(',') as Method[];
+for (const m of methods) if (!METHODS.includes(m)) usage(`--methods must be a comma list of ${METHODS.join(', ')}, got ${values.methods}`);
 
 const fs = new NodeFileSystem();
 const dir = tempDir('holdfast-durable-write-');
@@ -54,9 +60,15 @@ async function measure(method: Method, round: (i: number) => Promise<void>): Pro
   return { method, bytes, rounds, msPerRound: +(ms / rounds).toFixed(3), cpuUsPerRound: Math.round((cpu.user + cpu.system) / rounds) };
 }
 
-async function buffered(method: 'writev+fdatasync' | 'o_dsync', file: string): Promise<Result> {
-  await (await fs.open(file, 'create')).close();
-  const h: FileHandle = await fs.open(file, method === 'o_dsync' ? 'dsync' : 'readwrite');
+async function buffered(method: Exclude<Method, 'o_direct'>, file: string): Promise<Result> {
+  const created = await fs.open(file, 'create');
+  if (method === 'o_dsync_prezeroed') {
+    const zeros = Buffer.alloc(Math.min(rounds * bytes, 1 << 20));
+    for (let at = 0; at < rounds * bytes; at += zeros.length) await created.write(zeros, 0, Math.min(zeros.length, rounds * bytes - at), at);
+    await created.sync();
+  }
+  await created.close();
+  const h: FileHandle = await fs.open(file, method === 'writev+fdatasync' ? 'readwrite' : 'dsync');
   try {
     return await measure(method, async (i) => {
       await h.writev([data], i * bytes);
@@ -149,7 +161,7 @@ async function direct(file: string): Promise<Result | { method: Method; unsuppor
 
 try {
   for (let r = 0; r < repeats; r++) {
-    for (const method of METHODS) {
+    for (const method of methods) {
       const file = join(dir, `${method}-${r}.log`);
       console.log(JSON.stringify(method === 'o_direct' ? await direct(file) : await buffered(method, file)));
     }

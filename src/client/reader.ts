@@ -199,11 +199,12 @@ export class TopicReader implements AsyncIterable<ConsumerMessage> {
     for (const [leader, ps] of byLeader) {
       const conn = await this.cluster.connectionTo(leader);
       const requested = ps.map((partition) => positions.find((p) => p.partition === partition) as PartitionPosition);
+      const maxBytes = this.o.maxPartitionFetchBytes * requested.length;
       const res = await conn.request<FetchResponse>(API_KEYS.Fetch, conn.version(API_KEYS.Fetch, 4, 11), {
         replicaId: -1,
         maxWaitMs: this.o.maxWaitMs,
-        minBytes: Math.min(this.o.minBytes, this.o.maxPartitionFetchBytes * requested.length),
-        maxBytes: this.o.maxPartitionFetchBytes * requested.length,
+        minBytes: Math.min(this.o.minBytes, maxBytes),
+        maxBytes,
         isolationLevel: 1,
         sessionId: 0,
         sessionEpoch: -1,

@@ -37,7 +37,6 @@ export {
   DEFAULT_TAIL_CACHE_BYTES,
   DEFAULT_MAX_WAITERS,
   MAX_PREALLOCATE_BYTES,
-  PREALLOCATE_MAX_WRITE_BYTES,
 } from './log.ts';
 export {
   LogManager,

@@ -541,12 +541,13 @@ export class PartitionLog {
     if (fillBytes === 0) return;
     this.writeBytesAverage = this.writeBytesAverage < 0 ? lastWriteBytes : this.writeBytesAverage + (lastWriteBytes - this.writeBytesAverage) / 8;
     if (this.writeBytesAverage > PREALLOCATE_MAX_WRITE_BYTES || this.preallocOff || this.prealloc !== undefined || this.closing || this.stateValue !== 'online') return;
-    if (seg !== this.activeSegment || seg.writtenBytes < fillBytes || seg.preallocatedEnd - seg.size >= fillBytes / 2) return;
-    const start = Math.max(seg.preallocatedEnd, seg.size);
+    // No fill runs here, and a failed one stopped preallocation: zeros up to extendedTo are fsynced.
+    if (seg !== this.activeSegment || seg.writtenBytes < fillBytes || seg.extendedTo - seg.size >= fillBytes / 2) return;
+    const start = Math.max(seg.extendedTo, seg.size);
     const end = Math.min(start + fillBytes, this.config.segmentBytes);
     if (end - start < fillBytes / 2) return; // the segment rolls soon
     if (this.reserveBytes !== undefined && !this.reserveBytes(end - start)) return;
-    seg.extendedTo = Math.max(seg.extendedTo, end);
+    seg.extendedTo = end;
     this.prealloc = { segment: seg, start, done: this.zeroFill(seg, start, end) };
   }
 
@@ -568,7 +569,6 @@ export class PartitionLog {
           return;
         }
         await h.sync();
-        seg.preallocatedEnd = end;
       });
     } catch (err) {
       this.fail(err);
@@ -586,7 +586,7 @@ export class PartitionLog {
       await h.truncate(seg.size);
       await h.sync();
     });
-    seg.extendedTo = seg.preallocatedEnd = 0;
+    seg.extendedTo = 0;
   }
 
   /** fsyncs what has been written; only the last written segment can be unsynced (rolls sync). */

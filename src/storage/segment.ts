@@ -44,14 +44,10 @@ export class Segment {
   /** Bytes below the high watermark (what readers may see). */
   visibleBytes = 0;
   /**
-   * End of the zeros written ahead of the data and fsynced (preallocation): appends below it
-   * overwrite blocks the file already has. 0 when nothing was preallocated.
-   */
-  preallocatedEnd = 0;
-  /**
-   * End of every zero-fill started on this file, finished or not: the file may be this long. A
-   * segment is cut back to `size` before it is sealed or closed cleanly, so that only the active
-   * segment of a log that crashed can end in zeros.
+   * End of the zero-fills started on this file (preallocation): the file may be this long, and
+   * once no fill runs, the zeros up to it are fsynced and appends below it overwrite blocks the
+   * file already has. A segment is cut back to `size` before it is sealed or closed cleanly, so
+   * that only the active segment of a log that crashed can end in zeros. 0 when none.
    */
   extendedTo = 0;
   /** Offset after the last batch assigned to this segment. */

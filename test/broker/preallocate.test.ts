@@ -14,6 +14,7 @@ import { Rng, silentLogger } from '../../src/util/index.ts';
 import { startBroker, type StartBrokerOptions } from '../../src/broker/index.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 import { fetchAll } from '../helpers/fetch-all.ts';
+import { wholeBatchesEnd } from '../storage/helpers.ts';
 import { removeDir, spawnBroker, tempDir } from '../helpers/broker.ts';
 
 /** Produces `batches` batches of 100 records of 1,000 bytes (~100 KB each) to partition 0. */
@@ -23,17 +24,6 @@ async function produce(c: TestKafkaClient, topic: string, batches: number): Prom
     const r = await c.request(0, 8, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] });
     assert.equal(r.responses[0].partitionResponses[0].errorCode, 0, `batch ${i} refused: ${r.responses[0].partitionResponses[0].errorMessage}`);
   }
-}
-
-/** Where the whole batches of a segment file end (stopping at zeros). */
-function dataEnd(bytes: Buffer): number {
-  let end = 0;
-  while (end + 12 <= bytes.length) {
-    const length = bytes.readInt32BE(end + 8);
-    if (length <= 0 || end + 12 + length > bytes.length) break;
-    end += 12 + length;
-  }
-  return end;
 }
 
 async function withBroker<T>(options: Omit<StartBrokerOptions, 'port'>, fn: (c: TestKafkaClient) => Promise<T>): Promise<T> {
@@ -60,14 +50,14 @@ test('by default a busy partition\'s segment runs ahead of its data in zeros whi
         let longer = false;
         for (let i = 0; i < 100 && !longer; i++) {
           const bytes = await readFile(file);
-          longer = bytes.length > dataEnd(bytes);
+          longer = bytes.length > wholeBatchesEnd(bytes);
           if (!longer) await new Promise((r) => setTimeout(r, 20));
         }
         assert.equal(longer, preallocate === undefined, preallocate === undefined ? 'zeros ahead of the data by default' : 'no zeros with log.preallocate.bytes 0');
       });
       const bytes = await readFile(file);
-      assert.ok(dataEnd(bytes) > 1_000_000);
-      assert.equal((await stat(file)).size, dataEnd(bytes), 'after the broker stops the file ends with its last batch');
+      assert.ok(wholeBatchesEnd(bytes) > 1_000_000);
+      assert.equal((await stat(file)).size, wholeBatchesEnd(bytes), 'after the broker stops the file ends with its last batch');
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
@@ -78,7 +68,7 @@ test('by default a busy partition\'s segment runs ahead of its data in zeros whi
 async function waitForZeros(file: string): Promise<Buffer> {
   for (let i = 0; i < 200; i++) {
     const bytes = await readFile(file);
-    if (bytes.length > dataEnd(bytes)) return bytes;
+    if (bytes.length > wholeBatchesEnd(bytes)) return bytes;
     await new Promise((r) => setTimeout(r, 20));
   }
   assert.fail(`${file} never ran ahead of its data`);
@@ -103,7 +93,7 @@ test('a holdfast serve process killed with -9 while its segment runs ahead in ze
       await first.kill('SIGKILL');
     }
     const crashed = await readFile(file);
-    assert.ok(crashed.length > dataEnd(crashed), 'the kill left zeros after the data');
+    assert.ok(crashed.length > wholeBatchesEnd(crashed), 'the kill left zeros after the data');
     const second = await spawnBroker(dataDir);
     try {
       const c = await TestKafkaClient.connect(second.bootstrap);
@@ -120,7 +110,7 @@ test('a holdfast serve process killed with -9 while its segment runs ahead in ze
       await second.kill('SIGTERM');
     }
     const bytes = await readFile(file);
-    assert.equal(bytes.length, dataEnd(bytes), 'cut back to its data when the second broker stopped');
+    assert.equal(bytes.length, wholeBatchesEnd(bytes), 'cut back to its data when the second broker stopped');
   } finally {
     removeDir(dataDir);
   }
@@ -137,7 +127,7 @@ test('zeros are written only where disk.min.free.bytes leaves room for them', as
       let longer = false;
       for (let i = 0; i < 50 && !longer; i++) {
         const [, bytes] = [...sim.filesUnder('/data/p-0')].find(([path]) => path.endsWith('.log')) as [string, Buffer];
-        longer = bytes.length > dataEnd(bytes);
+        longer = bytes.length > wholeBatchesEnd(bytes);
         if (!longer) await new Promise((r) => setTimeout(r, 20));
       }
       assert.equal(longer, capacity === 8 * MiB, `capacity ${capacity}: ${sim.usedBytes()} bytes used`);

@@ -1,9 +1,10 @@
 // Test helpers for storage: build valid RecordBatch v2 frames (header + arbitrary record bytes +
 // CRC), temp directories, a FileSystem wrapper that counts and fails operations, manual timers.
+import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BATCH_HEADER_BYTES, computeBatchCrc, writeInt64 } from '../../src/record/index.ts';
+import { BATCH_HEADER_BYTES, computeBatchCrc, readBatchHeader, verifyBatchCrc, writeInt64 } from '../../src/record/index.ts';
 import { type ManualClock, silentLogger } from '../../src/util/index.ts';
 import {
   DEFAULT_LOG_CONFIG,
@@ -77,6 +78,35 @@ export function openLog(fs: FileSystem, dir: string, clock: ManualClock, overrid
     onFatal: () => {},
     ...overrides,
   });
+}
+
+/** Every batch from `from` to the high watermark, each CRC-checked, read as consumers read. */
+export async function readAll(log: PartitionLog, from = log.logStartOffset): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  let offset = from;
+  while (offset < log.highWatermark) {
+    const { chunks } = await log.read(offset, 64 * 1024);
+    const batches = splitBatches(chunks);
+    assert.ok(batches.length > 0, `read at ${offset} returned nothing below the high watermark ${log.highWatermark}`);
+    for (const b of batches) {
+      assert.ok(verifyBatchCrc(b, 0, b.length));
+      out.push(b);
+    }
+    const last = readBatchHeader(batches[batches.length - 1]);
+    offset = last.baseOffset + last.lastOffsetDelta + 1;
+  }
+  return out;
+}
+
+/** Where the whole batches of a segment file's bytes end, stopping at zeros or a cut batch. */
+export function wholeBatchesEnd(bytes: Buffer): number {
+  let end = 0;
+  while (end + 12 <= bytes.length) {
+    const length = bytes.readInt32BE(end + 8);
+    if (length <= 0 || end + 12 + length > bytes.length) break;
+    end += 12 + length;
+  }
+  return end;
 }
 
 /** Splits concatenated batches into individual frames. */

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { appendFile, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptionError, createMemoryLogger, FatalStorageError, ManualClock } from '../../src/util/index.ts';
-import { readBatchHeader, verifyBatchCrc } from '../../src/record/index.ts';
+import { readBatchHeader } from '../../src/record/index.ts';
 import { NodeFileSystem, OffsetOutOfRangeError, type PartitionLog } from '../../src/storage/index.ts';
-import { baseOffsetOf, config, CountingFileSystem, makeBatch, ManualTimers, openLog, splitBatches, withTempDir } from './helpers.ts';
+import { baseOffsetOf, config, CountingFileSystem, makeBatch, ManualTimers, openLog, readAll, splitBatches, withTempDir } from './helpers.ts';
 
 const fs = new NodeFileSystem();
 const T0 = 1_700_000_000_000;
@@ -18,22 +18,6 @@ async function appendAll(log: PartitionLog, batches: Buffer[], leaderEpoch = 0):
   return results.map(({ baseOffset, lastOffset }) => ({ baseOffset, lastOffset }));
 }
 
-async function readAll(log: PartitionLog, from = log.logStartOffset): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  let offset = from;
-  while (offset < log.highWatermark) {
-    const { chunks } = await log.read(offset, 64 * 1024);
-    const batches = splitBatches(chunks);
-    assert.ok(batches.length > 0, `read at ${offset} returned nothing below the high watermark ${log.highWatermark}`);
-    for (const b of batches) {
-      assert.ok(verifyBatchCrc(b, 0, b.length));
-      out.push(b);
-    }
-    const last = readBatchHeader(batches[batches.length - 1]);
-    offset = last.baseOffset + last.lastOffsetDelta + 1;
-  }
-  return out;
-}
 
 function payload(i: number, bytes = 100): Buffer {
   return Buffer.alloc(bytes, i % 251);

@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import { cp, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createMemoryLogger, FatalStorageError, ManualClock } from '../../src/util/index.ts';
-import { readBatchHeader, verifyBatchCrc } from '../../src/record/index.ts';
-import { type FileHandle, type FileSystem, NodeFileSystem, type OpenMode, type PartitionLog } from '../../src/storage/index.ts';
-import { config, makeBatch, openLog, splitBatches, withTempDir } from './helpers.ts';
+import { type FileHandle, NodeFileSystem, type OpenMode, type PartitionLog } from '../../src/storage/index.ts';
+import { config, CountingFileSystem, makeBatch, openLog, readAll, splitBatches, wholeBatchesEnd, withTempDir } from './helpers.ts';
 
 const nodeFs = new NodeFileSystem();
 const FILL = 16 * 1024;
@@ -28,20 +27,6 @@ async function appendEach(log: PartitionLog, from: number, count: number): Promi
     bytes += b.length;
   }
   return bytes;
-}
-
-async function readAll(log: PartitionLog): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  let offset = log.logStartOffset;
-  while (offset < log.highWatermark) {
-    const batches = splitBatches((await log.read(offset, 64 * 1024)).chunks);
-    assert.ok(batches.length > 0, `nothing read at ${offset} below the high watermark ${log.highWatermark}`);
-    for (const b of batches) assert.ok(verifyBatchCrc(b, 0, b.length), `batch at ${readBatchHeader(b).baseOffset} fails its CRC`);
-    out.push(...batches);
-    const last = readBatchHeader(batches[batches.length - 1]);
-    offset = last.baseOffset + last.lastOffsetDelta + 1;
-  }
-  return out;
 }
 
 /** Each batch's payload byte, in offset order: what the log holds, compared with what was sent. */
@@ -68,23 +53,22 @@ function isZero(buf: Buffer): boolean {
 }
 
 /** Holds or fails the zero-fills (all-zero writev through a read-write handle) and read-write fsyncs of segment files. */
-class FillControl implements FileSystem {
+class FillControl extends CountingFileSystem {
   gate: Promise<void> | undefined;
   failFillWrite = false;
   failSync = false;
   fills = 0;
 
-  async open(path: string, mode: OpenMode): Promise<FileHandle> {
-    const h = await nodeFs.open(path, mode);
+  constructor() {
+    super(nodeFs);
+  }
+
+  override async open(path: string, mode: OpenMode): Promise<FileHandle> {
+    const h = await super.open(path, mode);
     // 'create' opens the handle the cache then uses for 'readwrite'.
     if ((mode !== 'readwrite' && mode !== 'create') || !path.endsWith('.log')) return h;
     return {
       ...h,
-      read: (b, o, l, p) => h.read(b, o, l, p),
-      write: (b, o, l, p) => h.write(b, o, l, p),
-      truncate: (l) => h.truncate(l),
-      size: () => h.size(),
-      close: () => h.close(),
       writev: async (bufs, p) => {
         if (bufs.every(isZero)) {
           this.fills++;
@@ -99,16 +83,6 @@ class FillControl implements FileSystem {
       },
     };
   }
-  readFile = (p: string) => nodeFs.readFile(p);
-  exists = (p: string) => nodeFs.exists(p);
-  fileSize = (p: string) => nodeFs.fileSize(p);
-  readdir = (p: string) => nodeFs.readdir(p);
-  mkdir = (p: string) => nodeFs.mkdir(p);
-  rename = (a: string, b: string) => nodeFs.rename(a, b);
-  unlink = (p: string) => nodeFs.unlink(p);
-  rmdir = (p: string, o: { recursive: boolean }) => nodeFs.rmdir(p, o);
-  fsyncDir = (p: string) => nodeFs.fsyncDir(p);
-  freeBytes = (p: string) => nodeFs.freeBytes(p);
 }
 
 test('a sync log writes zeros ahead of its data once the segment holds one fill; appends overwrite them; a clean close cuts the file back', async () => {
@@ -230,9 +204,7 @@ test('a segment is cut back to its data before it is sealed, so only an active s
     assert.ok(files.length >= 3, `segments: ${files.length}`);
     for (const file of files.slice(0, -1)) {
       const bytes = await readFile(file);
-      let end = 0; // after the last whole batch, stopping at zeros
-      while (end + 12 <= bytes.length && bytes.readInt32BE(end + 8) > 0 && end + 12 + bytes.readInt32BE(end + 8) <= bytes.length) end += 12 + bytes.readInt32BE(end + 8);
-      assert.equal(end, bytes.length, `${file} holds whole batches and nothing after them`);
+      assert.equal(wholeBatchesEnd(bytes), bytes.length, `${file} holds whole batches and nothing after them`);
     }
     await log.close();
     const reopened = await openLog(nodeFs, dir, new ManualClock(), { recoveryPoint: 0, preallocateBytes: FILL });
