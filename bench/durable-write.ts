@@ -10,9 +10,12 @@
 // until it is durable. The methods alternate, `repeats` times each, so that drift of a shared
 // machine hits all. Prints one JSON line per run: ms and CPU µs per round. Where the file system
 // refuses O_DIRECT at open (EINVAL or EOPNOTSUPP), that method's line says so instead.
-// `--methods` picks among these and a fourth, `o_dsync_prezeroed`: the O_DSYNC rounds over a file
+// `--methods` picks among these and two more: `o_dsync_prezeroed`, the O_DSYNC rounds over a file
 // whose bytes were written as zeros and fsynced first (not timed), as log.preallocate.bytes makes
-// them, so a round overwrites blocks the file has instead of growing it.
+// them, so a round overwrites blocks the file has instead of growing it; and
+// `o_dsync_prezeroed_inline`, the same rounds written synchronously on the event loop (writevSync),
+// each after one setImmediate, as log.inline.write.max.bytes writes a lone append, instead of a
+// round trip through the thread pool.
 import * as nodeFs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
@@ -20,7 +23,7 @@ import { NodeFileSystem, type FileHandle } from '../src/storage/index.ts';
 import { removeDir, tempDir } from '../test/helpers/broker.ts';
 
 const BLOCK = 4096;
-const METHODS = ['writev+fdatasync', 'o_dsync', 'o_direct', 'o_dsync_prezeroed'] as const;
+const METHODS = ['writev+fdatasync', 'o_dsync', 'o_direct', 'o_dsync_prezeroed', 'o_dsync_prezeroed_inline'] as const;
 type Method = (typeof METHODS)[number];
 const DEFAULT_METHODS = 'writev+fdatasync,o_dsync,o_direct';
 
@@ -62,7 +65,7 @@ async function measure(method: Method, round: (i: number) => Promise<void>): Pro
 
 async function buffered(method: Exclude<Method, 'o_direct'>, file: string): Promise<Result> {
   const created = await fs.open(file, 'create');
-  if (method === 'o_dsync_prezeroed') {
+  if (method === 'o_dsync_prezeroed' || method === 'o_dsync_prezeroed_inline') {
     const zeros = Buffer.alloc(Math.min(rounds * bytes, 1 << 20));
     for (let at = 0; at < rounds * bytes; at += zeros.length) await created.write(zeros, 0, Math.min(zeros.length, rounds * bytes - at), at);
     await created.sync();
@@ -70,7 +73,14 @@ async function buffered(method: Exclude<Method, 'o_direct'>, file: string): Prom
   await created.close();
   const h: FileHandle = await fs.open(file, method === 'writev+fdatasync' ? 'readwrite' : 'dsync');
   try {
+    const writeNow = h.writevSync?.bind(h);
+    if (method === 'o_dsync_prezeroed_inline' && writeNow === undefined) throw new Error('the file system has no synchronous writev');
     return await measure(method, async (i) => {
+      if (method === 'o_dsync_prezeroed_inline' && writeNow !== undefined) {
+        await new Promise((resolve) => setImmediate(resolve)); // the turn InlineWrites waits for
+        writeNow([data], i * bytes);
+        return;
+      }
       await h.writev([data], i * bytes);
       if (method === 'writev+fdatasync') await h.sync();
     });

@@ -90,6 +90,7 @@ export class Broker implements BrokerContext {
       // Group state is served from memory; commits are small batches that would pin pool chunks.
       uncachedTopics: [OFFSETS_TOPIC],
       preallocateBytes: config.logPreallocateBytes,
+      inlineWriteMaxBytes: config.logInlineWriteMaxBytes,
       // Zeros take disk space as data does: never into the reserve that keeps Produce refusable.
       reserveBytes: (bytes) => disk.admit(bytes) === null,
     });

@@ -17,6 +17,12 @@ export interface FileHandle {
   write(buf: Buffer, bufOffset: number, length: number, position: number): Promise<number>;
   /** Writes every buffer back to back starting at `position`: one call for a group of appends. */
   writev(bufs: Buffer[], position: number): Promise<number>;
+  /**
+   * writev() done before it returns, on the calling thread (a synchronous pwritev): no thread-pool
+   * round trip, but the event loop waits for the disk. Handles without it are written through
+   * writev() only.
+   */
+  writevSync?(bufs: Buffer[], position: number): number;
   /** fdatasync: everything written to this file so far is durable when this resolves. */
   sync(): Promise<void>;
   truncate(length: number): Promise<void>;

@@ -14,6 +14,8 @@ const PREFIXES = [...new Set(Object.values(KEY_PREFIX))];
 interface Entry {
   key: string;
   opening: Promise<FileHandle>;
+  /** The handle, once open. */
+  handle: FileHandle | undefined;
   pins: number;
   doomed: boolean;
 }
@@ -48,6 +50,20 @@ export class FileHandleCache {
     }
   }
 
+  /**
+   * Runs `fn` now with the handle of `path` if it is open already and returns its result;
+   * undefined (and `fn` not run) when it is not open yet.
+   */
+  useNow<T>(path: string, mode: OpenMode, fn: (handle: FileHandle) => T): T | undefined {
+    const key = KEY_PREFIX[mode] + path;
+    const entry = this.entries.get(key);
+    if (entry?.handle === undefined) return undefined;
+    // Most recently used now; no pin needed, nothing else runs until fn returns.
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return fn(entry.handle);
+  }
+
   private acquire(path: string, mode: OpenMode): Entry {
     const key = KEY_PREFIX[mode] + path;
     const existing = this.entries.get(key);
@@ -56,11 +72,16 @@ export class FileHandleCache {
       this.entries.set(key, existing);
       return existing;
     }
-    const entry: Entry = { key, opening: this.fs.open(path, mode), pins: 0, doomed: false };
-    // A failed open must not stay cached: the next use retries it.
-    entry.opening.catch(() => {
-      if (this.entries.get(key) === entry) this.entries.delete(key);
-    });
+    const entry: Entry = { key, opening: this.fs.open(path, mode), handle: undefined, pins: 0, doomed: false };
+    entry.opening.then(
+      (handle) => {
+        entry.handle = handle;
+      },
+      // A failed open must not stay cached: the next use retries it.
+      () => {
+        if (this.entries.get(key) === entry) this.entries.delete(key);
+      },
+    );
     this.entries.set(key, entry);
     return entry;
   }

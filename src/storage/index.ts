@@ -27,6 +27,7 @@ export {
 export { type LogConfig, DEFAULT_LOG_CONFIG, validateLogConfig } from './config.ts';
 export { OffsetOutOfRangeError, LogUnavailableError, InvalidBatchError, BatchTooLargeError } from './errors.ts';
 export { FileHandleCache, DEFAULT_MAX_OPEN_FILES } from './handle-cache.ts';
+export { InlineWrites, type InlineWritesOptions, MAX_INLINE_WRITE_BYTES } from './inline-writes.ts';
 export { LeaderEpochCache } from './leader-epoch.ts';
 export {
   PartitionLog,

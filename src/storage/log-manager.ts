@@ -10,6 +10,7 @@ import { encodeOffsetCheckpoint, type OffsetCheckpointEntry, parseOffsetCheckpoi
 import { type LogConfig, validateLogConfig } from './config.ts';
 import { type FileSystem, joinPath, realTimers, type Timers } from './fs.ts';
 import { DEFAULT_MAX_OPEN_FILES, FileHandleCache } from './handle-cache.ts';
+import { InlineWrites } from './inline-writes.ts';
 import { PartitionLog } from './log.ts';
 import { TailCacheBudget } from './tail-cache.ts';
 import { PARTITION_META_FILE } from './log-loader.ts';
@@ -53,6 +54,13 @@ export interface LogManagerOptions {
   preallocateBytes?: number;
   /** See PartitionLogOptions.reserveBytes. */
   reserveBytes?: (bytes: number) => boolean;
+  /**
+   * Durable appends up to this size may be written on the event loop when no other durable write
+   * is waiting for the disk (one InlineWrites shared by every log; see inline-writes.ts). 0: all
+   * on the thread pool.
+   * @default 0
+   */
+  inlineWriteMaxBytes?: number;
 }
 
 /** `<topic>-<partition>`; topic names may contain '-' and '.', so the partition follows the last '-'. */
@@ -85,6 +93,8 @@ export class LogManager {
   private readonly logger: Logger;
   private readonly handles: FileHandleCache;
   private readonly tailCacheBudget: TailCacheBudget;
+  /** Shared by every log, so that it sees all their durable writes; undefined when inlineWriteMaxBytes is 0. */
+  readonly inlineWrites: InlineWrites | undefined;
   private readonly logs = new Map<string, PartitionLog>();
   /** The same logs by topic, then partition: getLog runs per partition of every Produce and Fetch, without building a key. */
   private readonly byTopic = new Map<string, Array<PartitionLog | undefined>>();
@@ -103,6 +113,8 @@ export class LogManager {
     this.logger = options.logger;
     this.handles = new FileHandleCache(options.fs, options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES);
     this.tailCacheBudget = new TailCacheBudget(options.tailCacheTotalBytes ?? DEFAULT_TAIL_CACHE_TOTAL_BYTES);
+    const inlineMax = options.inlineWriteMaxBytes ?? 0;
+    this.inlineWrites = inlineMax > 0 ? new InlineWrites({ maxBytes: inlineMax, clock: options.clock }) : undefined;
   }
 
   /** Loads checkpoints and opens every partition directory (recovering after a crash). */
@@ -182,6 +194,7 @@ export class LogManager {
       cleanOpenScanBytes: this.options.cleanOpenScanBytes,
       preallocateBytes: this.options.preallocateBytes,
       reserveBytes: this.options.reserveBytes,
+      inlineWrites: this.inlineWrites,
     });
   }
 

@@ -24,6 +24,7 @@ import { type LogConfig, validateLogConfig } from './config.ts';
 import { BatchTooLargeError, InvalidBatchError, LogUnavailableError, OffsetOutOfRangeError } from './errors.ts';
 import { basename, dirname, type FileHandle, type FileSystem, joinPath, realTimers, type Timers } from './fs.ts';
 import { FileHandleCache } from './handle-cache.ts';
+import type { InlineWrites } from './inline-writes.ts';
 import { LeaderEpochCache } from './leader-epoch.ts';
 import { LEADER_EPOCH_FILE, loadLog, PRODUCER_SNAPSHOT_FILE, readTopicId } from './log-loader.ts';
 import { ProducerStateManager } from './producer-state.ts';
@@ -78,6 +79,12 @@ export interface PartitionLogOptions {
   preallocateBytes?: number;
   /** Asked before each zero-fill with its size; false skips it (the broker's free-space reserve). */
   reserveBytes?: (bytes: number) => boolean;
+  /**
+   * flush.mode=sync: decides which durable appends are written on the event loop instead of the
+   * thread pool (shared by the logs of a LogManager; see inline-writes.ts). Absent: all go to the
+   * thread pool.
+   */
+  inlineWrites?: InlineWrites;
 }
 
 /**
@@ -209,6 +216,7 @@ export class PartitionLog {
   private deleteCounter = 0;
   private readonly preallocateBytes: number;
   private readonly reserveBytes: ((bytes: number) => boolean) | undefined;
+  private readonly inlineWrites: InlineWrites | undefined;
   /** The zero-fill running beside the writer, if any: appends reaching into it wait for it. */
   private prealloc: { segment: Segment; start: number; done: Promise<void> } | undefined;
   /** Set when a zero-fill's write failed: this log appends without preallocating from then on. */
@@ -236,6 +244,7 @@ export class PartitionLog {
     this.preallocateBytes = options.preallocateBytes ?? 0;
     assert(Number.isSafeInteger(this.preallocateBytes) && this.preallocateBytes >= 0 && this.preallocateBytes <= MAX_PREALLOCATE_BYTES, `preallocateBytes ${this.preallocateBytes} must be an integer in [0, ${MAX_PREALLOCATE_BYTES}]`);
     this.reserveBytes = options.reserveBytes;
+    this.inlineWrites = options.inlineWrites;
   }
 
   /** Opens (and if needed recovers) the partition directory. Corruption yields an 'offline' log, not an exception. */
@@ -514,7 +523,7 @@ export class PartitionLog {
     // Never write where zeros are still being written: they could land after the data.
     if (fill !== undefined && fill.segment === seg && op.position + op.bytes > fill.start) await fill.done;
     const prefixSynced = seg.syncedBytes === seg.writtenBytes;
-    const written = await this.handles.use(seg.logPath, durableWrite ? 'dsync' : 'readwrite', (h) => h.writev(op.bufs, op.position));
+    const written = durableWrite ? await this.durableWritev(seg, op.bufs, op.position, op.bytes) : await this.handles.use(seg.logPath, 'readwrite', (h) => h.writev(op.bufs, op.position));
     for (const b of op.bufs) receiveSlabs.release(b);
     assert(written === op.bytes, `wrote ${written} of ${op.bytes} bytes to ${seg.logPath}`);
     seg.writtenBytes += op.bytes;
@@ -529,6 +538,28 @@ export class PartitionLog {
     op.done.resolve();
     if (this.config.flushMode === 'async') await this.flushByPolicy();
     else this.preallocate(seg, op.bytes);
+  }
+
+  /**
+   * One durable write through the segment's O_DSYNC handle: on the event loop when inlineWrites
+   * says it is alone (and the handle is open and can), else on the thread pool.
+   */
+  private async durableWritev(seg: Segment, bufs: Buffer[], position: number, bytes: number): Promise<number> {
+    const scheduler = this.inlineWrites;
+    const asked = scheduler === undefined ? false : scheduler.ask(bytes);
+    if (scheduler !== undefined && asked !== false && (await asked)) {
+      const written = this.handles.useNow(seg.logPath, 'dsync', (h) => {
+        const writeNow = h.writevSync;
+        return writeNow === undefined ? undefined : scheduler.inline(() => writeNow.call(h, bufs, position));
+      });
+      if (written !== undefined) return written;
+    }
+    return this.onPool(() => this.handles.use(seg.logPath, 'dsync', (h) => h.writev(bufs, position)));
+  }
+
+  /** A write on the thread pool, counted by inlineWrites (if any) so that no append is written inline meanwhile. */
+  private onPool<T>(write: () => Promise<T>): Promise<T> {
+    return this.inlineWrites === undefined ? write() : this.inlineWrites.pool(write);
   }
 
   /**
@@ -558,7 +589,8 @@ export class PartitionLog {
    */
   private async zeroFill(seg: Segment, start: number, end: number): Promise<void> {
     try {
-      await this.handles.use(seg.logPath, 'readwrite', async (h) => {
+      // Counted as a write on the thread pool: no append goes on the event loop to wait behind it at the disk.
+      await this.onPool(() => this.handles.use(seg.logPath, 'readwrite', async (h) => {
         const bufs: Buffer[] = [];
         for (let pos = start; pos < end; pos += ZEROS.length) bufs.push(end - pos >= ZEROS.length ? ZEROS : ZEROS.subarray(0, end - pos));
         try {
@@ -569,7 +601,7 @@ export class PartitionLog {
           return;
         }
         await h.sync();
-      });
+      }));
     } catch (err) {
       this.fail(err);
     } finally {

@@ -23,6 +23,27 @@ function callVoid(fn: (cb: (err: NodeJS.ErrnoException | null) => void) => void)
   return new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
 }
 
+function byteLength(bufs: readonly Buffer[]): number {
+  let total = 0;
+  for (const b of bufs) total += b.length;
+  return total;
+}
+
+/** What a writev of `bufs` at `position` left unwritten after `written` bytes: [buffer, its first unwritten byte, file position]. */
+function* remainder(bufs: readonly Buffer[], written: number, position: number): Generator<[Buffer, number, number]> {
+  let skip = written;
+  let at = position + written;
+  for (const b of bufs) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    yield [b, skip, at];
+    at += b.length - skip;
+    skip = 0;
+  }
+}
+
 class NodeFileHandle implements FileHandle {
   private fd: number;
 
@@ -60,21 +81,25 @@ class NodeFileHandle implements FileHandle {
 
   async writev(bufs: Buffer[], position: number): Promise<number> {
     const fd = this.live;
-    let total = 0;
-    for (const b of bufs) total += b.length;
+    const total = byteLength(bufs);
     const written = await call<number>((cb) => fs.writev(fd, bufs, position, cb));
     if (written === total) return total;
-    // Short writev: finish the remainder buffer by buffer.
-    let skip = written;
-    let pos = position + written;
-    for (const b of bufs) {
-      if (skip >= b.length) {
-        skip -= b.length;
-        continue;
+    // A short writev: finish the remainder buffer by buffer.
+    for (const [b, from, at] of remainder(bufs, written, position)) await this.write(b, from, b.length - from, at);
+    return total;
+  }
+
+  writevSync(bufs: Buffer[], position: number): number {
+    const fd = this.live;
+    const total = byteLength(bufs);
+    const written = fs.writevSync(fd, bufs, position);
+    if (written === total) return total;
+    for (const [b, from, at] of remainder(bufs, written, position)) {
+      for (let done = from; done < b.length; ) {
+        const n = fs.writeSync(fd, b, done, b.length - done, at + done - from);
+        if (n <= 0) throw Object.assign(new Error(`EIO: write made no progress at position ${at + done - from}`), { code: 'EIO' });
+        done += n;
       }
-      await this.write(b, skip, b.length - skip, pos);
-      pos += b.length - skip;
-      skip = 0;
     }
     return total;
   }

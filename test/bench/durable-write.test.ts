@@ -37,13 +37,13 @@ test('bad options are refused by name', () => {
   assert.match(rounds.stderr, /--rounds must be an integer 1\.\.10000000, got x/);
 });
 
-test('--methods picks the methods, and o_dsync_prezeroed runs its rounds over a file of fsynced zeros', () => {
-  const r = run('--bytes', '10000', '--rounds', '30', '--repeats', '1', '--methods', 'o_dsync,o_dsync_prezeroed');
+test('--methods picks the methods; o_dsync_prezeroed runs its rounds over a file of fsynced zeros, o_dsync_prezeroed_inline on the event loop', () => {
+  const r = run('--bytes', '10000', '--rounds', '30', '--repeats', '1', '--methods', 'o_dsync,o_dsync_prezeroed,o_dsync_prezeroed_inline');
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((l) => l.method), ['o_dsync', 'o_dsync_prezeroed']);
+  assert.deepEqual(lines.map((l) => l.method), ['o_dsync', 'o_dsync_prezeroed', 'o_dsync_prezeroed_inline']);
   for (const l of lines) assert.ok(Number.isFinite(l.msPerRound) && l.msPerRound > 0 && l.rounds === 30, JSON.stringify(l));
   const bad = run('--methods', 'o_dsync,fsync');
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--methods must be a comma list of .*o_dsync_prezeroed, got o_dsync,fsync/);
+  assert.match(bad.stderr, /--methods must be a comma list of .*o_dsync_prezeroed, o_dsync_prezeroed_inline, got o_dsync,fsync/);
 });

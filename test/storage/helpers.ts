@@ -147,6 +147,9 @@ export class CountingFileSystem implements FileSystem {
     if (err !== undefined) throw err;
   }
 
+  /** Called inside each writevSync (e.g. to move a ManualClock, as a slow disk would). */
+  beforeSyncWrite: (path: string) => void = () => {};
+
   private durableWrite(path: string): void {
     this.count('dsync-write', path);
     this.count('sync', path);
@@ -160,6 +163,7 @@ export class CountingFileSystem implements FileSystem {
     this.count('open', path);
     const h = await this.inner.open(path, mode);
     const self = this;
+    const writeNow = h.writevSync?.bind(h);
     return {
       read: async (b, o, l, p) => {
         self.count('read', path);
@@ -171,6 +175,16 @@ export class CountingFileSystem implements FileSystem {
       // to fail) as both, and as a 'dsync-write'; a sync() call is also an 'fdatasync'.
       write: (b, o, l, p) => (self.count('write', path), mode === 'dsync' && self.durableWrite(path), h.write(b, o, l, p)),
       writev: (bufs, p) => (self.count('writev', path), mode === 'dsync' && self.durableWrite(path), h.writev(bufs, p)),
+      // Only if the wrapped handle has it: without it, every durable append goes to the thread pool.
+      writevSync:
+        writeNow === undefined
+          ? undefined
+          : (bufs, p) => {
+              self.count('writevSync', path);
+              if (mode === 'dsync') self.durableWrite(path);
+              self.beforeSyncWrite(path);
+              return writeNow(bufs, p);
+            },
       sync: async () => {
         self.count('fdatasync', path);
         self.count('sync', path);

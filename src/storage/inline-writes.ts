@@ -1,0 +1,103 @@
+// Where a durable append's write runs: on the event loop (a synchronous O_DSYNC pwritev) or on
+// libuv's thread pool. One scheduler is shared by the logs of a LogManager.
+//
+// On the thread pool each write costs two wake-ups between threads (the pool thread, then the
+// event loop again), and its completion waits until the event loop gets to it. On this project's
+// 2-core VM, `npm run bench:durable-write -- --bytes 17600 --rounds 1000 --methods
+// o_dsync_prezeroed,o_dsync_prezeroed_inline` gave 0.26–0.30 ms and 137–152 µs of CPU a round on
+// the pool against 0.20–0.23 ms and 73–107 µs inline, and the L benchmark's p99 dropped more than
+// that (docs/performance.md, "Durable appends on the event loop").
+//
+// A write on the event loop holds everything else the broker does until the disk answers, so it
+// is taken only when nothing else is waiting for the disk:
+// - the write is at most maxBytes (a W1 group commit of ~1 MB stays on the pool);
+// - no durable write or zero-fill (log.preallocate.bytes) of any log is on the thread pool;
+// - no other log asked in the same turn of the event loop. The decision waits for setImmediate,
+//   after the poll phase has run every socket callback that was ready, so appends to several
+//   partitions arriving together all go to the thread pool and run in parallel there (writing them
+//   one after another on the event loop made 16 connections to 16 partitions 3.5× slower);
+// - no inline write in the last pauseMs took slowMs or more: a disk that stalls blocks the event
+//   loop at most once per pauseMs; meanwhile writes go to the thread pool and the event loop keeps
+//   answering heartbeats, metadata and fetches from the tail cache.
+import { assert, type Clock } from '../util/index.ts';
+
+export interface InlineWritesOptions {
+  /** Largest write taken on the event loop; 0 never takes one. */
+  maxBytes: number;
+  clock: Clock;
+  /** An inline write this slow pauses inline writes. @default 25 */
+  slowMs?: number;
+  /** How long a slow inline write pauses them. @default 5000 */
+  pauseMs?: number;
+}
+
+/** The largest maxBytes accepted (the broker's log.inline.write.max.bytes). */
+export const MAX_INLINE_WRITE_BYTES = 16 * 1024 * 1024;
+
+export class InlineWrites {
+  readonly maxBytes: number;
+  private readonly clock: Clock;
+  private readonly slowMs: number;
+  private readonly pauseMs: number;
+  /** Durable writes on the thread pool now, across the logs sharing this scheduler. */
+  private poolWrites = 0;
+  /** Asks of this turn, answered together at setImmediate. */
+  private asks: ((inline: boolean) => void)[] = [];
+  private pausedUntil = -Infinity;
+  /** Counters, for tests and the docs' measurements. */
+  inlineCount = 0;
+  poolCount = 0;
+  pauses = 0;
+
+  constructor(options: InlineWritesOptions) {
+    assert(Number.isSafeInteger(options.maxBytes) && options.maxBytes >= 0 && options.maxBytes <= MAX_INLINE_WRITE_BYTES, `inline write maxBytes ${options.maxBytes} must be an integer in [0, ${MAX_INLINE_WRITE_BYTES}]`);
+    this.maxBytes = options.maxBytes;
+    this.clock = options.clock;
+    this.slowMs = options.slowMs ?? 25;
+    this.pauseMs = options.pauseMs ?? 5000;
+  }
+
+  /**
+   * Whether a durable write of `bytes` may run on the event loop: false at once when it cannot,
+   * else a promise answered once the poll phase has run (true only for a write alone in its turn).
+   */
+  ask(bytes: number): false | Promise<boolean> {
+    if (bytes > this.maxBytes || this.poolWrites > 0 || this.clock.monotonicMs() < this.pausedUntil) return false;
+    return new Promise<boolean>((resolve) => {
+      if (this.asks.push(resolve) === 1) setImmediate(() => this.answer());
+    });
+  }
+
+  private answer(): void {
+    const asks = this.asks;
+    this.asks = [];
+    const alone = asks.length === 1 && this.poolWrites === 0 && this.clock.monotonicMs() >= this.pausedUntil;
+    for (const resolve of asks) resolve(alone);
+  }
+
+  /** Runs `write` on the event loop and times it; a slow one pauses inline writes. */
+  inline<T>(write: () => T): T {
+    const start = this.clock.monotonicMs();
+    try {
+      return write();
+    } finally {
+      this.inlineCount++;
+      const end = this.clock.monotonicMs();
+      if (end - start >= this.slowMs) {
+        this.pausedUntil = end + this.pauseMs;
+        this.pauses++;
+      }
+    }
+  }
+
+  /** Runs `write` on the thread pool, counted so that no inline write is taken meanwhile. */
+  async pool<T>(write: () => Promise<T>): Promise<T> {
+    this.poolWrites++;
+    this.poolCount++;
+    try {
+      return await write();
+    } finally {
+      this.poolWrites--;
+    }
+  }
+}

@@ -1,0 +1,145 @@
+// Durable appends written on the event loop (InlineWrites, LogManagerOptions.inlineWriteMaxBytes)
+// over the real file system. What must hold: a lone small append is written inline and reads back
+// (also after a reopen); appends to two partitions in the same turn, a write above the size limit,
+// any write while another is on the thread pool, and every write for a while after a slow inline
+// one go to the thread pool; a failed inline write fails the log as a failed pool write does.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FatalStorageError, ManualClock, silentLogger } from '../../src/util/index.ts';
+import { InlineWrites, LogManager, NodeFileSystem, type PartitionLog } from '../../src/storage/index.ts';
+import { config, CountingFileSystem, makeBatch, openLog, readAll, withTempDir } from './helpers.ts';
+
+const nodeFs = new NodeFileSystem();
+
+function batch(i: number, bytes = 500): Buffer {
+  return makeBatch({ payload: Buffer.alloc(bytes, (i % 250) + 1) });
+}
+
+/** Each batch's payload byte, in offset order. */
+function payloadBytes(batches: Buffer[]): number[] {
+  return batches.map((b) => b[b.length - 1]);
+}
+
+function counts(w: InlineWrites): { inline: number; pool: number } {
+  return { inline: w.inlineCount, pool: w.poolCount };
+}
+
+test('a lone durable append is written on the event loop, reads back, and survives a reopen', async () => {
+  await withTempDir(async (dir) => {
+    const fs = new CountingFileSystem(nodeFs);
+    const clock = new ManualClock();
+    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock });
+    const log = await openLog(fs, dir, clock, { inlineWrites: inline });
+    for (let i = 0; i < 20; i++) await log.append(batch(i), { leaderEpoch: 0 }).durable;
+    // The first write opens the segment's O_DSYNC handle (on the thread pool); the rest go inline.
+    assert.deepEqual(counts(inline), { inline: 19, pool: 1 });
+    assert.equal(fs.get('writevSync:log'), 19);
+    assert.equal(fs.get('dsync-write'), 20, 'every append is one O_DSYNC write, inline or not');
+    assert.deepEqual(payloadBytes(await readAll(log)), Array.from({ length: 20 }, (_, i) => i + 1));
+    await log.close();
+    const reopened = await openLog(nodeFs, dir, clock);
+    assert.deepEqual(payloadBytes(await readAll(reopened)), Array.from({ length: 20 }, (_, i) => i + 1));
+    await reopened.close();
+  });
+});
+
+test('appends to two partitions in the same turn both go to the thread pool (LogManager shares one InlineWrites)', async () => {
+  await withTempDir(async (dataDir) => {
+    const clock = new ManualClock();
+    const manager = await LogManager.open({ fs: nodeFs, clock, logger: silentLogger, dataDir, onFatal: () => {}, configFor: () => config(), inlineWriteMaxBytes: 64 * 1024 });
+    const inline = manager.inlineWrites;
+    assert.ok(inline !== undefined);
+    const a = await manager.createLog('a', 0, config(), 'id-a');
+    const b = await manager.createLog('b', 0, config(), 'id-b');
+    for (const log of [a, b]) await log.append(batch(0), { leaderEpoch: 0 }).durable; // opens each handle
+    const before = counts(inline);
+    await Promise.all([a.append(batch(1), { leaderEpoch: 0 }).durable, b.append(batch(1), { leaderEpoch: 0 }).durable]);
+    assert.deepEqual(counts(inline), { inline: before.inline, pool: before.pool + 2 }, 'two partitions written together run in parallel on the pool');
+    await a.append(batch(2), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: before.inline + 1, pool: before.pool + 2 }, 'alone again: inline');
+    for (const log of [a, b]) assert.equal((await readAll(log)).length, log === a ? 3 : 2);
+    await manager.close();
+
+    const off = await LogManager.open({ fs: nodeFs, clock, logger: silentLogger, dataDir, onFatal: () => {}, configFor: () => config(), inlineWriteMaxBytes: 0 });
+    assert.equal(off.inlineWrites, undefined, 'inlineWriteMaxBytes 0: every write on the thread pool');
+    await off.close();
+  });
+});
+
+test('a write above maxBytes, or while another durable write is on the thread pool, goes to the pool', async () => {
+  await withTempDir(async (dir) => {
+    const clock = new ManualClock();
+    const inline = new InlineWrites({ maxBytes: 2000, clock });
+    const log = await openLog(new CountingFileSystem(nodeFs), dir, clock, { inlineWrites: inline });
+    await log.append(batch(0), { leaderEpoch: 0 }).durable;
+    const start = counts(inline);
+    await log.append(batch(1, 4000), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: start.inline, pool: start.pool + 1 }, 'larger than maxBytes');
+    await log.append(batch(2), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: start.inline + 1, pool: start.pool + 1 });
+    // Another log's write held on the pool: this one may not go inline meanwhile.
+    let release!: () => void;
+    const held = inline.pool(() => new Promise<void>((r) => (release = r)));
+    await log.append(batch(3), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: start.inline + 1, pool: start.pool + 3 });
+    release();
+    await held;
+    await log.append(batch(4), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: start.inline + 2, pool: start.pool + 3 });
+    assert.deepEqual(payloadBytes(await readAll(log)), [1, 2, 3, 4, 5]);
+    await log.close();
+  });
+});
+
+test('an inline write of slowMs or more sends every write to the pool for pauseMs', async () => {
+  await withTempDir(async (dir) => {
+    const clock = new ManualClock();
+    const fs = new CountingFileSystem(nodeFs);
+    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock, slowMs: 25, pauseMs: 5000 });
+    const log = await openLog(fs, dir, clock, { inlineWrites: inline });
+    await log.append(batch(0), { leaderEpoch: 0 }).durable;
+    await log.append(batch(1), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: 1, pool: 1 });
+    fs.beforeSyncWrite = () => clock.advance(24); // just under slowMs
+    await log.append(batch(2), { leaderEpoch: 0 }).durable;
+    assert.equal(inline.pauses, 0);
+    fs.beforeSyncWrite = () => clock.advance(25); // a disk that stalls
+    await log.append(batch(3), { leaderEpoch: 0 }).durable;
+    fs.beforeSyncWrite = () => {};
+    assert.deepEqual({ ...counts(inline), pauses: inline.pauses }, { inline: 3, pool: 1, pauses: 1 });
+    for (let i = 4; i < 7; i++) await log.append(batch(i), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: 3, pool: 4 }, 'paused: the thread pool');
+    clock.advance(4999);
+    await log.append(batch(7), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: 3, pool: 5 }, 'still paused 1 ms before the end');
+    clock.advance(1);
+    await log.append(batch(8), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: 4, pool: 5 }, 'inline again');
+    assert.deepEqual(payloadBytes(await readAll(log)), Array.from({ length: 9 }, (_, i) => i + 1));
+    await log.close();
+  });
+});
+
+test('a failed inline write fails the log (FatalStorageError, onFatal once), as a failed pool write does', async () => {
+  await withTempDir(async (dir) => {
+    const clock = new ManualClock();
+    const fs = new CountingFileSystem(nodeFs);
+    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock });
+    const fatal: Error[] = [];
+    const log: PartitionLog = await openLog(fs, dir, clock, { inlineWrites: inline, onFatal: (err) => fatal.push(err) });
+    await log.append(batch(0), { leaderEpoch: 0 }).durable;
+    fs.failWith = (op) => (op === 'writevSync' ? Object.assign(new Error('EIO: injected'), { code: 'EIO' }) : undefined);
+    await assert.rejects(log.append(batch(1), { leaderEpoch: 0 }).durable, FatalStorageError);
+    assert.equal(log.state, 'failed');
+    assert.equal(fatal.length, 1);
+    assert.equal(inline.inlineCount, 1, 'the failed write was the inline one');
+    assert.throws(() => log.append(batch(2), { leaderEpoch: 0 }));
+    await log.close().catch(() => {});
+  });
+});
+
+test('maxBytes outside [0, 16 MiB] is refused', () => {
+  const clock = new ManualClock();
+  assert.throws(() => new InlineWrites({ maxBytes: -1, clock }), /maxBytes -1 must be an integer in \[0, 16777216\]/);
+  assert.throws(() => new InlineWrites({ maxBytes: 16 * 1024 * 1024 + 1, clock }), /must be an integer in \[0, 16777216\]/);
+});
