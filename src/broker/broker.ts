@@ -470,9 +470,15 @@ export interface StartBrokerOptions extends BrokerDependencies {
   config?: Record<string, unknown>;
 }
 
+/**
+ * Where an embedded broker's defaults differ from `holdfast serve`'s: it runs on the application's
+ * event loop, which should not wait for the disk unless the application asks for it.
+ */
+const EMBEDDED_DEFAULTS: Partial<BrokerConfig> = { logInlineWriteMaxBytes: 0 };
+
 /** Starts an embedded broker in this process. */
 export async function startBroker(options: StartBrokerOptions): Promise<Broker> {
-  let config = applyConfig(defaultBrokerConfig(), options.config ?? {}, 'startBroker config');
+  let config = applyConfig({ ...defaultBrokerConfig(), ...EMBEDDED_DEFAULTS }, options.config ?? {}, 'startBroker config');
   config = applyConfig(config, { dataDir: options.dataDir, port: options.port, host: options.host }, 'startBroker options');
   return Broker.start(config, options);
 }

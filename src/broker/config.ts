@@ -65,7 +65,10 @@ export interface BrokerConfig {
   tailCacheTotalBytes: number;
   /** Zeros a flush.mode=sync partition writes at a time ahead of its data, so durable appends overwrite allocated blocks; 0 = off. @default 1048576 (1 MiB) */
   logPreallocateBytes: number;
-  /** See 'log.inline.write.max.bytes'. @default 256 KiB */
+  /**
+   * See 'log.inline.write.max.bytes'. @default 256 KiB for `holdfast serve`; an embedded
+   * startBroker() defaults to 0 (EMBEDDED_DEFAULTS): it shares the application's event loop.
+   */
   logInlineWriteMaxBytes: number;
   /** debug | info | warn | error. @default 'info' */
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -124,7 +127,7 @@ export const BROKER_KEYS: Record<string, KeySpec> = {
   'disk.check.interval.ms': { field: 'diskCheckIntervalMs', type: 'int', min: 10, max: 60000, doc: 'How often free disk space is read; in between, appended bytes are counted against the last reading.' },
   'tail.cache.total.bytes': { field: 'tailCacheTotalBytes', type: 'int', min: 0, max: 2147483647, doc: 'Memory all partitions\' tail caches may pin together (each partition at most 8 MiB); the oldest batches go first. 0 turns the cache off.' },
   'log.preallocate.bytes': { field: 'logPreallocateBytes', type: 'int', min: 0, max: MAX_PREALLOCATE_BYTES, doc: 'Zeros a flush.mode=sync partition writes and fsyncs at a time ahead of its data, once its active segment holds this much and while its writes average at most 128 KiB, so a durable append overwrites blocks the file has instead of growing it (growing makes each O_DSYNC write also write the file\'s metadata). Costs up to this much disk per partition being written; segments are cut back to their data when sealed or closed cleanly. 0 turns it off.' },
-  'log.inline.write.max.bytes': { field: 'logInlineWriteMaxBytes', type: 'int', min: 0, max: MAX_INLINE_WRITE_BYTES, doc: 'A flush.mode=sync append up to this size is written on the event loop (one synchronous O_DSYNC write) when no other durable write is waiting for the disk: no write on the thread pool, none asked for by another partition in the same turn of the event loop, and no inline write of the last 5 s took 25 ms or more. Saves the thread pool\'s two wake-ups per write; the event loop waits for the disk meanwhile. 0 writes everything on the thread pool.' },
+  'log.inline.write.max.bytes': { field: 'logInlineWriteMaxBytes', type: 'int', min: 0, max: MAX_INLINE_WRITE_BYTES, doc: 'A flush.mode=sync append up to this size is written on the event loop (one synchronous O_DSYNC write) when no other durable write is waiting for the disk: no write on the thread pool, none asked for by another partition in the same turn of the event loop, and no inline write of the last 5 s took 25 ms or more. Saves the thread pool\'s two wake-ups per write; the event loop waits for the disk meanwhile. 0 writes everything on the thread pool. Default 256 KiB for holdfast serve, 0 for an embedded startBroker() (it shares the application\'s event loop).' },
   'log.level': { field: 'logLevel', type: 'level', doc: 'debug, info, warn or error.' },
   'topic.defaults': { field: 'topicDefaults', type: 'topic-defaults', doc: 'Map of topic config defaults, e.g. flush.mode: async.' },
   'group.initial.rebalance.delay.ms': { field: 'groupInitialRebalanceDelayMs', type: 'int', min: 0, max: 300000, doc: 'Wait for more members before the first rebalance of an empty group.' },

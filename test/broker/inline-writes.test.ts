@@ -1,18 +1,25 @@
 // log.inline.write.max.bytes: through a running broker on the real disk, a producer's durable
-// appends to one partition are written on the event loop by default, and everything they wrote
-// reads back; 0 keeps every write on the thread pool; an out-of-range value is refused by name.
+// appends to one partition are written on the event loop when it is on, and everything they wrote
+// reads back; it is on by default for `holdfast serve` and off for an embedded startBroker(); 0
+// keeps every write on the thread pool; an out-of-range value is refused by name.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildBatch } from '../../src/record/index.ts';
 import { SimFileSystem } from '../../src/storage/index.ts';
 import { Rng, silentLogger } from '../../src/util/index.ts';
 import { startBroker } from '../../src/broker/index.ts';
+import { loadServeConfig } from '../../src/cli/index.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 import { fetchAll } from '../helpers/fetch-all.ts';
 import { removeDir, tempDir } from '../helpers/broker.ts';
 
-for (const inlineMax of [undefined, 0]) {
-  test(`a partition's durable appends are written ${inlineMax === undefined ? 'on the event loop by default' : 'on the thread pool with log.inline.write.max.bytes 0'}, and read back`, async () => {
+test('holdfast serve writes appends up to 256 KiB on the event loop by default; an embedded broker does not', () => {
+  assert.equal(loadServeConfig(['--data-dir', '/tmp/unused']).logInlineWriteMaxBytes, 256 * 1024);
+});
+
+for (const inlineMax of [262144, 0, undefined]) {
+  const setting = inlineMax === undefined ? 'unset (embedded)' : String(inlineMax);
+  test(`log.inline.write.max.bytes ${setting}: a partition's durable appends are written ${inlineMax === 262144 ? 'on the event loop' : 'on the thread pool'}, and read back`, async () => {
     const dataDir = tempDir('holdfast-inline-');
     const broker = await startBroker({ dataDir, port: 0, logger: silentLogger, config: { 'num.partitions': 1, ...(inlineMax === undefined ? {} : { 'log.inline.write.max.bytes': inlineMax }) } });
     const c = await TestKafkaClient.connect(`127.0.0.1:${broker.port}`);
@@ -24,8 +31,8 @@ for (const inlineMax of [undefined, 0]) {
         assert.equal(r.responses[0].partitionResponses[0].errorCode, 0);
       }
       const inline = broker.logs.inlineWrites;
-      if (inlineMax === undefined) {
-        assert.ok(inline !== undefined && inline.maxBytes === 256 * 1024, 'default 256 KiB');
+      if (inlineMax === 262144) {
+        assert.ok(inline !== undefined && inline.maxBytes === 262144);
         // Each ~10 KB request alone in its turn: all but the first (which opens the segment's handle) go inline.
         assert.ok(inline.inlineCount >= 25, `only ${inline.inlineCount} of 30 appends were written inline (${inline.poolCount} on the pool)`);
       } else {

@@ -3,7 +3,7 @@
 // fsync (the broker stops; recovery decides), process kill (the OS keeps what was written), and
 // bit flips in stored batches, each read back over the wire (it must be refused, never served) and
 // then undone.
-import { startBroker, type Broker } from '../../src/broker/index.ts';
+import { defaultBrokerConfig, startBroker, type Broker } from '../../src/broker/index.ts';
 import { SimFileSystem } from '../../src/storage/index.ts';
 import { Rng, silentLogger } from '../../src/util/index.ts';
 import { injectBitFlip, type BrokerControl, type BrokerFault, type CorruptionProbe } from '../../src/cli/verify/index.ts';
@@ -36,6 +36,8 @@ export class SimBroker implements BrokerControl {
   }
 
   static async start(config: Record<string, unknown>, seed: number): Promise<SimBroker> {
+    // Durable appends on the event loop, as `holdfast serve` writes them (embedded, the default is off).
+    config = { 'log.inline.write.max.bytes': defaultBrokerConfig().logInlineWriteMaxBytes, ...config };
     const sim = new SimFileSystem({ rng: new Rng(seed) });
     let self: SimBroker | null = null;
     const broker = await startBroker({ dataDir: DATA, port: 0, fs: sim.mount(), logger: silentLogger, config, onFatal: (err) => self?.onFatal(err) });
