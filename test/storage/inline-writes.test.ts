@@ -1,8 +1,9 @@
 // Durable appends written on the event loop (InlineWrites, LogManagerOptions.inlineWriteMaxBytes)
 // over the real file system. What must hold: a lone small append is written inline and reads back
 // (also after a reopen); appends to two partitions in the same turn, a write above the size limit,
-// any write while another is on the thread pool, and every write for a while after a slow inline
-// one go to the thread pool; a failed inline write fails the log as a failed pool write does.
+// any write while another is on the thread pool or soon after one finished there, and every write
+// for a while after a slow inline one go to the thread pool; a failed inline write fails the log
+// as a failed pool write does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FatalStorageError, ManualClock, silentLogger } from '../../src/util/index.ts';
@@ -28,7 +29,7 @@ test('a lone durable append is written on the event loop, reads back, and surviv
   await withTempDir(async (dir) => {
     const fs = new CountingFileSystem(nodeFs);
     const clock = new ManualClock();
-    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock });
+    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock, quietMs: 0 });
     const log = await openLog(fs, dir, clock, { inlineWrites: inline });
     for (let i = 0; i < 20; i++) await log.append(batch(i), { leaderEpoch: 0 }).durable;
     // The first write opens the segment's O_DSYNC handle (on the thread pool); the rest go inline.
@@ -56,8 +57,11 @@ test('appends to two partitions in the same turn both go to the thread pool (Log
     await Promise.all([a.append(batch(1), { leaderEpoch: 0 }).durable, b.append(batch(1), { leaderEpoch: 0 }).durable]);
     assert.deepEqual(counts(inline), { inline: before.inline, pool: before.pool + 2 }, 'two partitions written together run in parallel on the pool');
     await a.append(batch(2), { leaderEpoch: 0 }).durable;
-    assert.deepEqual(counts(inline), { inline: before.inline + 1, pool: before.pool + 2 }, 'alone again: inline');
-    for (const log of [a, b]) assert.equal((await readAll(log)).length, log === a ? 3 : 2);
+    assert.deepEqual(counts(inline), { inline: before.inline, pool: before.pool + 3 }, 'alone, but within quietMs (5) of the pool writes');
+    clock.advance(5);
+    await a.append(batch(3), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: before.inline + 1, pool: before.pool + 3 }, 'alone and quiet: inline');
+    for (const log of [a, b]) assert.equal((await readAll(log)).length, log === a ? 4 : 2);
     await manager.close();
 
     const off = await LogManager.open({ fs: nodeFs, clock, logger: silentLogger, dataDir, onFatal: () => {}, configFor: () => config(), inlineWriteMaxBytes: 0 });
@@ -69,7 +73,7 @@ test('appends to two partitions in the same turn both go to the thread pool (Log
 test('a write above maxBytes, or while another durable write is on the thread pool, goes to the pool', async () => {
   await withTempDir(async (dir) => {
     const clock = new ManualClock();
-    const inline = new InlineWrites({ maxBytes: 2000, clock });
+    const inline = new InlineWrites({ maxBytes: 2000, clock, quietMs: 0 });
     const log = await openLog(new CountingFileSystem(nodeFs), dir, clock, { inlineWrites: inline });
     await log.append(batch(0), { leaderEpoch: 0 }).durable;
     const start = counts(inline);
@@ -95,7 +99,7 @@ test('an inline write of slowMs or more sends every write to the pool for pauseM
   await withTempDir(async (dir) => {
     const clock = new ManualClock();
     const fs = new CountingFileSystem(nodeFs);
-    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock, slowMs: 25, pauseMs: 5000 });
+    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock, slowMs: 25, pauseMs: 5000, quietMs: 0 });
     const log = await openLog(fs, dir, clock, { inlineWrites: inline });
     await log.append(batch(0), { leaderEpoch: 0 }).durable;
     await log.append(batch(1), { leaderEpoch: 0 }).durable;
@@ -124,7 +128,7 @@ test('a failed inline write fails the log (FatalStorageError, onFatal once), as 
   await withTempDir(async (dir) => {
     const clock = new ManualClock();
     const fs = new CountingFileSystem(nodeFs);
-    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock });
+    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock, quietMs: 0 });
     const fatal: Error[] = [];
     const log: PartitionLog = await openLog(fs, dir, clock, { inlineWrites: inline, onFatal: (err) => fatal.push(err) });
     await log.append(batch(0), { leaderEpoch: 0 }).durable;
@@ -135,6 +139,24 @@ test('a failed inline write fails the log (FatalStorageError, onFatal once), as 
     assert.equal(inline.inlineCount, 1, 'the failed write was the inline one');
     assert.throws(() => log.append(batch(2), { leaderEpoch: 0 }));
     await log.close().catch(() => {});
+  });
+});
+
+test('no inline write until quietMs after a write on the thread pool finished', async () => {
+  await withTempDir(async (dir) => {
+    const clock = new ManualClock();
+    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock, quietMs: 5 });
+    const log = await openLog(new CountingFileSystem(nodeFs), dir, clock, { inlineWrites: inline });
+    await log.append(batch(0), { leaderEpoch: 0 }).durable; // on the pool: opens the handle
+    clock.advance(4);
+    await log.append(batch(1), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: 0, pool: 2 }, '4 ms after a pool write: the pool');
+    clock.advance(5);
+    await log.append(batch(2), { leaderEpoch: 0 }).durable;
+    await log.append(batch(3), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: 2, pool: 2 }, 'inline writes do not restart the wait');
+    assert.deepEqual(payloadBytes(await readAll(log)), [1, 2, 3, 4]);
+    await log.close();
   });
 });
 
