@@ -546,7 +546,7 @@ export class PartitionLog {
    */
   private async durableWritev(seg: Segment, bufs: Buffer[], position: number, bytes: number): Promise<number> {
     const scheduler = this.inlineWrites;
-    const asked = scheduler === undefined ? false : scheduler.ask(bytes);
+    const asked = scheduler === undefined ? false : scheduler.ask(bytes, this);
     if (scheduler !== undefined && asked !== false && (await asked)) {
       const written = this.handles.useNow(seg.logPath, 'dsync', (h) => {
         const writeNow = h.writevSync;
@@ -559,7 +559,7 @@ export class PartitionLog {
 
   /** A write on the thread pool, counted by inlineWrites (if any) so that no append is written inline meanwhile. */
   private onPool<T>(write: () => Promise<T>): Promise<T> {
-    return this.inlineWrites === undefined ? write() : this.inlineWrites.pool(write);
+    return this.inlineWrites === undefined ? write() : this.inlineWrites.pool(this, write);
   }
 
   /**

@@ -83,7 +83,7 @@ test('a write above maxBytes, or while another durable write is on the thread po
     assert.deepEqual(counts(inline), { inline: start.inline + 1, pool: start.pool + 1 });
     // Another log's write held on the pool: this one may not go inline meanwhile.
     let release!: () => void;
-    const held = inline.pool(() => new Promise<void>((r) => (release = r)));
+    const held = inline.pool({}, () => new Promise<void>((r) => (release = r)));
     await log.append(batch(3), { leaderEpoch: 0 }).durable;
     assert.deepEqual(counts(inline), { inline: start.inline + 1, pool: start.pool + 3 });
     release();
@@ -142,21 +142,29 @@ test('a failed inline write fails the log (FatalStorageError, onFatal once), as 
   });
 });
 
-test('no inline write until quietMs after a write on the thread pool finished', async () => {
+test("no inline write until quietMs after another log's write on the thread pool finished; the log's own do not count", async () => {
   await withTempDir(async (dir) => {
     const clock = new ManualClock();
     const inline = new InlineWrites({ maxBytes: 64 * 1024, clock, quietMs: 5 });
-    const log = await openLog(new CountingFileSystem(nodeFs), dir, clock, { inlineWrites: inline });
-    await log.append(batch(0), { leaderEpoch: 0 }).durable; // on the pool: opens the handle
+    const fs = new CountingFileSystem(nodeFs);
+    for (const name of ['a', 'b']) await nodeFs.mkdir(`${dir}/${name}`);
+    const a = await openLog(fs, `${dir}/a`, clock, { inlineWrites: inline });
+    const b = await openLog(fs, `${dir}/b`, clock, { inlineWrites: inline, topic: 'b' });
+    await a.append(batch(0), { leaderEpoch: 0 }).durable; // on the pool: opens the handle
+    await a.append(batch(1), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: 1, pool: 1 }, "right after its own pool write: inline (else a busy log's one pool write would keep it there)");
+    await b.append(batch(0), { leaderEpoch: 0 }).durable; // b's first write: on the pool
+    await a.append(batch(2), { leaderEpoch: 0 }).durable;
     clock.advance(4);
-    await log.append(batch(1), { leaderEpoch: 0 }).durable;
-    assert.deepEqual(counts(inline), { inline: 0, pool: 2 }, '4 ms after a pool write: the pool');
-    clock.advance(5);
-    await log.append(batch(2), { leaderEpoch: 0 }).durable;
-    await log.append(batch(3), { leaderEpoch: 0 }).durable;
-    assert.deepEqual(counts(inline), { inline: 2, pool: 2 }, 'inline writes do not restart the wait');
-    assert.deepEqual(payloadBytes(await readAll(log)), [1, 2, 3, 4]);
-    await log.close();
+    await a.append(batch(3), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: 1, pool: 4 }, "0 and 4 ms after b's pool write: the pool");
+    clock.advance(1);
+    await a.append(batch(4), { leaderEpoch: 0 }).durable;
+    await a.append(batch(5), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: 3, pool: 4 }, "5 ms after b's: inline again");
+    assert.deepEqual(payloadBytes(await readAll(a)), [1, 2, 3, 4, 5, 6]);
+    await a.close();
+    await b.close();
   });
 });
 
