@@ -12,11 +12,13 @@
 // is taken only when nothing else is waiting for the disk:
 // - the write is at most maxBytes (a W1 group commit of ~1 MB stays on the pool);
 // - no durable write or zero-fill (log.preallocate.bytes) of any log is on the thread pool, and
-//   none of another log finished there in the last quietMs: where several partitions are written,
-//   requests keep arriving right after writes finish, and one written inline would hold the others
-//   (16 connections to 16 partitions, 100-byte records: 1.82–2.04M against 1.96–2.35M msg/s
-//   without this rule). The log's own writes do not count, or one write on the pool would keep
-//   a busy partition there;
+//   writes of two other logs or more did not finish there in the last quietMs: where several
+//   partitions are written, requests keep arriving right after writes finish, and one written
+//   inline would hold the others (16 connections to 16 partitions, 100-byte records: 1.82–2.04M
+//   against 1.96–2.35M msg/s without this rule). The log's own writes do not count, or one write
+//   on the pool would keep a busy partition there, nor does one other log alone: a producer moving
+//   to the next partition writes the last batch of the one before beside it, and the new
+//   partition's writes would stay on the pool for quietMs each time (in L, that halved the gain);
 // - no other log asked in the same turn of the event loop. The decision waits for setImmediate,
 //   after the poll phase has run every socket callback that was ready, so appends to several
 //   partitions arriving together all go to the thread pool and run in parallel there (writing them
@@ -34,9 +36,12 @@ export interface InlineWritesOptions {
   slowMs?: number;
   /** How long a slow inline write pauses them. @default 5000 */
   pauseMs?: number;
-  /** No inline write until this long after another log's write on the thread pool finished. @default 5 */
+  /** No inline write until this long after writes of two other logs on the thread pool finished. @default 5 */
   quietMs?: number;
 }
+
+/** Pool writes remembered per writer: the asker's own and two others'. */
+const RECENT_WRITERS = 3;
 
 /** The largest maxBytes accepted (the broker's log.inline.write.max.bytes). */
 export const MAX_INLINE_WRITE_BYTES = 16 * 1024 * 1024;
@@ -47,9 +52,8 @@ export class InlineWrites {
   private readonly slowMs: number;
   private readonly pauseMs: number;
   private readonly quietMs: number;
-  /** The two most recent ends of writes on the thread pool by different writers: the latest, and the latest by another. */
-  private lastPoolEnd: { writer: object | undefined; atMs: number } = { writer: undefined, atMs: -Infinity };
-  private lastPoolEndByOther: { writer: object | undefined; atMs: number } = { writer: undefined, atMs: -Infinity };
+  /** When the last RECENT_WRITERS writers (distinct, latest first) last finished a write on the thread pool. */
+  private readonly poolEnds: { writer: object; atMs: number }[] = [];
   /** Durable writes on the thread pool now, across the logs sharing this scheduler. */
   private poolWrites = 0;
   /** Asks of this turn, answered together at setImmediate. */
@@ -88,12 +92,14 @@ export class InlineWrites {
     for (const ask of asks) ask.resolve(alone);
   }
 
-  /** Nothing on the thread pool, no other writer's write finished there within quietMs, and inline writes not paused. */
+  /** Nothing on the thread pool, writes of at most one other writer finished there within quietMs, and inline writes not paused. */
   private diskIdle(writer: object): boolean {
     if (this.poolWrites > 0) return false;
     const now = this.clock.monotonicMs();
-    const other = this.lastPoolEnd.writer === writer ? this.lastPoolEndByOther : this.lastPoolEnd;
-    return now - other.atMs >= this.quietMs && now >= this.pausedUntil;
+    if (now < this.pausedUntil) return false;
+    let others = 0;
+    for (const end of this.poolEnds) if (end.writer !== writer && now - end.atMs < this.quietMs) others++;
+    return others < 2;
   }
 
   /** Runs `write` on the event loop and times it; a slow one pauses inline writes. */
@@ -119,9 +125,10 @@ export class InlineWrites {
       return await write();
     } finally {
       this.poolWrites--;
-      const end = { writer, atMs: this.clock.monotonicMs() };
-      if (this.lastPoolEnd.writer !== writer) this.lastPoolEndByOther = this.lastPoolEnd;
-      this.lastPoolEnd = end;
+      const mine = this.poolEnds.findIndex((end) => end.writer === writer);
+      if (mine >= 0) this.poolEnds.splice(mine, 1);
+      this.poolEnds.unshift({ writer, atMs: this.clock.monotonicMs() });
+      if (this.poolEnds.length > RECENT_WRITERS) this.poolEnds.pop();
     }
   }
 }

@@ -57,11 +57,8 @@ test('appends to two partitions in the same turn both go to the thread pool (Log
     await Promise.all([a.append(batch(1), { leaderEpoch: 0 }).durable, b.append(batch(1), { leaderEpoch: 0 }).durable]);
     assert.deepEqual(counts(inline), { inline: before.inline, pool: before.pool + 2 }, 'two partitions written together run in parallel on the pool');
     await a.append(batch(2), { leaderEpoch: 0 }).durable;
-    assert.deepEqual(counts(inline), { inline: before.inline, pool: before.pool + 3 }, 'alone, but within quietMs (5) of the pool writes');
-    clock.advance(5);
-    await a.append(batch(3), { leaderEpoch: 0 }).durable;
-    assert.deepEqual(counts(inline), { inline: before.inline + 1, pool: before.pool + 3 }, 'alone and quiet: inline');
-    for (const log of [a, b]) assert.equal((await readAll(log)).length, log === a ? 4 : 2);
+    assert.deepEqual(counts(inline), { inline: before.inline + 1, pool: before.pool + 2 }, 'alone again: inline (one other log just written on the pool does not hold it)');
+    for (const log of [a, b]) assert.equal((await readAll(log)).length, log === a ? 3 : 2);
     await manager.close();
 
     const off = await LogManager.open({ fs: nodeFs, clock, logger: silentLogger, dataDir, onFatal: () => {}, configFor: () => config(), inlineWriteMaxBytes: 0 });
@@ -142,29 +139,36 @@ test('a failed inline write fails the log (FatalStorageError, onFatal once), as 
   });
 });
 
-test("no inline write until quietMs after another log's write on the thread pool finished; the log's own do not count", async () => {
+test("no inline write until quietMs after writes of two other logs on the thread pool finished; the log's own and one other's do not count", async () => {
   await withTempDir(async (dir) => {
     const clock = new ManualClock();
     const inline = new InlineWrites({ maxBytes: 64 * 1024, clock, quietMs: 5 });
     const fs = new CountingFileSystem(nodeFs);
-    for (const name of ['a', 'b']) await nodeFs.mkdir(`${dir}/${name}`);
-    const a = await openLog(fs, `${dir}/a`, clock, { inlineWrites: inline });
-    const b = await openLog(fs, `${dir}/b`, clock, { inlineWrites: inline, topic: 'b' });
-    await a.append(batch(0), { leaderEpoch: 0 }).durable; // on the pool: opens the handle
-    await a.append(batch(1), { leaderEpoch: 0 }).durable;
+    const logs: PartitionLog[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      await nodeFs.mkdir(`${dir}/${name}`);
+      logs.push(await openLog(fs, `${dir}/${name}`, clock, { inlineWrites: inline, topic: name }));
+    }
+    const [a, b, c] = logs;
+    let next = 0;
+    const appendA = (): Promise<void> => a.append(batch(next++), { leaderEpoch: 0 }).durable.then(() => {});
+    await appendA(); // on the pool: opens the handle
+    await appendA();
     assert.deepEqual(counts(inline), { inline: 1, pool: 1 }, "right after its own pool write: inline (else a busy log's one pool write would keep it there)");
     await b.append(batch(0), { leaderEpoch: 0 }).durable; // b's first write: on the pool
-    await a.append(batch(2), { leaderEpoch: 0 }).durable;
+    await appendA();
+    assert.deepEqual(counts(inline), { inline: 2, pool: 2 }, "right after one other log's pool write: inline");
+    await c.append(batch(0), { leaderEpoch: 0 }).durable; // c's first write: on the pool
+    await appendA();
     clock.advance(4);
-    await a.append(batch(3), { leaderEpoch: 0 }).durable;
-    assert.deepEqual(counts(inline), { inline: 1, pool: 4 }, "0 and 4 ms after b's pool write: the pool");
+    await appendA();
+    assert.deepEqual(counts(inline), { inline: 2, pool: 5 }, "0 and 4 ms after b's and c's pool writes: the pool");
     clock.advance(1);
-    await a.append(batch(4), { leaderEpoch: 0 }).durable;
-    await a.append(batch(5), { leaderEpoch: 0 }).durable;
-    assert.deepEqual(counts(inline), { inline: 3, pool: 4 }, "5 ms after b's: inline again");
-    assert.deepEqual(payloadBytes(await readAll(a)), [1, 2, 3, 4, 5, 6]);
-    await a.close();
-    await b.close();
+    await appendA();
+    await appendA();
+    assert.deepEqual(counts(inline), { inline: 4, pool: 5 }, "5 ms after them: inline again");
+    assert.deepEqual(payloadBytes(await readAll(a)), Array.from({ length: next }, (_, i) => i + 1));
+    for (const log of logs) await log.close();
   });
 });
 
