@@ -33,8 +33,11 @@ for (const inlineMax of [262144, 0, undefined]) {
       const inline = broker.logs.inlineWrites;
       if (inlineMax === 262144) {
         assert.ok(inline !== undefined && inline.maxBytes === 262144);
-        // Each ~10 KB request alone in its turn: all but the first (which opens the segment's handle) go inline.
-        assert.ok(inline.inlineCount >= 25, `only ${inline.inlineCount} of 30 appends were written inline (${inline.poolCount} on the pool)`);
+        // Each ~10 KB request alone in its turn: all but the first (which opens the segment's handle)
+        // go inline, unless the disk is so busy (another test run beside this one) that an inline
+        // write took 25 ms and paused them, as it should.
+        assert.ok(inline.inlineCount >= 1, `no append was written inline (${inline.poolCount} on the pool)`);
+        if (inline.pauses === 0) assert.ok(inline.inlineCount >= 25, `only ${inline.inlineCount} of 30 appends were written inline (${inline.poolCount} on the pool), and none was slow`);
       } else {
         assert.equal(inline, undefined);
       }
