@@ -73,14 +73,15 @@ async function buffered(method: Exclude<Method, 'o_direct'>, file: string): Prom
   await created.close();
   const h: FileHandle = await fs.open(file, method === 'writev+fdatasync' ? 'readwrite' : 'dsync');
   try {
-    const writeNow = h.writevSync?.bind(h);
-    if (method === 'o_dsync_prezeroed_inline' && writeNow === undefined) throw new Error('the file system has no synchronous writev');
-    return await measure(method, async (i) => {
-      if (method === 'o_dsync_prezeroed_inline' && writeNow !== undefined) {
+    if (method === 'o_dsync_prezeroed_inline') {
+      const writeNow = h.writevSync?.bind(h);
+      if (writeNow === undefined) throw new Error('the file system has no synchronous writev');
+      return await measure(method, async (i) => {
         await new Promise((resolve) => setImmediate(resolve)); // the turn InlineWrites waits for
         writeNow([data], i * bytes);
-        return;
-      }
+      });
+    }
+    return await measure(method, async (i) => {
       await h.writev([data], i * bytes);
       if (method === 'writev+fdatasync') await h.sync();
     });

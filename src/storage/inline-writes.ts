@@ -22,8 +22,9 @@
 //   quietMs each time (in L, that halved the gain);
 // - no other log asked in the same turn of the event loop. The decision waits for setImmediate,
 //   after the poll phase has run every socket callback that was ready, so appends to several
-//   partitions arriving together all go to the thread pool and run in parallel there (writing them
-//   one after another on the event loop made 16 connections to 16 partitions 3.5× slower);
+//   partitions arriving together all go to the thread pool and run in parallel there (a throwaway
+//   patch that wrote every durable write on the event loop made 16 connections to 16 partitions
+//   3.5× slower, `npm run bench`; docs/performance.md);
 // - no inline write in the last pauseMs took slowMs or more: a disk that stalls blocks the event
 //   loop at most once per pauseMs; meanwhile writes go to the thread pool and the event loop keeps
 //   answering heartbeats, metadata and fetches from the tail cache.
@@ -60,7 +61,7 @@ export class InlineWrites {
   /** Asks of this turn, answered together at setImmediate. */
   private asks: { writer: object; resolve: (inline: boolean) => void }[] = [];
   private pausedUntil = -Infinity;
-  /** Counters, for tests and the docs' measurements. */
+  /** Counters: what the tests check and the storage simulation reports. */
   inlineCount = 0;
   poolCount = 0;
   pauses = 0;

@@ -546,8 +546,9 @@ export class PartitionLog {
    */
   private async durableWritev(seg: Segment, bufs: Buffer[], position: number, bytes: number): Promise<number> {
     const scheduler = this.inlineWrites;
-    const asked = scheduler === undefined ? false : scheduler.ask(bytes, this);
+    const asked = scheduler?.ask(bytes, this) ?? false;
     if (scheduler !== undefined && asked !== false && (await asked)) {
+      // undefined: the handle is not open yet, or cannot write synchronously.
       const written = this.handles.useNow(seg.logPath, 'dsync', (h) => {
         const writeNow = h.writevSync;
         return writeNow === undefined ? undefined : scheduler.inline(() => writeNow.call(h, bufs, position));

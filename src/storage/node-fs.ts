@@ -23,6 +23,10 @@ function callVoid(fn: (cb: (err: NodeJS.ErrnoException | null) => void) => void)
   return new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
 }
 
+function noProgress(position: number): Error {
+  return Object.assign(new Error(`EIO: write made no progress at position ${position}`), { code: 'EIO' });
+}
+
 function byteLength(bufs: readonly Buffer[]): number {
   let total = 0;
   for (const b of bufs) total += b.length;
@@ -73,7 +77,7 @@ class NodeFileHandle implements FileHandle {
     let done = 0;
     while (done < length) {
       const n = await call<number>((cb) => fs.write(fd, buf, bufOffset + done, length - done, position + done, cb));
-      if (n <= 0) throw Object.assign(new Error(`EIO: write made no progress at position ${position + done}`), { code: 'EIO' });
+      if (n <= 0) throw noProgress(position + done);
       done += n;
     }
     return done;
@@ -97,7 +101,7 @@ class NodeFileHandle implements FileHandle {
     for (const [b, from, at] of remainder(bufs, written, position)) {
       for (let done = from; done < b.length; ) {
         const n = fs.writeSync(fd, b, done, b.length - done, at + done - from);
-        if (n <= 0) throw Object.assign(new Error(`EIO: write made no progress at position ${at + done - from}`), { code: 'EIO' });
+        if (n <= 0) throw noProgress(at + done - from);
         done += n;
       }
     }

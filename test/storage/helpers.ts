@@ -80,6 +80,16 @@ export function openLog(fs: FileSystem, dir: string, clock: ManualClock, overrid
   });
 }
 
+/** A batch whose payload is `bytes` copies of byte (i % 250) + 1: batch i, recognisable when read back. */
+export function markedBatch(i: number, bytes: number): Buffer {
+  return makeBatch({ payload: Buffer.alloc(bytes, (i % 250) + 1) });
+}
+
+/** Each markedBatch's mark (its last byte), in offset order: what the log holds, compared with what was sent. */
+export function payloadBytes(batches: Buffer[]): number[] {
+  return batches.map((b) => b[b.length - 1]);
+}
+
 /** Every batch from `from` to the high watermark, each CRC-checked, read as consumers read. */
 export async function readAll(log: PartitionLog, from = log.logStartOffset): Promise<Buffer[]> {
   const out: Buffer[] = [];

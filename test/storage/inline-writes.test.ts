@@ -8,17 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FatalStorageError, ManualClock, silentLogger } from '../../src/util/index.ts';
 import { InlineWrites, LogManager, NodeFileSystem, type PartitionLog } from '../../src/storage/index.ts';
-import { config, CountingFileSystem, makeBatch, openLog, readAll, withTempDir } from './helpers.ts';
+import { config, CountingFileSystem, markedBatch, openLog, payloadBytes, readAll, withTempDir } from './helpers.ts';
 
 const nodeFs = new NodeFileSystem();
 
 function batch(i: number, bytes = 500): Buffer {
-  return makeBatch({ payload: Buffer.alloc(bytes, (i % 250) + 1) });
-}
-
-/** Each batch's payload byte, in offset order. */
-function payloadBytes(batches: Buffer[]): number[] {
-  return batches.map((b) => b[b.length - 1]);
+  return markedBatch(i, bytes);
 }
 
 function counts(w: InlineWrites): { inline: number; pool: number } {

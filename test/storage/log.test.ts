@@ -18,7 +18,6 @@ async function appendAll(log: PartitionLog, batches: Buffer[], leaderEpoch = 0):
   return results.map(({ baseOffset, lastOffset }) => ({ baseOffset, lastOffset }));
 }
 
-
 function payload(i: number, bytes = 100): Buffer {
   return Buffer.alloc(bytes, i % 251);
 }

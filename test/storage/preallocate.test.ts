@@ -9,13 +9,13 @@ import { cp, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createMemoryLogger, FatalStorageError, ManualClock } from '../../src/util/index.ts';
 import { type FileHandle, NodeFileSystem, type OpenMode, type PartitionLog } from '../../src/storage/index.ts';
-import { config, CountingFileSystem, makeBatch, openLog, readAll, splitBatches, wholeBatchesEnd, withTempDir } from './helpers.ts';
+import { config, CountingFileSystem, makeBatch, markedBatch, openLog, payloadBytes, readAll, splitBatches, wholeBatchesEnd, withTempDir } from './helpers.ts';
 
 const nodeFs = new NodeFileSystem();
 const FILL = 16 * 1024;
 
 function batch(i: number): Buffer {
-  return makeBatch({ payload: Buffer.alloc(2000, (i % 250) + 1) });
+  return markedBatch(i, 2000);
 }
 
 /** Appends one batch at a time (each its own write, as a steady producer's); returns the bytes. */
@@ -27,11 +27,6 @@ async function appendEach(log: PartitionLog, from: number, count: number): Promi
     bytes += b.length;
   }
   return bytes;
-}
-
-/** Each batch's payload byte, in offset order: what the log holds, compared with what was sent. */
-function payloadBytes(batches: Buffer[]): number[] {
-  return batches.map((b) => b[b.length - 1]);
 }
 
 async function segmentFiles(dir: string): Promise<string[]> {
