@@ -104,9 +104,10 @@ export function createDefaultPartitioner(options: DefaultPartitionerOptions = {}
   const sticky = new Map<string, StickyState>();
   // The most recently used topic, already last in `sticky`: no reordering needed for it.
   let lastTopic: string | null = null;
+  let lastState: StickyState | undefined;
   return (input) => {
     if (input.key !== null) return partitionForKey(input.key, input.numPartitions);
-    let state = sticky.get(input.topic);
+    let state = input.topic === lastTopic ? lastState : sticky.get(input.topic);
     if (state === undefined) {
       state = { partition: Math.floor(random() * input.numPartitions) % input.numPartitions, bytes: 0 };
       if (sticky.size >= maxTopics) sticky.delete(sticky.keys().next().value as string);
@@ -122,6 +123,7 @@ export function createDefaultPartitioner(options: DefaultPartitionerOptions = {}
       }
     }
     lastTopic = input.topic;
+    lastState = state;
     state.bytes += input.recordBytes;
     return state.partition;
   };

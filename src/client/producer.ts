@@ -14,7 +14,7 @@
 // typed error (`code`, `retriable`) — at the latest when its delivery timeout has passed and the
 // attempt in flight, if any, has ended.
 import { assert, AssertionError, ConfigError, HoldfastError, sharedMonotonicMs, sharedWallMs } from '../util/index.ts';
-import { BATCH_HEADER_BYTES, BatchAppender, MAX_BATCH_BYTES, decodeBatch, NO_HEADER_KEYS, NO_HEADER_VALUES, compressionCodecOf, type CompressionName } from '../record/index.ts';
+import { BATCH_HEADER_BYTES, BatchAppender, ChunkPool, MAX_BATCH_BYTES, decodeBatch, NO_HEADER_KEYS, NO_HEADER_VALUES, compressionCodecOf, type CompressionName } from '../record/index.ts';
 import { API_KEYS, ErrorCode, kafkaErrors, type InitProducerIdResponse, type ProduceResponse } from '../protocol/kafka/index.ts';
 import { ClientCluster, type TopicMetadata } from './cluster.ts';
 import { KafkaProtocolError } from './connection.ts';
@@ -67,7 +67,11 @@ export interface ProducerOptions {
    * default max.message.bytes (1048588). @default 1048576
    */
   batchBytes?: number;
-  /** Bytes of records accepted but not yet settled; beyond it send() waits. @default 33554432 */
+  /**
+   * Bytes of records accepted but not yet settled; beyond it send() waits. The chunks of
+   * acknowledged batches kept for reuse come on top: at most a quarter of this, and 8 MiB.
+   * @default 33554432
+   */
   maxBufferedBytes?: number;
   /** How long send() waits for buffer space before it rejects with BUFFER_FULL. @default 60000 */
   maxBlockMs?: number;
@@ -380,8 +384,15 @@ function toBytes(field: string, value: unknown, nullable: boolean): Buffer | nul
   throw invalidMessage(`${field} must be a Buffer or a string${nullable ? ' or null' : ''}, got ${value === null ? 'null' : typeof value}`);
 }
 
+/** Free chunks a producer keeps for its next batches: a few, as one batch per partition is open at a time. */
+const CHUNK_POOL_CHUNKS = 4;
+const CHUNK_POOL_MAX_BYTES = 8 * 1048576;
+
 const NOT_TOLD: SendCallback = () => undefined;
 const NO_GENERATION: Generation = { id: -1, unsettled: 0 };
+
+/** The topic name prepareMessage() accepted last: a legal name, checked once for a run of records. */
+let lastValidTopic: string | null = null;
 
 /**
  * Validates a message and converts it to bytes; throws a typed error naming the bad field.
@@ -391,9 +402,10 @@ const NO_GENERATION: Generation = { id: -1, unsettled: 0 };
 function prepareMessage(message: ProducerMessage, knownTopics?: ReadonlyMap<string, unknown>): PendingRecord {
   if (message === null || typeof message !== 'object') throw invalidMessage('a message must be an object');
   const { topic, partition, timestamp } = message;
-  if (typeof topic !== 'string' || (knownTopics?.has(topic) !== true && (!TOPIC_NAME.test(topic) || topic === '.' || topic === '..'))) {
+  if (typeof topic !== 'string' || (topic !== lastValidTopic && knownTopics?.has(topic) !== true && (!TOPIC_NAME.test(topic) || topic === '.' || topic === '..'))) {
     throw new ProducerError(ProducerErrorCode.INVALID_TOPIC_EXCEPTION, `topic ${JSON.stringify(topic)} is not a legal topic name (1-249 of [a-zA-Z0-9._-])`, { kafkaErrorCode: ErrorCode.INVALID_TOPIC_EXCEPTION });
   }
+  lastValidTopic = topic;
   if (!('value' in message)) throw invalidMessage('value is required (use null for a tombstone)');
   const key = toBytes('key', message.key, true);
   const value = toBytes('value', message.value, true);
@@ -466,6 +478,10 @@ export class Producer {
   private readonly cluster: ClientCluster;
   private readonly partitioner: Partitioner;
   private readonly topics = new Map<string, TopicState>();
+  /** Chunks of acknowledged batches, for the next ones (no page faults on fresh memory per batch). */
+  private readonly chunkPool: ChunkPool;
+  /** The TopicState topicState() returned last (topics are never removed from the map). */
+  private lastTopic: TopicState | null = null;
   /** Partitions with queued batches. */
   private readonly active = new Set<PartitionState>();
   private readonly bufferWaiters: BufferWaiter[] = [];
@@ -503,6 +519,7 @@ export class Producer {
 
   constructor(options: ProducerOptions) {
     this.options = resolveOptions(options);
+    this.chunkPool = new ChunkPool(CHUNK_POOL_CHUNKS, Math.min(CHUNK_POOL_MAX_BYTES, Math.floor(this.options.maxBufferedBytes / 4)));
     this.cluster = new ClientCluster({
       brokers: options.brokers,
       clientId: this.options.clientId,
@@ -732,11 +749,14 @@ export class Producer {
   // ---- topics, partitions, batches ----
 
   private topicState(name: string): TopicState {
+    // Records of one topic in a row (the usual case) skip the map.
+    if (this.lastTopic !== null && this.lastTopic.name === name) return this.lastTopic;
     let topic = this.topics.get(name);
     if (topic === undefined) {
       topic = { name, numPartitions: -1, leaders: null, partitions: [], waiting: [], loading: false, fetchedAtMs: -Infinity, refreshWanted: false, batchBytesLimit: Infinity, retryAtMs: 0, attempts: 0, lastError: null };
       this.topics.set(name, topic);
     }
+    this.lastTopic = topic;
     return topic;
   }
 
@@ -791,7 +811,7 @@ export class Producer {
       const hint = this.batchCapacity + tp.lastBatchBytes <= this.options.maxBufferedBytes ? tp.lastBatchBytes : 0;
       batch = {
         records: [],
-        appender: new BatchAppender(Math.max(hint, BATCH_HEADER_BYTES + record.bytes)),
+        appender: new BatchAppender(Math.max(hint, BATCH_HEADER_BYTES + record.bytes), this.chunkPool),
         bytes: BATCH_HEADER_BYTES,
         createdMs: created,
         deadlineMs: record.deadlineMs,
@@ -1201,7 +1221,7 @@ export class Producer {
     for (let i = 0; i < decoded.length; i++) {
       const record = batch.records[i];
       if (part === null || part.bytes + record.bytes > limit) {
-        part = { ...batch, records: [], appender: new BatchAppender(Math.min(limit, BATCH_HEADER_BYTES + record.bytes)), bytes: BATCH_HEADER_BYTES, deadlineMs: record.deadlineMs, sealed: true, encoded: null, producerId: -1, producerEpoch: -1, baseSequence: -1, retryAtMs: 0, lastError: err, inFlight: false, acked: false, baseOffset: -1 };
+        part = { ...batch, records: [], appender: new BatchAppender(Math.min(limit, BATCH_HEADER_BYTES + record.bytes), this.chunkPool), bytes: BATCH_HEADER_BYTES, deadlineMs: record.deadlineMs, sealed: true, encoded: null, producerId: -1, producerEpoch: -1, baseSequence: -1, retryAtMs: 0, lastError: err, inFlight: false, acked: false, baseOffset: -1 };
         parts.push(part);
       }
       const r = decoded[i];
@@ -1251,6 +1271,9 @@ export class Producer {
     while (tp.queue.length > 0 && tp.queue[0].acked) {
       const batch = tp.queue.shift() as Batch;
       this.releaseCapacity(batch);
+      // Acknowledged: the broker had every byte of the request, so nothing reads the chunks again.
+      batch.encoded = null;
+      batch.appender.recycle();
       const known = batch.baseOffset >= 0;
       for (let i = 0; i < batch.records.length; i++) {
         this.settle(batch.records[i], { topic: tp.topic.name, partition: tp.partition, offset: known ? batch.baseOffset + i : -1 }, true);

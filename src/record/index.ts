@@ -72,6 +72,7 @@ export {
   type BatchHeaderInput,
   type ControlBatchInput,
   BatchAppender,
+  ChunkPool,
   NO_HEADER_KEYS,
   NO_HEADER_VALUES,
   buildBatch,

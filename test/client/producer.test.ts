@@ -10,6 +10,7 @@ import { HoldfastError } from '../../src/util/index.ts';
 import { Producer, ProducerError, KafkaProtocolError, partitionForKey, type ProducerOptions, type RecordMetadata } from '../../src/client/index.ts';
 import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
+import { FaultProxy, freePort } from '../../src/cli/verify/index.ts';
 import { fetchAll, fetchBatches, type FetchedRecord } from '../helpers/fetch-all.ts';
 
 let b: EmbeddedBroker;
@@ -286,6 +287,54 @@ test('send(), sendAsync() and sendOneway() copy a record\'s buffers before they 
     if (records.length < 151) await new Promise((r) => setTimeout(r, 20));
   }
   assert.deepEqual(records.map(show), want.get(1));
+});
+
+test('batches are built in the chunks of acknowledged ones: with requests held in the socket by a stalled network and several batches of several partitions in flight, every record reads back byte-exact', { timeout: 60_000 }, async () => {
+  // A proxy that stops reading now and then holds requests in the producer's socket: a chunk given
+  // back before its batch was acknowledged would be written over while its bytes wait to be sent.
+  const proxyPort = await freePort();
+  const own = await embeddedBroker({ 'advertised.port': proxyPort });
+  const proxy = await FaultProxy.start({ host: '127.0.0.1', port: own.broker.port }, proxyPort);
+  const partitions = 4;
+  const name = 'chunk-reuse';
+  await own.broker.createTopic(name, partitions, {});
+  const p = new Producer({ brokers: [`127.0.0.1:${proxyPort}`], batchBytes: 262_144, lingerMs: 0, deliveryTimeoutMs: 15_000 });
+  const reader = await TestKafkaClient.connect(own.bootstrap);
+  try {
+    await p.send({ topic: name, partition: 0, value: 'first' }); // metadata, producer id, connection: buffers still small
+    const want: string[][] = [['first'], [], [], []].map((w) => w.map((v) => Buffer.from(v).toString('hex')));
+    const sends: Array<Promise<unknown>> = [];
+    for (let n = 0; n < 24_000; n++) {
+      const partition = n % partitions;
+      // Sizes vary so that a reused chunk still holds longer records of an earlier batch past the new ones.
+      const value = Buffer.alloc(200 + ((n * 7919) % 1800), n & 0xff);
+      value.writeUInt32BE(n, 0);
+      want[partition].push(value.toString('hex'));
+      sends.push(new Promise<void>((resolve, reject) => p.sendAsync({ topic: name, partition, value }, (err) => (err === null ? resolve() : reject(err)))));
+      if (n % 200 === 0) {
+        // Bursts on separate turns: batches fill and go out while earlier ones wait in the socket.
+        if (n % 8000 === 0) proxy.stall();
+        await new Promise((r) => setTimeout(r, 1));
+        if (n % 8000 === 6000) proxy.heal();
+      }
+    }
+    proxy.heal();
+    await Promise.all(sends);
+    // White box: the producer did reuse chunks (what the rest of this test makes safe).
+    const pool = (p as unknown as { chunkPool: { size: { chunks: number } } }).chunkPool;
+    assert.ok(pool.size.chunks > 0, 'acknowledged batches gave their chunks back');
+    for (let partition = 0; partition < partitions; partition++) {
+      const got = (await fetchAll(reader, name, partition, 0, 64 * 1024 * 1024)).records.map((r) => r.value?.toString('hex'));
+      assert.equal(got.length, want[partition].length, `partition ${partition}: record count`);
+      assert.ok(got.every((v, i) => v === want[partition][i]), `partition ${partition}: every value byte-exact and in order`);
+    }
+  } finally {
+    await p.close();
+    reader.close();
+    await proxy.close();
+    await own.close();
+    removeDir(own.dataDir);
+  }
 });
 
 test('partitions that once sent large batches do not each hold a large chunk for a small record', async () => {

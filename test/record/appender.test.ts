@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/util/index.ts';
-import { BATCH_HEADER_BYTES, BatchAppender, RecordError, RecordErrorCode, decodeBatch, decodeBatchAsync, compressionOf, type CompressionName, type RecordInput } from '../../src/record/index.ts';
+import { BATCH_HEADER_BYTES, BatchAppender, ChunkPool, RecordError, RecordErrorCode, decodeBatch, decodeBatchAsync, compressionOf, type CompressionName, type RecordInput } from '../../src/record/index.ts';
 import { asBuffer, randomRecords } from './helpers.ts';
 
 const CODEC_NAMES: CompressionName[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
@@ -133,4 +133,68 @@ test('misuse: an empty batch, and appending after build', () => {
   appender.append(null, Buffer.from('a'), [], [], 1);
   appender.build({});
   assert.throws(() => appender.append(null, Buffer.from('b'), [], [], 1), /already built/);
+});
+
+test('ChunkPool: a chunk given back serves the next take of about its size; small chunks, other sizes and a full pool are not kept', () => {
+  const pool = new ChunkPool(2, 200_000);
+  const small = pool.take(1000);
+  assert.equal(small.length, 1000, 'below the grain: a plain allocation of the size asked');
+  pool.give(small);
+  assert.deepEqual(pool.size, { chunks: 0, bytes: 0 }, 'small chunks are not kept');
+  const a = pool.take(50_000);
+  assert.equal(a.length, 65_536, 'rounded up to the 16 KiB grain');
+  pool.give(a);
+  assert.deepEqual(pool.size, { chunks: 1, bytes: 65_536 });
+  assert.equal(pool.take(49_153), a, 'the same size class takes the free chunk');
+  pool.give(a);
+  const b = pool.take(16_384);
+  assert.notEqual(b, a, 'a chunk four times the size asked is not handed out');
+  assert.equal(b.length, 16_384);
+  pool.give(b);
+  const c = pool.take(100_000);
+  pool.give(c); // three free chunks would exceed maxChunks 2: the oldest (a) is dropped
+  assert.deepEqual(pool.size, { chunks: 2, bytes: 16_384 + c.length });
+  assert.notEqual(pool.take(60_000), a, 'the dropped chunk is gone');
+  assert.throws(() => pool.give(c), /twice/);
+  pool.give(Buffer.alloc(300_000)); // larger than maxBytes: not kept
+  pool.give(Buffer.allocUnsafeSlow(32_768).subarray(16_384)); // a view, not a whole buffer
+  assert.deepEqual(pool.size, { chunks: 2, bytes: 16_384 + c.length });
+  assert.throws(() => new ChunkPool(0), /maxChunks 0/);
+});
+
+test('recycle() gives an acknowledged batch\'s chunks back; a batch built in a reused chunk holds only its own records', () => {
+  const pool = new ChunkPool();
+  const first: RecordInput[] = Array.from({ length: 400 }, (_, i) => ({ value: Buffer.alloc(200, i), timestamp: 100 + i }));
+  const one = new BatchAppender(70_000, pool);
+  appendAll(one, first);
+  const built = one.build({ producerId: 3, producerEpoch: 0, baseSequence: 0 });
+  assertHolds(joined(built), first, 'pooled first build');
+  one.recycle();
+  assert.ok(pool.size.chunks >= 1, 'the chunks are back in the pool');
+  assert.throws(() => one.recycle(), /twice/);
+  assert.throws(() => one.append(null, Buffer.from('x'), [], [], 1), /already built/);
+  assert.throws(() => one.build({}), /recycled/);
+  // The next batch of about that size reuses the chunk, which still holds the old bytes past its end.
+  const second: RecordInput[] = Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: `second-${i}`, timestamp: 7 }));
+  const two = new BatchAppender(70_000, pool);
+  appendAll(two, second);
+  const reused = two.build({});
+  assert.equal(reused[0].buffer, built[0].buffer, 'the new batch was written into the recycled chunk');
+  assertHolds(joined(reused), second, 'batch in a reused chunk');
+});
+
+test('recycle() after a rebuild keeps the first chunk out of the pool: the earlier build\'s bytes may still be on their way', () => {
+  const pool = new ChunkPool();
+  const records: RecordInput[] = Array.from({ length: 100 }, (_, i) => ({ value: Buffer.alloc(300, i), timestamp: 1 }));
+  const appender = new BatchAppender(40_000, pool);
+  appendAll(appender, records);
+  const earlier = appender.build({ producerId: 1, producerEpoch: 0, baseSequence: 0 });
+  const earlierCopy = joined(earlier);
+  appender.build({ producerId: 2, producerEpoch: 0, baseSequence: 0 });
+  appender.recycle();
+  assert.deepEqual(pool.size, { chunks: 0, bytes: 0 }, 'the only chunk was the first: not kept');
+  const next = new BatchAppender(40_000, pool);
+  appendAll(next, records);
+  next.build({});
+  assert.deepEqual(joined(earlier), earlierCopy, 'the earlier build is untouched');
 });
