@@ -540,7 +540,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
 
   /**
    * Stops fetching, waits for running handlers (at most rebalanceTimeoutMs), commits what was
-   * handled (unless delivery is manual), leaves the group and closes the connections. Never
+   * handled (unless delivery is manual), leaves the group and closes the connections. Fetches in
+   * flight, long polls included, are abandoned rather than waited for. Never
    * rejects; a failure that stopped the consumer is run()'s rejection. Do not await it from inside
    * a handler (it waits for that handler).
    */
@@ -1065,7 +1066,9 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       }
       await this.fetchWake.wait(Math.max(this.o.retryBackoffMs, 10));
     }
-    await Promise.allSettled([...this.fetchesInFlight.values()]);
+    // Fetches still in flight are not waited for: a long poll would hold close() for up to
+    // maxWaitMs. Their connections close with the consumer; what they bring is dropped, as nothing
+    // of it reached a handler.
   }
 
   private async leaderOf(ps: PartitionState): Promise<number | null> {
@@ -1121,6 +1124,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         this.receivePool.release(frame);
       }
     } catch (err) {
+      // Closing: the fetch was abandoned with its connection (see fetchLoop).
+      if (this.stopController.signal.aborted && err instanceof HoldfastError && err.retriable) return;
       if (!(err instanceof HoldfastError && err.retriable)) throw err;
       this.log.warn('fetch failed; retrying', { leader, err });
       for (const ps of states) {

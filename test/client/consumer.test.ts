@@ -494,6 +494,29 @@ test('a handler that keeps failing is retried with exponential backoff, then run
   await assert.rejects(c.run(() => undefined), (e: unknown) => (e as { code?: string }).code === ConsumerErrorCode.CONSUMER_CLOSED);
 });
 
+test('close() does not wait out a long poll: a caught-up consumer closes, commits what it handled and leaves well within maxWaitMs', { timeout: 60_000 }, async () => {
+  const topic = 'close-long-poll';
+  const group = 'close-long-poll-group';
+  await b.broker.createTopic(topic, 2, {});
+  await produceValues(wire, topic, 2, 20, 'c');
+  // A long poll of 20 s: before the fix close() waited for the fetches in flight to come back.
+  const maxWaitMs = 20_000;
+  const c = consumer(group, [topic], { maxWaitMs, minBytes: 1 });
+  let handled = 0;
+  const done = c.run(() => {
+    handled++;
+  });
+  await until('all 40 handled', () => handled === 40);
+  await sleep(300); // the fetches of the caught-up partitions are long polls now
+  const t0 = performance.now();
+  await c.close();
+  const closeMs = performance.now() - t0;
+  await done; // run() resolves: an abandoned poll is no failure
+  assert.ok(closeMs < maxWaitMs / 4, `close() took ${Math.round(closeMs)} ms with long polls of ${maxWaitMs} ms in flight`);
+  assert.deepEqual(await committedOffsets(wire, group, topic, 2), [20, 20], 'close() committed everything handled');
+  assert.equal((await describeGroup(wire, group)).state, 'Empty', 'close() left the group');
+});
+
 test('close() leaves the group: the remaining member takes over long before the session timeout', { timeout: 60_000 }, async () => {
   const topic = 'leave';
   const group = 'leave-group';
