@@ -391,21 +391,17 @@ const CHUNK_POOL_MAX_BYTES = 8 * 1048576;
 const NOT_TOLD: SendCallback = () => undefined;
 const NO_GENERATION: Generation = { id: -1, unsettled: 0 };
 
-/** The topic name prepareMessage() accepted last: a legal name, checked once for a run of records. */
-let lastValidTopic: string | null = null;
-
 /**
  * Validates a message and converts it to bytes; throws a typed error naming the bad field.
- * `knownTopics`: names already validated (the name check is skipped for them). The record's
+ * `isKnown`: true for names already validated (the name check is skipped for them). The record's
  * generation and callback are set when it is enqueued.
  */
-function prepareMessage(message: ProducerMessage, knownTopics?: ReadonlyMap<string, unknown>): PendingRecord {
+function prepareMessage(message: ProducerMessage, isKnown?: (topic: string) => boolean): PendingRecord {
   if (message === null || typeof message !== 'object') throw invalidMessage('a message must be an object');
   const { topic, partition, timestamp } = message;
-  if (typeof topic !== 'string' || (topic !== lastValidTopic && knownTopics?.has(topic) !== true && (!TOPIC_NAME.test(topic) || topic === '.' || topic === '..'))) {
+  if (typeof topic !== 'string' || (isKnown?.(topic) !== true && (!TOPIC_NAME.test(topic) || topic === '.' || topic === '..'))) {
     throw new ProducerError(ProducerErrorCode.INVALID_TOPIC_EXCEPTION, `topic ${JSON.stringify(topic)} is not a legal topic name (1-249 of [a-zA-Z0-9._-])`, { kafkaErrorCode: ErrorCode.INVALID_TOPIC_EXCEPTION });
   }
-  lastValidTopic = topic;
   if (!('value' in message)) throw invalidMessage('value is required (use null for a tombstone)');
   const key = toBytes('key', message.key, true);
   const value = toBytes('value', message.value, true);
@@ -482,6 +478,8 @@ export class Producer {
   private readonly chunkPool: ChunkPool;
   /** The TopicState topicState() returned last (topics are never removed from the map). */
   private lastTopic: TopicState | null = null;
+  /** Names in `topics` were validated when their first record was; the last one needs no lookup. */
+  private readonly isKnownTopic = (name: string): boolean => this.lastTopic?.name === name || this.topics.has(name);
   /** Partitions with queued batches. */
   private readonly active = new Set<PartitionState>();
   private readonly bufferWaiters: BufferWaiter[] = [];
@@ -580,7 +578,7 @@ export class Producer {
   /** Checks the producer is open and the message valid and within the buffer; throws otherwise. */
   private prepare(message: ProducerMessage): PendingRecord {
     if (this.state !== 'open') throw closedError();
-    const prepared = prepareMessage(message, this.topics);
+    const prepared = prepareMessage(message, this.isKnownTopic);
     const limit = Math.min(this.options.maxBufferedBytes, MAX_BATCH_BYTES - BATCH_HEADER_BYTES);
     if (prepared.bytes > limit) {
       const what = limit === this.options.maxBufferedBytes ? `maxBufferedBytes ${limit}` : `the largest batch's ${limit} bytes of records`;

@@ -267,7 +267,7 @@ const POOLED_CHUNK_GRAIN = 16384;
 /**
  * Chunks of acknowledged batches, kept for the next batches: a new buffer of a megabyte costs its
  * pages' first-touch faults, which here took several times as long as writing the records into it
- * (bench/producer-paths.ts: ~0.06 faults per 1 KiB record). Holds at most `maxChunks` free chunks
+ * (`npm run bench:producer-paths`: ~0.065 faults per 1 KiB record without the pool). Holds at most `maxChunks` free chunks
  * and `maxBytes` in all; chunks below POOLED_CHUNK_GRAIN are plain allocations and never kept. A
  * chunk may be given back only when nothing will read it again (see BatchAppender.recycle).
  */
@@ -444,7 +444,7 @@ export class BatchAppender {
       this.parts = this.chunks;
     } else {
       // The bytes built before may still be on their way: the first chunk is not reused either.
-      if (this.taken[0] !== undefined && this.parts[0].buffer === this.taken[0].buffer) this.taken.shift();
+      if (this.parts[0].buffer === this.taken[0]?.buffer) this.taken.shift();
       this.parts[0] = Buffer.from(this.parts[0]);
     }
     return this.parts;
