@@ -3,7 +3,8 @@
 // gathered or max_wait passes, and always answer. Without transactions the last stable offset is
 // the high watermark and no transaction is aborted. What a read from a segment file pins counts
 // against the broker-wide fetch.file.read.total.bytes until the answer is sent; what comes from
-// the tail cache holds its references to pooled request buffers (receiveSlabs) until then too.
+// the tail cache, and a large read from a file, hold references to pooled buffers (receiveSlabs)
+// until then too.
 import { HoldfastError, receiveSlabs } from '../util/index.ts';
 import { ErrorCode, type FetchRequest, type FetchResponse } from '../protocol/kafka/index.ts';
 import type { PartitionLog } from '../storage/index.ts';
@@ -39,7 +40,7 @@ interface Pass {
   starved: boolean;
 }
 
-/** Gives back the references that records read from the tail cache hold (log.readCached). */
+/** Gives back the references that records read from the tail cache or into pooled memory hold (log.read). */
 function releaseAll(chunks: readonly Buffer[]): void {
   for (const c of chunks) receiveSlabs.release(c);
 }

@@ -741,7 +741,8 @@ export class PartitionLog {
    * Whole batches from the one containing `fetchOffset`, up to `maxBytes` but at least one batch,
    * all below `maxOffset` (default and at most the high watermark). Every batch read from a file is
    * CRC-checked; a bad one takes the partition offline and throws CorruptionError. Chunks from the
-   * tail cache hold a reference to their pooled buffer, as `readCached` says.
+   * tail cache, and a large read from a file, hold a reference to their pooled buffer, as
+   * `readCached` says: the caller gives it back (`receiveSlabs.release`) once it let go of them.
    */
   async read(fetchOffset: number, maxBytes: number, options: { maxOffset?: number } = {}): Promise<ReadResult> {
     const quick = this.readCached(fetchOffset, maxBytes, options);
@@ -828,10 +829,20 @@ export class PartitionLog {
     return this.handles.use(seg.logPath, mode, async (h) => {
       const found = await this.locate(seg, h, fetchOffset, limit);
       const want = Math.min(Math.max(maxBytes, found.size), limit - found.position);
-      const buf = Buffer.allocUnsafe(want);
-      const n = await h.read(buf, 0, want, found.position);
-      if (n < want) throw this.corruption(seg, { position: found.position + n, expectedOffset: found.baseOffset, reason: `file ends ${want - n} bytes early` });
-      const { end, nextOffset } = this.validateRegion(seg, buf, found.position, found.baseOffset, limit, maxOffset);
+      // A large read goes into pooled memory, given back by the caller like a tail-cache answer's:
+      // a consumer catching up reads a partition_max_bytes a partition each time, ~110 MB a second
+      // in W1, and fresh buffers at that rate left the broker's resident memory tens of MB higher
+      // after each catch-up (docs/performance.md, "Segment reads in reused memory").
+      const buf = receiveSlabs.takeOwn(want) ?? Buffer.allocUnsafe(want);
+      let end = 0;
+      let nextOffset = fetchOffset;
+      try {
+        const n = await h.read(buf, 0, want, found.position);
+        if (n < want) throw this.corruption(seg, { position: found.position + n, expectedOffset: found.baseOffset, reason: `file ends ${want - n} bytes early` });
+        ({ end, nextOffset } = this.validateRegion(seg, buf, found.position, found.baseOffset, limit, maxOffset));
+      } finally {
+        if (end === 0) receiveSlabs.release(buf);
+      }
       return end === 0 ? NOTHING : { chunks: [buf.subarray(0, end)], bytes: end, nextOffset };
     });
   }

@@ -1,6 +1,7 @@
 // Reused memory for received frames whose holders are all known (the broker's Produce requests,
-// the consumer's Fetch responses): each buffer counts the references its holders took, and goes
-// back to a free list when the last one is given back, instead of to the garbage collector.
+// the consumer's Fetch responses), and for the broker's large reads of segment files: each buffer
+// counts the references its holders took, and goes back to a free list when the last one is given
+// back, instead of to the garbage collector.
 // Memory the kernel hands out fresh costs a page fault per 4 KiB on first touch (~20 for a 110 KB
 // request, counted by hand on this project's VM); memory reused is already mapped. What that saves
 // is in docs/performance.md.
@@ -97,6 +98,16 @@ export class ReceiveSlabs {
     return out;
   }
 
+  /**
+   * A buffer of its own of exactly `bytes` holding one reference, for a large read that is not a
+   * frame (the broker's reads of segment files): null when `bytes` is below a quarter of a slab
+   * (allocate it yourself: a carved slab would pin a whole slab for it) or above the pooled
+   * maximum. Rounded up to the step, like a large frame's, and from the same free lists.
+   */
+  takeOwn(bytes: number): Buffer | null {
+    return bytes * 4 > this.slabBytes ? this.take(bytes) : null;
+  }
+
   /** Whether `view` is of this pool's memory (and must not be held past its reference). */
   holds(view: Uint8Array): boolean {
     return this.state.has(view.buffer);
@@ -154,5 +165,5 @@ export class ReceiveSlabs {
   }
 }
 
-/** The process's pool for received Produce frames, shared by every embedded broker in it. */
+/** The process's pool for received Produce frames and segment reads, shared by every embedded broker in it. */
 export const receiveSlabs = new ReceiveSlabs();

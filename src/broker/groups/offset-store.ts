@@ -4,7 +4,7 @@
 // holds far more records than live state, the live state is re-appended and the prefix before it
 // is deleted (a simple compaction: the snapshot is durable before anything is dropped).
 import { buildBatch, decodeBatches } from '../../record/index.ts';
-import type { Logger } from '../../util/index.ts';
+import { type Logger, receiveSlabs } from '../../util/index.ts';
 import type { PartitionLog } from '../../storage/index.ts';
 
 export const OFFSETS_TOPIC = '__consumer_offsets';
@@ -83,7 +83,9 @@ export class OffsetStore {
       const read = await log.read(offset, 4 * 1024 * 1024);
       if (read.bytes === 0) break;
       const next = offset;
-      for (const batch of decodeBatches(Buffer.concat(read.chunks))) {
+      const bytes = Buffer.concat(read.chunks); // a copy: the chunks' pooled memory goes back now
+      for (const c of read.chunks) receiveSlabs.release(c);
+      for (const batch of decodeBatches(bytes)) {
         for (const r of batch.records) {
           if (r.offset < offset || r.key === null) continue;
           const e = decode(r.key, r.value);
