@@ -18,13 +18,19 @@ interface Entry {
   handle: FileHandle | undefined;
   pins: number;
   doomed: boolean;
+  /** When it was last used (the cache's use counter): eviction takes the least recently used. */
+  used: number;
 }
 
 export class FileHandleCache {
   private readonly fs: FileSystem;
   readonly maxOpenFiles: number;
-  // Map order is recency order: the first entry is the least recently used.
+  // Recency is a counter stamped on each entry, not the Map's order: moving an entry to the end on
+  // every write (a delete and a set) made the Map rebuild its table every few writes, garbage in
+  // old space (docs/performance.md, "Old-space garbage from long-lived maps"). Eviction, when the
+  // cache overflows, scans for the least recently used: a few µs at 1,024 entries, beside an open.
   private readonly entries = new Map<string, Entry>();
+  private uses = 0;
 
   constructor(fs: FileSystem, maxOpenFiles = DEFAULT_MAX_OPEN_FILES) {
     assert(Number.isSafeInteger(maxOpenFiles) && maxOpenFiles >= 1, `maxOpenFiles ${maxOpenFiles} must be >= 1`);
@@ -59,8 +65,7 @@ export class FileHandleCache {
     const entry = this.entries.get(key);
     if (entry?.handle === undefined) return undefined;
     // Most recently used now; no pin needed, nothing else runs until fn returns.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    entry.used = ++this.uses;
     return fn(entry.handle);
   }
 
@@ -68,11 +73,10 @@ export class FileHandleCache {
     const key = KEY_PREFIX[mode] + path;
     const existing = this.entries.get(key);
     if (existing !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, existing);
+      existing.used = ++this.uses;
       return existing;
     }
-    const entry: Entry = { key, opening: this.fs.open(path, mode), handle: undefined, pins: 0, doomed: false };
+    const entry: Entry = { key, opening: this.fs.open(path, mode), handle: undefined, pins: 0, doomed: false, used: ++this.uses };
     entry.opening.then(
       (handle) => {
         entry.handle = handle;
@@ -87,12 +91,12 @@ export class FileHandleCache {
   }
 
   private evictBeyondLimit(): void {
-    if (this.entries.size <= this.maxOpenFiles) return;
-    for (const entry of this.entries.values()) {
-      if (this.entries.size <= this.maxOpenFiles) break;
-      if (entry.pins > 0) continue;
-      this.entries.delete(entry.key);
-      void this.closeEntry(entry);
+    while (this.entries.size > this.maxOpenFiles) {
+      let oldest: Entry | undefined;
+      for (const entry of this.entries.values()) if (entry.pins === 0 && (oldest === undefined || entry.used < oldest.used)) oldest = entry;
+      if (oldest === undefined) return; // all in use: closed later, when one is given back
+      this.entries.delete(oldest.key);
+      void this.closeEntry(oldest);
     }
   }
 

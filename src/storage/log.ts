@@ -146,10 +146,71 @@ interface Frame {
   size: number;
 }
 
-interface Waiter {
-  offset: number;
-  done: () => void;
+/** A long poll waiting on a log (`onData`): linked into the log's WaiterList until woken or cancelled. */
+class Waiter {
+  readonly offset: number;
+  readonly wake: () => void;
+  prev: Waiter | null = null;
+  next: Waiter | null = null;
+  linked = false;
+  constructor(offset: number, wake: () => void) {
+    this.offset = offset;
+    this.wake = wake;
+  }
 }
+
+/**
+ * A log's waiters, linked through the waiters themselves. Long polls come and go all the time (one
+ * per partition per fetch), and a Set that entries keep passing through rebuilds its table every
+ * few additions; a log lives long, so its Set's table sits in old space and every rebuilt table was
+ * garbage there (the largest source of old-space growth in W1, docs/performance.md "Old-space
+ * garbage from long-lived maps"). This list allocates nothing beyond the waiter.
+ */
+class WaiterList {
+  private head: Waiter | null = null;
+  private tail: Waiter | null = null;
+  size = 0;
+
+  add(w: Waiter): void {
+    w.prev = this.tail;
+    if (this.tail === null) this.head = w;
+    else this.tail.next = w;
+    this.tail = w;
+    w.linked = true;
+    this.size++;
+  }
+
+  /** Unlinks `w`; false when it was not linked (already woken or cancelled). Its own `next` is kept, for an iteration standing on it. */
+  remove(w: Waiter): boolean {
+    if (!w.linked) return false;
+    w.linked = false;
+    if (w.prev === null) this.head = w.next;
+    else w.prev.next = w.next;
+    if (w.next === null) this.tail = w.prev;
+    else w.next.prev = w.prev;
+    this.size--;
+    return true;
+  }
+
+  /**
+   * Unlinks and wakes, in order, the waiters linked now for which `due` holds. A wake may cancel
+   * other waiters or add new ones: those added meanwhile come after the last one linked at the
+   * start and are not visited; cancelled ones are skipped (a removed waiter's `next` still leads to
+   * newer ones, so the walk goes on).
+   */
+  wake(due: (w: Waiter) => boolean): void {
+    const last = this.tail;
+    for (let w = this.head; w !== null; w = w.next) {
+      if (w.linked && due(w)) {
+        this.remove(w);
+        w.wake();
+      }
+      if (w === last) break;
+    }
+  }
+}
+
+const ALWAYS = (): boolean => true;
 
 /** Splits `batch` into RecordBatch v2 frames, checking sizes, magic and (unless the caller just did) CRC. */
 function parseFrames(batch: Buffer, verifyCrc: boolean): { frames: Frame[]; offsets: number } {
@@ -210,7 +271,7 @@ export class PartitionLog {
   private lastFlushMonoMs: number;
   private lastWrittenSegment: Segment | undefined;
   private cancelFlushTimer: (() => void) | undefined;
-  private readonly waiters = new Set<Waiter>();
+  private readonly waiters = new WaiterList();
   private fatalReported = false;
   private retentionChain: Promise<number> = Promise.resolve(0);
   private deleteCounter = 0;
@@ -949,25 +1010,21 @@ export class PartitionLog {
    */
   onData(offset: number, wake: () => void): (() => void) | undefined {
     if (this.hw > offset || this.stateValue !== 'online' || this.closing || this.waiters.size >= this.maxWaiters) return undefined;
-    const waiter: Waiter = {
-      offset,
-      done: () => {
-        if (this.waiters.delete(waiter)) wake();
-      },
-    };
+    const waiter = new Waiter(offset, wake);
     this.waiters.add(waiter);
     return () => {
-      this.waiters.delete(waiter);
+      this.waiters.remove(waiter);
     };
   }
 
+  private readonly passed = (w: Waiter): boolean => this.hw > w.offset;
+
   private notifyWaiters(): void {
-    if (this.waiters.size === 0) return;
-    for (const w of [...this.waiters]) if (this.hw > w.offset) w.done();
+    if (this.waiters.size > 0) this.waiters.wake(this.passed);
   }
 
   private releaseWaiters(): void {
-    for (const w of [...this.waiters]) w.done();
+    this.waiters.wake(ALWAYS);
   }
 
   // ---- retention ------------------------------------------------------------------------------

@@ -52,6 +52,8 @@ export class ProducerStateManager {
   readonly maxProducers: number;
   // Map order is recency order: the first entry is the least recently used.
   private readonly producers = new Map<number, ProducerEntry>();
+  /** The entry last in `producers` (most recently used), when `update` put it there. */
+  private newest: ProducerEntry | undefined;
 
   constructor(maxProducers = DEFAULT_MAX_PRODUCERS) {
     assert(Number.isSafeInteger(maxProducers) && maxProducers > 0, `maxProducers ${maxProducers} must be a positive integer`);
@@ -104,7 +106,7 @@ export class ProducerStateManager {
     let entry = this.producers.get(header.producerId);
     if (entry === undefined) {
       entry = { producerId: header.producerId, epoch: header.producerEpoch, batches: [], lastTimestampMs: -1, currentTxnFirstOffset: -1 };
-    } else {
+    } else if (entry !== this.newest) {
       this.producers.delete(header.producerId); // re-inserted below: most recently used
     }
     if (header.producerEpoch > entry.epoch) {
@@ -119,8 +121,13 @@ export class ProducerStateManager {
       entry.batches.push({ firstSeq: header.baseSequence, lastSeq: incrementSequence(header.baseSequence, header.lastOffsetDelta), lastOffset, offsetDelta: lastOffset - baseOffset });
       if (entry.batches.length > PRODUCER_BATCHES_RETAINED) entry.batches.shift();
     }
-    this.producers.set(header.producerId, entry);
-    this.evictBeyondLimit();
+    if (entry !== this.newest) {
+      // Only when the order changes: a delete and set per batch rebuilt the map's table every few
+      // batches, garbage in old space (docs/performance.md, "Old-space garbage from long-lived maps").
+      this.producers.set(header.producerId, entry);
+      this.newest = entry;
+      this.evictBeyondLimit();
+    }
   }
 
   private evictBeyondLimit(): void {
@@ -141,6 +148,7 @@ export class ProducerStateManager {
 
   clear(): void {
     this.producers.clear();
+    this.newest = undefined;
   }
 
   // ---- snapshot -------------------------------------------------------------------------------
@@ -173,6 +181,7 @@ export class ProducerStateManager {
     const parsed = parseSnapshot(buf, this.maxProducers);
     if (parsed === null) return null;
     this.producers.clear();
+    this.newest = undefined;
     for (const e of parsed.entries) this.producers.set(e.producerId, e);
     return parsed.coveredOffset;
   }

@@ -479,6 +479,47 @@ test('onData wakes a long poll on new data, once; cancels; is bounded; wakes eve
   });
 });
 
+test('onData: waiters are woken in order, only those the data passed; a wake may cancel others or wait again', async () => {
+  await withTempDir(async (dir) => {
+    const log = await openLog(fs, dir, new ManualClock(), { maxWaiters: 100 });
+    await appendAll(log, [makeBatch({ records: 2 })]); // high watermark 2
+    const wakes: string[] = [];
+    const cancels = new Map<string, () => void>();
+    const wait = (name: string, offset: number, then?: () => void) => {
+      const cancel = log.onData(offset, () => {
+        wakes.push(name);
+        then?.();
+      });
+      assert.ok(cancel !== undefined, `${name} waits`);
+      cancels.set(name, cancel);
+    };
+    wait('a', 2);
+    // b's wake cancels c (after it in the list) and waits again at the new high watermark.
+    wait('b', 2, () => {
+      cancels.get('c')!();
+      wait('b2', log.highWatermark);
+    });
+    wait('c', 2);
+    wait('far', 10); // the next append does not reach it
+    wait('d', 3);
+    cancels.get('a')!(); // cancelled before any data: never woken
+    await appendAll(log, [makeBatch({ records: 2 })]); // high watermark 4
+    assert.deepEqual(wakes, ['b', 'd'], 'in the order they came; c cancelled by b, far not reached, a cancelled');
+    cancels.get('b')!(); // after its wake: nothing
+    await appendAll(log, [makeBatch({ records: 2 })]); // 6
+    assert.deepEqual(wakes, ['b', 'd', 'b2'], 'the wait b registered while being woken is woken by the next data');
+    for (let i = 0; i < 50; i++) wait(`w${i}`, log.highWatermark);
+    for (let i = 0; i < 50; i += 2) cancels.get(`w${i}`)!();
+    await appendAll(log, [makeBatch({ records: 2 })]); // 8
+    assert.deepEqual(wakes.slice(3), Array.from({ length: 25 }, (_, k) => `w${2 * k + 1}`), 'the 25 not cancelled, in order');
+    await appendAll(log, [makeBatch({ records: 4 })]); // 12: passes far
+    assert.deepEqual(wakes.slice(28), ['far']);
+    wait('last', log.highWatermark);
+    await log.close();
+    assert.deepEqual(wakes.slice(29), ['last'], 'closing wakes who is left');
+  });
+});
+
 test('deleteRecordsBefore advances the log start offset and frees whole segments', async () => {
   await withTempDir(async (dir) => {
     const batchBytes = makeBatch().length;

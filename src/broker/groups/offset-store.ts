@@ -118,8 +118,10 @@ export class OffsetStore {
     if (entries.length === 0) return;
     for (const e of entries) {
       const k = keyOf(e);
-      this.live.delete(k);
+      // Replaced in place: a delete and a set per commit rebuilt the map's table every few commits,
+      // garbage in old space. The order of `live` does not matter (distinct keys).
       if (e.value !== null) this.live.set(k, e);
+      else this.live.delete(k);
     }
     const appended = this.log.append(buildBatch({ records: entries.map(encode) }), { leaderEpoch: 0 });
     await appended.durable;
