@@ -5,7 +5,7 @@
  * Node flags every Holdfast process that moves data runs with (CLIENT_NODE_FLAGS): the producer and
  * consumer processes of `holdfast bench` and `bench:compare` (for every system, so the peers'
  * clients too, as OpenMessaging Benchmark runs its workers with tuned JVM flags), and the brokers,
- * which add two of their own (NODE_FLAGS): `bin/holdfast.js` (it re-executes itself with them),
+ * which start their old generation smaller and add two of their own (NODE_FLAGS): `bin/holdfast.js` (it re-executes itself with them),
  * `npm start`, the brokers that bench, verify and the tests start. A test keeps them in step.
  * They go on the command line: V8 reads --initial-old-space-size only at start-up
  * (v8.setFlagsFromString has no effect on it), and Node documents changing flags at runtime as
@@ -13,7 +13,8 @@
  * (README).
  *
  * Both processes keep their data in Buffers, off the V8 heap, so the heap stays at a few MB:
- * - --initial-old-space-size=128: with a heap that small V8 sets an old-generation limit only
+ * - --initial-old-space-size=128 (the broker's is 32 now, see NODE_FLAGS; this is the clients'
+ *   reason, measured on an older broker): with a heap that small V8 sets an old-generation limit only
  *   ~10 MB above the live size and keeps scheduling incremental marking; a W1 broker did ~22 full
  *   mark-compacts a second (a one-off --trace-gc count), ~5 with the flag. Broker CPU per W1
  *   message went from 5.18 to 2.83 µs (`holdfast bench`; HOLDFAST_BROKER_NODE_ARGS=
@@ -41,8 +42,20 @@
  *   has no use for 32 MB of young generation, hence not for clients.
  */
 export const CLIENT_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128', '--external-memory-accounted-in-global-limit'];
-/** The broker's: CLIENT_NODE_FLAGS and a young generation of fixed size. */
-export const NODE_FLAGS: readonly string[] = [...CLIENT_NODE_FLAGS, '--min-semi-space-size=16', '--max-semi-space-size=16'];
+/**
+ * The broker's: CLIENT_NODE_FLAGS with an old generation that starts at 32 MB instead of 128, and a
+ * young generation of fixed size.
+ * - --initial-old-space-size=32: with 128 a W1 broker ran no full collection in 10 minutes, and
+ *   its resident memory climbed with the garbage filling old space (~0.1 MB/s; 286.2–346.9 MB,
+ *   ±9.6%, over a 10-minute W1 run on 4b8e671). With 32 V8 collects within the first minute and
+ *   then sets its limit from the live size: 304.6–310.8 MB (±1.0%) in the same run with the flag,
+ *   one full collection at start-up and then one every ~100 s in W1 (~45 s in W2) once the
+ *   broker's maps stopped making garbage in old space (7a9b3cb); pauses of 3–18 ms. What V8 did with a small heap before, ~22 full
+ *   collections a second (the reason for 128), was an older broker's garbage; it does not happen
+ *   now. Cost: in alternating 15 s W2 pairs the broker used 0–10% more CPU per message with 32
+ *   (5 pairs); W1 and L pairs showed no difference beyond noise (docs/performance.md).
+ */
+export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=32', ...CLIENT_NODE_FLAGS.slice(1), '--min-semi-space-size=16', '--max-semi-space-size=16'];
 
 /** Extra node flags from an environment variable (space-separated; for profiling, or to undo a flag). */
 export function nodeArgsFromEnv(name: string): string[] {
