@@ -50,12 +50,17 @@ export const CLIENT_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=1
  *   ±9.6%, over a 10-minute W1 run on 4b8e671). With 32 V8 collects within the first minute and
  *   then sets its limit from the live size: 304.6–310.8 MB (±1.0%) in the same run with the flag,
  *   one full collection at start-up and then one every ~100 s in W1 (~45 s in W2) once the
- *   broker's maps stopped making garbage in old space (7a9b3cb); pauses of 3–18 ms. What V8 did with a small heap before, ~22 full
- *   collections a second (the reason for 128), was an older broker's garbage; it does not happen
- *   now. Cost: in alternating 15 s W2 pairs the broker used 0–10% more CPU per message with 32
+ *   broker's maps stopped making garbage in old space (7a9b3cb); pauses of 3–18 ms. What V8 did
+ *   with a small heap before, ~22 full collections a second (the reason for 128), came from an
+ *   older broker's garbage; it does not happen now. Cost: in alternating 15 s W2 pairs the broker used 0–10% more CPU per message with 32
  *   (5 pairs); W1 and L pairs showed no difference beyond noise (docs/performance.md).
  */
-export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=32', ...CLIENT_NODE_FLAGS.slice(1), '--min-semi-space-size=16', '--max-semi-space-size=16'];
+export const NODE_FLAGS: readonly string[] = [
+  '--initial-old-space-size=32',
+  ...CLIENT_NODE_FLAGS.filter((f) => !f.startsWith('--initial-old-space-size=')),
+  '--min-semi-space-size=16',
+  '--max-semi-space-size=16',
+];
 
 /** Extra node flags from an environment variable (space-separated; for profiling, or to undo a flag). */
 export function nodeArgsFromEnv(name: string): string[] {
