@@ -5,8 +5,8 @@
  * Node flags every Holdfast process that moves data runs with (CLIENT_NODE_FLAGS): the producer and
  * consumer processes of `holdfast bench` and `bench:compare` (for every system, so the peers'
  * clients too, as OpenMessaging Benchmark runs its workers with tuned JVM flags), and the brokers,
- * which start their old generation smaller and add two of their own (NODE_FLAGS): `bin/holdfast.js` (it re-executes itself with them),
- * `npm start`, the brokers that bench, verify and the tests start. A test keeps them in step.
+ * which start their old generation smaller and add two of their own (NODE_FLAGS):
+ * `bin/holdfast.js` (it re-executes itself with them), `npm start`, the brokers that bench, verify and the tests start. A test keeps them in step.
  * They go on the command line: V8 reads --initial-old-space-size only at start-up
  * (v8.setFlagsFromString has no effect on it), and Node documents changing flags at runtime as
  * unsafe. An application running a Producer or Consumer at high rates should pass them itself
@@ -48,12 +48,14 @@ export const CLIENT_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=1
  * - --initial-old-space-size=32: with 128 a W1 broker ran no full collection in 10 minutes, and
  *   its resident memory climbed with the garbage filling old space (~0.1 MB/s; 286.2–346.9 MB,
  *   ±9.6%, over a 10-minute W1 run on 4b8e671). With 32 V8 collects within the first minute and
- *   then sets its limit from the live size: 304.6–310.8 MB (±1.0%) in the same run with the flag,
- *   one full collection at start-up and then one every ~100 s in W1 (~45 s in W2) once the
- *   broker's maps stopped making garbage in old space (7a9b3cb); pauses of 3–18 ms. What V8 did
- *   with a small heap before, ~22 full collections a second (the reason for 128), came from an
- *   older broker's garbage; it does not happen now. Cost: in alternating 15 s W2 pairs the broker used 0–10% more CPU per message with 32
- *   (5 pairs); W1 and L pairs showed no difference beyond noise (docs/performance.md).
+ *   then sets its limit from the live size: 304.6–310.8 MB (±1.0%) in the same run with the flag.
+ *   Once the broker's maps stopped making garbage in old space (7a9b3cb), one-off counts of `gc`
+ *   performance entries (a preload, not in the repo) showed one full collection at start-up and
+ *   then one every ~100 s in W1 (~45 s in W2), pauses of 3–18 ms. What V8 did with a small heap
+ *   before, ~22 full collections a second (the reason for 128), came from an older broker's
+ *   garbage; it was not seen now. Possible cost (docs/performance.md, "The broker's old generation
+ *   starts at 32 MB"): in alternating 15 s W2 pairs the broker used 0–10% more CPU per message with
+ *   32 (5 pairs); L's p99 was higher with 32 in 4 of 6 runs, all under 5 ms; W1 within noise.
  */
 export const NODE_FLAGS: readonly string[] = [
   '--initial-old-space-size=32',

@@ -27,8 +27,9 @@ export class FileHandleCache {
   readonly maxOpenFiles: number;
   // Recency is a counter stamped on each entry, not the Map's order: moving an entry to the end on
   // every write (a delete and a set) made the Map rebuild its table every few writes, garbage in
-  // old space (docs/performance.md, "Old-space garbage from long-lived maps"). Eviction, when the
-  // cache overflows, scans for the least recently used: a few µs at 1,024 entries, beside an open.
+  // old space (docs/performance.md, "Old-space garbage from long-lived maps"). Eviction scans every
+  // entry for the least recently used, so it costs O(maxOpenFiles); it happens only when the cache
+  // overflows, that is after a file was opened (not timed).
   private readonly entries = new Map<string, Entry>();
   private uses = 0;
 

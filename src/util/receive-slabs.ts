@@ -75,7 +75,7 @@ export class ReceiveSlabs {
    */
   take(bytes: number): Buffer | null {
     if (bytes > this.maxFrameBytes || bytes <= 0) return null;
-    if (bytes * 4 > this.slabBytes) {
+    if (this.hasOwnBuffer(bytes)) {
       const size = Math.ceil(bytes / this.largeStepBytes) * this.largeStepBytes;
       const p = this.fromFreeList(size);
       p.refs = 1;
@@ -105,7 +105,12 @@ export class ReceiveSlabs {
    * maximum. Rounded up to the step, like a large frame's, and from the same free lists.
    */
   takeOwn(bytes: number): Buffer | null {
-    return bytes * 4 > this.slabBytes ? this.take(bytes) : null;
+    return this.hasOwnBuffer(bytes) ? this.take(bytes) : null;
+  }
+
+  /** Whether take(bytes) gives a buffer of its own rather than a piece carved from a slab. */
+  private hasOwnBuffer(bytes: number): boolean {
+    return bytes * 4 > this.slabBytes;
   }
 
   /** Whether `view` is of this pool's memory (and must not be held past its reference). */

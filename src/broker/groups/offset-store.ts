@@ -91,9 +91,7 @@ export class OffsetStore {
           const e = decode(r.key, r.value);
           if (e === null) continue;
           records++;
-          const k = keyOf(e);
-          store.live.delete(k);
-          if (e.value !== null) store.live.set(k, e);
+          store.remember(e);
         }
         offset = batch.header.baseOffset + batch.header.lastOffsetDelta + 1;
       }
@@ -113,16 +111,20 @@ export class OffsetStore {
     return { store, groups, offsets };
   }
 
+  /**
+   * Makes `e` the live entry of its key, or drops the key for a tombstone. Replaced in place: a
+   * delete and a set per commit rebuilt the map's table every few commits, garbage in old space.
+   * The order of `live` does not matter (its keys are distinct).
+   */
+  private remember(e: Entry): void {
+    if (e.value !== null) this.live.set(keyOf(e), e);
+    else this.live.delete(keyOf(e));
+  }
+
   /** Appends entries in one batch; resolves once durable. Throws if storage failed. */
   async write(entries: Entry[]): Promise<void> {
     if (entries.length === 0) return;
-    for (const e of entries) {
-      const k = keyOf(e);
-      // Replaced in place: a delete and a set per commit rebuilt the map's table every few commits,
-      // garbage in old space. The order of `live` does not matter (distinct keys).
-      if (e.value !== null) this.live.set(k, e);
-      else this.live.delete(k);
-    }
+    for (const e of entries) this.remember(e);
     const appended = this.log.append(buildBatch({ records: entries.map(encode) }), { leaderEpoch: 0 });
     await appended.durable;
     this.maybeCompact();
