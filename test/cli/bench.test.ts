@@ -51,6 +51,11 @@ test('holdfast bench --workload W1 --mode durable: one JSON line, sane figures, 
     assert.equal(r.failed, 0);
     assert.ok(r.consumed >= r.produced, `consumed ${r.consumed} >= produced ${r.produced}`);
     assert.equal(r.complete, true);
+    // Per-second counts add up to the run's totals (the producer's: every acknowledgement of the run).
+    const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
+    assert.ok(Array.isArray(r.perSecond.produced) && r.perSecond.produced.length >= 3, JSON.stringify(r.perSecond));
+    assert.equal(sum(r.perSecond.produced), r.produced);
+    assert.equal(sum(r.perSecond.consumed), r.consumedTotal);
     assert.ok(r.produceMsgPerSec > 0 && r.e2eMsgPerSec > 0);
     // MB/s is msg/s times the message size.
     assert.ok(Math.abs(r.produceMBPerSec - (r.produceMsgPerSec * 1024) / 1e6) < 0.1);

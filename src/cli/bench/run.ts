@@ -101,6 +101,8 @@ export interface BenchResult {
   drainSeconds: number;
   /** Every group handled at least as many messages as were acknowledged. */
   complete: boolean;
+  /** Acknowledged and handled (all groups together) messages per whole second since the start, warm-up included. */
+  perSecond: { produced: number[]; consumed: number[] };
   chart: string | null;
 }
 
@@ -270,6 +272,7 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
         maxScheduleLagMs: w.rate > 0 ? round(p.maxScheduleLagMs, 3) : null,
         drainSeconds: round(drainSeconds, 3),
         complete: consumedByGroup.every((n) => n >= p.acked),
+        perSecond: { produced: p.perSecond, consumed: sumSeries(reports.map((r) => r.perSecond)) },
         chart: chartFile,
       };
       if (chartFile !== null) {
@@ -287,8 +290,8 @@ export async function runBench(o: RunOptions): Promise<BenchResult> {
             ],
             warmupSeconds: warmupMs / 1000,
             durationSeconds: o.durationMs / 1000,
-            produced: p.perSecond,
-            consumed: sumSeries(reports.map((r) => r.perSecond)),
+            produced: result.perSecond.produced,
+            consumed: result.perSecond.consumed,
             consumedLabel: w.groups > 1 ? `consumed (${w.groups} groups together)` : 'consumed',
             brokerRss: rss,
             latency,
