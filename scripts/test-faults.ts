@@ -1,10 +1,13 @@
-// `npm run test:faults -- --duration 10m [--setup process|sim|both] [--seed N] [--rate N] [--header-bytes N] [--out FILE]`:
+// `npm run test:faults -- --duration 10m [--setup process|sim|both] [--seed N] [--rate N] [--header-bytes N] [--out FILE] [--log-dir DIR]`:
 // long fault runs. `process`: a holdfast serve process behind the fault proxy, with broker, client
 // and network faults; `sim`: a broker over the simulated file system with power loss, torn writes
 // (zeros or garbage), EIO, process kills, client kills and connection cuts. Each setup runs for the
 // whole duration. Prints each run's summary and writes every result as JSON (default
-// fault-results.json). Exit code 0 when every run is valid, 5 otherwise.
-import { writeFileSync } from 'node:fs';
+// fault-results.json), and each setup's broker log, every incarnation's lines with a marked line
+// (#) at each start, exit and fault, to DIR/<setup>-broker-<seed>.log (default DIR fault-logs).
+// Exit code 0 when every run is valid, 5 otherwise.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FaultProxy, LocalBroker, freePort, runVerify, summarize, type VerifyResult } from '../src/cli/verify/index.ts';
 import { intOption, parseDuration } from '../src/cli/common.ts';
@@ -18,6 +21,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     rate: { type: 'string', default: '300' },
     out: { type: 'string', default: 'fault-results.json' },
+    'log-dir': { type: 'string', default: 'fault-logs' },
     'header-bytes': { type: 'string', default: '1000' },
   },
 });
@@ -33,11 +37,14 @@ const durationMs = parseDuration(values.duration);
 const seed = values.seed === undefined ? Date.now() % 1_000_000 : Number(values.seed);
 const rate = intOption('rate', values.rate, 1) as number;
 const onEvent = (e: string): void => void process.stderr.write(`${e}\n`);
+const logDir = values['log-dir'] as string;
+mkdirSync(logDir, { recursive: true });
 const results: Array<{ setup: string; result: VerifyResult }> = [];
 
 if (values.setup === 'process' || values.setup === 'both') {
   const proxyPort = await freePort();
-  const broker = await LocalBroker.start({ advertisedPort: proxyPort, config: { 'group.min.session.timeout.ms': 1000 } });
+  const logFile = join(logDir, `process-broker-${seed}.log`);
+  const broker = await LocalBroker.start({ advertisedPort: proxyPort, config: { 'group.min.session.timeout.ms': 1000 }, logFile });
   const proxy = await FaultProxy.start(broker.target, proxyPort);
   try {
     const result = await runVerify({
@@ -46,7 +53,7 @@ if (values.setup === 'process' || values.setup === 'both') {
       faultIntervalMs: 2000,
     });
     results.push({ setup: 'process', result });
-    process.stdout.write(`setup process (holdfast serve behind the fault proxy):\n${summarize(result)}\n\n`);
+    process.stdout.write(`setup process (holdfast serve behind the fault proxy):\n${summarize(result)}\n  broker log: ${logFile}\n\n`);
   } finally {
     await proxy.close();
     await broker.close();
@@ -54,7 +61,8 @@ if (values.setup === 'process' || values.setup === 'both') {
 }
 if (values.setup === 'sim' || values.setup === 'both') {
   const proxyPort = await freePort();
-  const broker = await SimBroker.start({ 'advertised.port': proxyPort, 'group.initial.rebalance.delay.ms': 0, 'group.min.session.timeout.ms': 1000 }, seed);
+  const logFile = join(logDir, `sim-broker-${seed + 1}.log`);
+  const broker = await SimBroker.start({ 'advertised.port': proxyPort, 'group.initial.rebalance.delay.ms': 0, 'group.min.session.timeout.ms': 1000 }, seed, { logFile });
   const proxy = await FaultProxy.start(broker.target, proxyPort);
   try {
     const result = await runVerify({
@@ -63,7 +71,7 @@ if (values.setup === 'sim' || values.setup === 'both') {
       faultIntervalMs: 2000,
     });
     results.push({ setup: 'sim', result });
-    process.stdout.write(`setup sim (simulated file system: power loss, torn writes, EIO, bit flips):\n${summarize(result)}\n`);
+    process.stdout.write(`setup sim (simulated file system: power loss, torn writes, EIO, bit flips):\n${summarize(result)}\n  broker log: ${logFile}\n`);
     // This broker runs in this process: how much of its produce traffic went through reused memory.
     process.stdout.write(`  pooled produce buffers: ${receiveSlabs.allocated} allocated, ${receiveSlabs.reused} handed out again\n\n`);
   } finally {

@@ -39,3 +39,13 @@ test('verify --duration accepts ms, s, m, h', () => {
   assert.equal(parseDuration('30'), 30_000);
   assert.throws(() => parseDuration('soon'), /--duration must look like 500ms, 90s, 5m or 1h, got "soon"/);
 });
+
+test('verify --broker-log is refused with --brokers: there is no broker of its own to log', async () => {
+  const r = await new Promise<{ code: number; stderr: string }>((res) => {
+    execFile(process.execPath, [resolve('src/cli/main.ts'), 'verify', '--brokers', '127.0.0.1:1', '--broker-log', 'x.log'], (err, _stdout, stderr) =>
+      res({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stderr }),
+    );
+  });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--broker-log needs the broker verify starts itself: it cannot be used with --brokers/);
+});

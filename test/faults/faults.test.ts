@@ -11,6 +11,9 @@
 // Longer runs: `npm run test:faults -- --duration 10m`. HOLDFAST_FAULTS_SEED replays a seed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FaultProxy, LocalBroker, freePort, runVerify, summarize, type VerifyResult } from '../../src/cli/verify/index.ts';
 import { Admin, Producer, TopicReader } from '../../src/client/index.ts';
 import { Rng } from '../../src/util/index.ts';
@@ -31,6 +34,17 @@ async function readValues(brokers: string[], topic: string, count: number): Prom
   return got.sort();
 }
 
+/** A fresh file path for a broker log, and how to clean it up. */
+function tempLogFile(): { file: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-fault-log-'));
+  return { file: join(dir, 'broker.log'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Lines of a broker log that the harness marked (`# <time> <what>`), without the time. */
+function marks(file: string): string[] {
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('# ')).map((l) => l.split(' ').slice(2).join(' '));
+}
+
 function report(t: { diagnostic: (s: string) => void }, r: VerifyResult): void {
   for (const line of summarize(r).split('\n')) t.diagnostic(line);
   t.diagnostic(`replay with HOLDFAST_FAULTS_SEED=${r.seed}`);
@@ -38,7 +52,8 @@ function report(t: { diagnostic: (s: string) => void }, r: VerifyResult): void {
 
 test('verify with broker, client and network faults against a holdfast serve process', { timeout: 300_000 }, async (t) => {
   const proxyPort = await freePort();
-  const broker = await LocalBroker.start({ advertisedPort: proxyPort, config: { 'group.min.session.timeout.ms': 1000 } });
+  const log = tempLogFile();
+  const broker = await LocalBroker.start({ advertisedPort: proxyPort, config: { 'group.min.session.timeout.ms': 1000 }, logFile: log.file });
   const proxy = await FaultProxy.start(broker.target, proxyPort);
   try {
     const r = await runVerify({
@@ -62,6 +77,23 @@ test('verify with broker, client and network faults against a holdfast serve pro
     assert.ok(Math.max(...kinds) - Math.min(...kinds) <= 1, `every kind in turn: ${JSON.stringify(r.faultsInjected)}`);
     assert.deepEqual(r.faultsSkipped, []);
     assert.equal(r.counts.corruptionDetected, r.faultsInjected['bit-flip'] ?? 0, 'every bit flip on the real disk was refused');
+    // The broker log kept every incarnation (a kill restarts it, a bit flip restarts it once or
+    // twice around the flip): a start and an exit each, the broker's own lines, each fault marked.
+    await proxy.close();
+    await broker.close();
+    const m = marks(log.file);
+    const count = (re: RegExp) => m.filter((l) => re.test(l)).length;
+    const kills = r.faultsInjected['broker-kill'] ?? 0;
+    for (const kind of ['broker-kill', 'broker-pause', 'bit-flip']) assert.equal(count(new RegExp(`^fault: ${kind}$`)), r.faultsInjected[kind] ?? 0, kind);
+    assert.equal(count(/^fault done: broker paused \(SIGSTOP\)/), r.faultsInjected['broker-pause'] ?? 0);
+    const starts = count(/^holdfast serve started \(incarnation \d+, pid \d+\)$/);
+    assert.ok(starts >= 1 + kills + (r.faultsInjected['bit-flip'] ?? 0), m.join('\n'));
+    assert.equal(count(/^holdfast serve exited \(incarnation \d+, SIGKILL\)$/), kills, m.join('\n'));
+    assert.equal(count(/^holdfast serve exited /), starts, 'every incarnation exited by the end');
+    const text = readFileSync(log.file, 'utf8');
+    assert.equal(text.split('\n').filter((l) => l.startsWith('holdfast ready ')).length, starts, 'each incarnation\'s own lines are there');
+    assert.match(text, /INFO logs loaded/);
+    log.remove();
   } finally {
     await proxy.close();
     await broker.close();
@@ -70,7 +102,8 @@ test('verify with broker, client and network faults against a holdfast serve pro
 
 test('verify with power loss, torn writes, EIO and bit flips on the simulated file system', { timeout: 300_000 }, async (t) => {
   const proxyPort = await freePort();
-  const broker = await SimBroker.start({ 'advertised.port': proxyPort, 'group.initial.rebalance.delay.ms': 0, 'group.min.session.timeout.ms': 1000 }, SEED);
+  const log = tempLogFile();
+  const broker = await SimBroker.start({ 'advertised.port': proxyPort, 'group.initial.rebalance.delay.ms': 0, 'group.min.session.timeout.ms': 1000 }, SEED, { logFile: log.file });
   const proxy = await FaultProxy.start(broker.target, proxyPort);
   try {
     const r = await runVerify({
@@ -90,6 +123,16 @@ test('verify with power loss, torn writes, EIO and bit flips on the simulated fi
     assert.ok((r.faultsInjected['power-loss'] ?? 0) + (r.faultsInjected['disk-eio'] ?? 0) + (r.faultsInjected['bit-flip'] ?? 0) >= 1, `storage faults were injected: ${JSON.stringify(r.faultsInjected)}`);
     // Every flip found a stored batch (faults start after the first acknowledged one) and was refused.
     assert.equal(r.counts.corruptionDetected, r.faultsInjected['bit-flip'] ?? 0);
+    // The broker log: each broker fault marked, a start for each restart, and the broker's own lines.
+    await proxy.close();
+    await broker.close();
+    const m = marks(log.file);
+    const count = (re: RegExp) => m.filter((l) => re.test(l)).length;
+    for (const kind of ['power-loss', 'disk-eio', 'bit-flip', 'broker-kill']) assert.equal(count(new RegExp(`^fault: ${kind}$`)), r.faultsInjected[kind] ?? 0, kind);
+    const restarts = ['power-loss', 'disk-eio', 'bit-flip', 'broker-kill'].reduce((n, k) => n + (r.faultsInjected[k] ?? 0), 0);
+    assert.ok(count(/^broker started \(incarnation \d+, simulated file system\)$/) >= 1 + restarts, m.join('\n'));
+    assert.match(readFileSync(log.file, 'utf8'), /INFO logs loaded/);
+    log.remove();
   } finally {
     await proxy.close();
     await broker.close();

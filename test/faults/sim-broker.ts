@@ -5,8 +5,8 @@
 // then undone.
 import { defaultBrokerConfig, startBroker, type Broker } from '../../src/broker/index.ts';
 import { SimFileSystem } from '../../src/storage/index.ts';
-import { Rng, silentLogger } from '../../src/util/index.ts';
-import { injectBitFlip, type BrokerControl, type BrokerFault, type CorruptionProbe } from '../../src/cli/verify/index.ts';
+import { Rng, createLogger, silentLogger, type Logger } from '../../src/util/index.ts';
+import { BrokerLog, injectBitFlip, type BrokerControl, type BrokerFault, type CorruptionProbe } from '../../src/cli/verify/index.ts';
 
 const DATA = '/data';
 
@@ -27,21 +27,31 @@ export class SimBroker implements BrokerControl {
   private broker: Broker;
   private readonly config: Record<string, unknown>;
   private fatal: Error | null = null;
+  /** Every incarnation's log lines (logFile), or null: then the broker logs nothing. */
+  private readonly log: BrokerLog | null;
+  private readonly logger: Logger;
+  private incarnation = 1;
 
-  private constructor(sim: SimFileSystem, broker: Broker, config: Record<string, unknown>) {
+  private constructor(sim: SimFileSystem, broker: Broker, config: Record<string, unknown>, log: BrokerLog | null, logger: Logger) {
     this.sim = sim;
     this.broker = broker;
     this.config = config;
+    this.log = log;
+    this.logger = logger;
     this.target = { host: '127.0.0.1', port: broker.port };
   }
 
-  static async start(config: Record<string, unknown>, seed: number): Promise<SimBroker> {
+  /** `logFile`: append what the broker logs (info and above), across its restarts, there. */
+  static async start(config: Record<string, unknown>, seed: number, options: { logFile?: string } = {}): Promise<SimBroker> {
     // Durable appends on the event loop, as `holdfast serve` writes them (embedded, the default is off).
     config = { 'log.inline.write.max.bytes': defaultBrokerConfig().logInlineWriteMaxBytes, ...config };
+    const log = options.logFile === undefined ? null : new BrokerLog(options.logFile);
+    const logger = log === null ? silentLogger : createLogger({ write: (line) => log.line(line) });
     const sim = new SimFileSystem({ rng: new Rng(seed) });
     let self: SimBroker | null = null;
-    const broker = await startBroker({ dataDir: DATA, port: 0, fs: sim.mount(), logger: silentLogger, config, onFatal: (err) => self?.onFatal(err) });
-    self = new SimBroker(sim, broker, config);
+    log?.mark('broker started (incarnation 1, simulated file system)');
+    const broker = await startBroker({ dataDir: DATA, port: 0, fs: sim.mount(), logger, config, onFatal: (err) => self?.onFatal(err) });
+    self = new SimBroker(sim, broker, config, log, logger);
     return self;
   }
 
@@ -53,7 +63,8 @@ export class SimBroker implements BrokerControl {
     for (let attempt = 0; ; attempt++) {
       try {
         this.fatal = null;
-        this.broker = await startBroker({ dataDir: DATA, port: this.target.port, fs: this.sim.mount(), logger: silentLogger, config: this.config, onFatal: (err) => this.onFatal(err) });
+        this.log?.mark(`broker started (incarnation ${++this.incarnation}, simulated file system)`);
+        this.broker = await startBroker({ dataDir: DATA, port: this.target.port, fs: this.sim.mount(), logger: this.logger, config: this.config, onFatal: (err) => this.onFatal(err) });
         return;
       } catch (err) {
         if (attempt >= 20 || !/EADDRINUSE/.test(String(err))) throw err;
@@ -64,9 +75,17 @@ export class SimBroker implements BrokerControl {
 
   private async stop(): Promise<void> {
     await this.broker.close().catch(() => undefined);
+    this.log?.mark(`broker stopped (incarnation ${this.incarnation})`);
   }
 
   async inject(fault: BrokerFault, rng: Rng): Promise<string> {
+    this.log?.mark(`fault: ${fault}`);
+    const text = await this.injectNow(fault, rng);
+    this.log?.mark(`fault done: ${text}`);
+    return text;
+  }
+
+  private async injectNow(fault: BrokerFault, rng: Rng): Promise<string> {
     if (fault === 'power-loss') {
       this.sim.crash(rng); // every handle of the running broker is dead from here on
       await this.stop();
@@ -102,7 +121,11 @@ export class SimBroker implements BrokerControl {
       {
         dataDir: DATA,
         target: this.target,
-        stopCleanly: () => this.broker.close().then(() => true, () => false),
+        stopCleanly: () =>
+          this.broker.close().then(
+            () => (this.log?.mark(`broker stopped cleanly (incarnation ${this.incarnation})`), true),
+            () => false,
+          ),
         start: () => this.restart(),
         files: () => this.sim.filesUnder(DATA),
         xorByte: (path, position, mask) => this.sim.corrupt(path, position, mask),
@@ -129,5 +152,6 @@ export class SimBroker implements BrokerControl {
 
   async close(): Promise<void> {
     await this.stop();
+    this.log?.close();
   }
 }

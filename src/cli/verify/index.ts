@@ -11,11 +11,12 @@ export { runVerify, summarize, ALL_FAULTS, type Fault, type VerifyOptions, type 
 export { check, type History, type CheckResult, type Anomaly, type AnomalyKind, type CorruptionProbe } from './checker.ts';
 export { FaultProxy } from './proxy.ts';
 export { LocalBroker, freePort, type BrokerControl, type BrokerFault } from './local-broker.ts';
+export { BrokerLog } from './broker-log.ts';
 export { injectBitFlip, type FlipHost } from './bit-flip.ts';
 
 export const VERIFY_USAGE = `Usage: holdfast verify [--brokers HOST:PORT] [--duration 5m] [--faults none|clients|all]
                        [--rate N] [--producers N] [--consumers N] [--partitions N] [--seed N]
-                       [--json] [--out FILE]
+                       [--json] [--out FILE] [--broker-log FILE]
 
   ${BROKERS_HELP.replace('(default $HOLDFAST_BROKERS or 127.0.0.1:9092)', '(default: start a local broker)')}
 
@@ -31,7 +32,9 @@ and flips a bit in a stored batch (which a fetch must then be refused, never ser
 put back afterwards). With --brokers (any Kafka-protocol broker) only client faults can be
 injected (default --faults clients); the others are skipped and listed. --duration: 30s, 5m, 1h
 (default 1m).
---rate is messages per second per producer (default 300).
+--rate is messages per second per producer (default 300). --broker-log FILE (only without
+--brokers) appends everything the broker it starts writes, across its restarts, to FILE, with a
+marked line (#) where each incarnation starts and exits and where each broker fault begins and ends.
 Exit code 0 when every check passes, 5 when an anomaly was found, 1 when the run itself failed.`;
 
 const FAULT_SETS: Record<string, Fault[]> = {
@@ -54,6 +57,7 @@ export async function verify(argv: string[], io: { stdout?: NodeJS.WritableStrea
       seed: { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
+      'broker-log': { type: 'string' },
     },
     allowPositionals: false,
     strict: true,
@@ -62,6 +66,7 @@ export async function verify(argv: string[], io: { stdout?: NodeJS.WritableStrea
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
   const remote = values.brokers !== undefined;
+  if (remote && values['broker-log'] !== undefined) throw new UsageError('--broker-log needs the broker verify starts itself: it cannot be used with --brokers');
   const faultSet = values.faults ?? (remote ? 'clients' : 'all');
   const faults = FAULT_SETS[faultSet];
   if (faults === undefined) throw new UsageError(`--faults must be none, clients or all, got "${faultSet}"`);
@@ -82,7 +87,7 @@ export async function verify(argv: string[], io: { stdout?: NodeJS.WritableStrea
   } else {
     // Clients talk to the proxy; the broker advertises the proxy's port so they stay behind it.
     const proxyPort = await freePort();
-    const broker = await LocalBroker.start({ advertisedPort: proxyPort, config: { 'group.min.session.timeout.ms': 1000 } });
+    const broker = await LocalBroker.start({ advertisedPort: proxyPort, config: { 'group.min.session.timeout.ms': 1000 }, logFile: values['broker-log'] });
     const proxy = await FaultProxy.start(broker.target, proxyPort);
     try {
       result = await runVerify({ ...common, brokers: [`127.0.0.1:${proxy.port}`], broker, proxy, sessionTimeoutMs: 3000 });

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../node-flags.ts';
 import type { Rng } from '../../util/index.ts';
 import { injectBitFlip } from './bit-flip.ts';
+import { BrokerLog } from './broker-log.ts';
 import type { CorruptionProbe } from './checker.ts';
 
 /** A fault the broker side can inject; each call injects and then recovers from it. */
@@ -100,9 +101,13 @@ export class LocalBroker implements BrokerControl {
   private paused = false;
   /** The last lines the broker wrote to stderr (for a failure report). */
   readonly stderr: string[] = [];
+  /** Every line of every incarnation (logFile), or null. */
+  private readonly log: BrokerLog | null;
+  private incarnation = 0;
 
-  private constructor(port: number, options: { dataDir?: string; advertisedPort: number; config: Record<string, string | number> }) {
+  private constructor(port: number, options: { dataDir?: string; advertisedPort: number; config: Record<string, string | number>; logFile?: string }) {
     this.target = { host: '127.0.0.1', port };
+    this.log = options.logFile === undefined ? null : new BrokerLog(options.logFile);
     this.ownsDataDir = options.dataDir === undefined;
     this.dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'holdfast-verify-'));
     this.configFile = join(this.dataDir, '..', `${this.dataDir.split('/').pop()}.yaml`);
@@ -110,8 +115,11 @@ export class LocalBroker implements BrokerControl {
     writeFileSync(this.configFile, Object.entries(config).map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
   }
 
-  /** Starts `holdfast serve` on a free port, telling clients to connect to `advertisedPort` (the proxy). */
-  static async start(options: { advertisedPort: number; dataDir?: string; config?: Record<string, string | number> }): Promise<LocalBroker> {
+  /**
+   * Starts `holdfast serve` on a free port, telling clients to connect to `advertisedPort` (the
+   * proxy). `logFile`: append everything each incarnation writes (stdout and stderr) there.
+   */
+  static async start(options: { advertisedPort: number; dataDir?: string; config?: Record<string, string | number>; logFile?: string }): Promise<LocalBroker> {
     const b = new LocalBroker(await freePort(), { ...options, config: options.config ?? {} });
     await b.spawn();
     return b;
@@ -134,14 +142,21 @@ export class LocalBroker implements BrokerControl {
     const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'serve', '--data-dir', this.dataDir, '--port', String(this.target.port), '--config', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.paused = false;
+    const log = this.log;
+    const incarnation = ++this.incarnation;
+    log?.mark(`holdfast serve started (incarnation ${incarnation}, pid ${child.pid ?? '?'})`);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    // 'close' comes after the last line of its output was read.
+    child.once('close', (code, signal) => log?.mark(`holdfast serve exited (incarnation ${incarnation}, ${signal === null ? `code ${code}` : signal})`));
     createInterface({ input: child.stderr! }).on('line', (l) => {
+      log?.line(l);
       this.stderr.push(l);
       if (this.stderr.length > 200) this.stderr.shift();
     });
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`broker not ready in 60 s: ${this.stderr.slice(-5).join(' | ')}`)), 60_000);
       createInterface({ input: child.stdout! }).on('line', (line) => {
+        log?.line(line);
         if (line.startsWith('holdfast ready ')) {
           clearTimeout(timer);
           resolve();
@@ -159,6 +174,13 @@ export class LocalBroker implements BrokerControl {
   }
 
   async inject(fault: BrokerFault, rng: Rng): Promise<string> {
+    this.log?.mark(`fault: ${fault}`);
+    const text = await this.injectNow(fault, rng);
+    this.log?.mark(`fault done: ${text}`);
+    return text;
+  }
+
+  private async injectNow(fault: BrokerFault, rng: Rng): Promise<string> {
     if (fault === 'broker-kill') {
       this.child?.kill('SIGKILL');
       await this.exited;
@@ -233,6 +255,7 @@ export class LocalBroker implements BrokerControl {
 
   async close(): Promise<void> {
     await this.stopCleanly();
+    this.log?.close();
     rmSync(this.configFile, { force: true });
     if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
