@@ -53,6 +53,7 @@ function report(t: { diagnostic: (s: string) => void }, r: VerifyResult): void {
 test('verify with broker, client and network faults against a holdfast serve process', { timeout: 300_000 }, async (t) => {
   const proxyPort = await freePort();
   const log = tempLogFile();
+  t.diagnostic(`broker log: ${log.file} (removed if the test passes)`);
   const broker = await LocalBroker.start({ advertisedPort: proxyPort, config: { 'group.min.session.timeout.ms': 1000 }, logFile: log.file });
   const proxy = await FaultProxy.start(broker.target, proxyPort);
   try {
@@ -103,6 +104,7 @@ test('verify with broker, client and network faults against a holdfast serve pro
 test('verify with power loss, torn writes, EIO and bit flips on the simulated file system', { timeout: 300_000 }, async (t) => {
   const proxyPort = await freePort();
   const log = tempLogFile();
+  t.diagnostic(`broker log: ${log.file} (removed if the test passes)`);
   const broker = await SimBroker.start({ 'advertised.port': proxyPort, 'group.initial.rebalance.delay.ms': 0, 'group.min.session.timeout.ms': 1000 }, SEED, { logFile: log.file });
   const proxy = await FaultProxy.start(broker.target, proxyPort);
   try {

@@ -98,6 +98,8 @@ export class LocalBroker implements BrokerControl {
   private readonly ownsDataDir: boolean;
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
+  /** The current incarnation's output read to the end (its last lines are in the log). */
+  private outputDone: Promise<void> = Promise.resolve();
   private paused = false;
   /** The last lines the broker wrote to stderr (for a failure report). */
   readonly stderr: string[] = [];
@@ -146,8 +148,13 @@ export class LocalBroker implements BrokerControl {
     const incarnation = ++this.incarnation;
     log?.mark(`holdfast serve started (incarnation ${incarnation}, pid ${child.pid ?? '?'})`);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    // 'close' comes after the last line of its output was read.
-    child.once('close', (code, signal) => log?.mark(`holdfast serve exited (incarnation ${incarnation}, ${signal === null ? `code ${code}` : signal})`));
+    // 'close' comes once its output is read to the end (before or after 'exit').
+    this.outputDone = new Promise((resolve) =>
+      child.once('close', (code, signal) => {
+        log?.mark(`holdfast serve exited (incarnation ${incarnation}, ${signal === null ? `code ${code}` : signal})`);
+        resolve();
+      }),
+    );
     createInterface({ input: child.stderr! }).on('line', (l) => {
       log?.line(l);
       this.stderr.push(l);
@@ -255,6 +262,7 @@ export class LocalBroker implements BrokerControl {
 
   async close(): Promise<void> {
     await this.stopCleanly();
+    await this.outputDone;
     this.log?.close();
     rmSync(this.configFile, { force: true });
     if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
