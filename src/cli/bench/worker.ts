@@ -10,6 +10,7 @@
 // Clock: performance.timeOrigin + performance.now(), ms with sub-ms precision; the same clock in
 // every process on one machine. Each message's value starts with its send time as a float64 (LE).
 import { Consumer, Producer, createDefaultPartitioner } from '../../client/index.ts';
+import { sharedMonotonicMs } from '../../util/index.ts';
 import { LatencyHistogram, type HistogramSnapshot } from './histogram.ts';
 
 export interface ProducerWorkerArgs {
@@ -139,26 +140,13 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
   const settled = new Promise<void>((r) => (settleAll = r));
 
   const ackLatency = new LatencyHistogram();
-  // One clock reading per burst of acknowledgements: a Produce response settles its records'
-  // callbacks in one synchronous run, and they all take the reading the first one made (valid
-  // until that run ends: a microtask clears it). It serves their latency and the sends they let
-  // out, whose stamps are then earlier than their sendAsync() by at most the run's length
-  // (end-to-end latency reads a little high, never low). A reading per callback costs ~50–60 ns
-  // here, 1,000 times per W2 round on the producer's serial path: switched on and off by the
-  // second within one run it was worth 7.6–7.8% of W2's throughput (docs/performance.md).
-  let burstNow = 0;
-  let burstOpen = false;
-  const closeBurst = (): void => {
-    burstOpen = false;
-  };
-  const ackClock = (): number => {
-    if (!burstOpen) {
-      burstNow = clockMs();
-      burstOpen = true;
-      queueMicrotask(closeBurst);
-    }
-    return burstNow;
-  };
+  // Acknowledgements read the clock through the client's shared reading (sharedMonotonicMs): a
+  // Produce response settles its records' callbacks in one synchronous run, and a reading serves up
+  // to 32 uses (a few µs of that run) before the clock is read again. It serves their latency
+  // and the sends they let out. A reading per callback costs ~50–60 ns here, 1,000 times per W2
+  // round on the producer's serial path: switched on and off by the second within one run, one
+  // reading per response was worth 7.6–7.8% of W2's throughput (docs/performance.md).
+  const ackClock = (): number => TIME_ORIGIN + sharedMonotonicMs();
   const onAck = (sentAt: number): void => {
     const now = ackClock();
     if (sentAt >= warmupEnd && sentAt < end) ackLatency.record((now - sentAt) * 1000);
