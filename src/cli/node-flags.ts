@@ -6,7 +6,8 @@
  * consumer processes of `holdfast bench` and `bench:compare` (for every system, so the peers'
  * clients too, as OpenMessaging Benchmark runs its workers with tuned JVM flags), and the brokers,
  * which start their old generation smaller and add two of their own (NODE_FLAGS):
- * `bin/holdfast.js` (it re-executes itself with them), `npm start`, the brokers that bench, verify and the tests start. A test keeps them in step.
+ * `bin/holdfast.js` (it re-executes itself with them), `npm start`, the brokers that bench, verify
+ * and the tests start. A test keeps them in step.
  * They go on the command line: V8 reads --initial-old-space-size only at start-up
  * (v8.setFlagsFromString has no effect on it), and Node documents changing flags at runtime as
  * unsafe. An application running a Producer or Consumer at high rates should pass them itself
@@ -14,7 +15,8 @@
  *
  * Both processes keep their data in Buffers, off the V8 heap, so the heap stays at a few MB:
  * - --initial-old-space-size=128 (the broker's is 32 now, see NODE_FLAGS; this is the clients'
- *   reason, measured on an older broker): with a heap that small V8 sets an old-generation limit only
+ *   reason, measured on an older broker): with a heap that small V8 sets an old-generation limit
+ *   only
  *   ~10 MB above the live size and keeps scheduling incremental marking; a W1 broker did ~22 full
  *   mark-compacts a second (a one-off --trace-gc count), ~5 with the flag. Broker CPU per W1
  *   message went from 5.18 to 2.83 µs (`holdfast bench`; HOLDFAST_BROKER_NODE_ARGS=

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
-import { embeddedBroker, removeDir } from '../helpers/broker.ts';
+import { embeddedBroker, holdfastCli, removeDir } from '../helpers/broker.ts';
 import { parseDuration } from '../../src/cli/common.ts';
 
 test('holdfast verify against a running broker: client faults, checkers pass, JSON result', { timeout: 180_000 }, async () => {
@@ -41,11 +41,7 @@ test('verify --duration accepts ms, s, m, h', () => {
 });
 
 test('verify --broker-log is refused with --brokers: there is no broker of its own to log', async () => {
-  const r = await new Promise<{ code: number; stderr: string }>((res) => {
-    execFile(process.execPath, [resolve('src/cli/main.ts'), 'verify', '--brokers', '127.0.0.1:1', '--broker-log', 'x.log'], (err, _stdout, stderr) =>
-      res({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stderr }),
-    );
-  });
+  const r = await holdfastCli(['verify', '--brokers', '127.0.0.1:1', '--broker-log', 'x.log']);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /--broker-log needs the broker verify starts itself: it cannot be used with --brokers/);
 });

@@ -11,13 +11,13 @@
 // Longer runs: `npm run test:faults -- --duration 10m`. HOLDFAST_FAULTS_SEED replays a seed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FaultProxy, LocalBroker, freePort, runVerify, summarize, type VerifyResult } from '../../src/cli/verify/index.ts';
 import { Admin, Producer, TopicReader } from '../../src/client/index.ts';
 import { Rng } from '../../src/util/index.ts';
 import { SimBroker } from './sim-broker.ts';
+import { removeDir, tempDir } from '../helpers/broker.ts';
 
 const SEED = Number(process.env.HOLDFAST_FAULTS_SEED ?? Date.now() % 1_000_000);
 const SECONDS = Number(process.env.HOLDFAST_FAULTS_SECONDS ?? 30);
@@ -36,8 +36,8 @@ async function readValues(brokers: string[], topic: string, count: number): Prom
 
 /** A fresh file path for a broker log, and how to clean it up. */
 function tempLogFile(): { file: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'holdfast-fault-log-'));
-  return { file: join(dir, 'broker.log'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+  const dir = tempDir('holdfast-fault-log-');
+  return { file: join(dir, 'broker.log'), remove: () => removeDir(dir) };
 }
 
 /** Lines of a broker log that the harness marked (`# <time> <what>`), without the time. */

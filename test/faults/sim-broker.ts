@@ -6,7 +6,7 @@
 import { defaultBrokerConfig, startBroker, type Broker } from '../../src/broker/index.ts';
 import { SimFileSystem } from '../../src/storage/index.ts';
 import { Rng, createLogger, silentLogger, type Logger } from '../../src/util/index.ts';
-import { BrokerLog, injectBitFlip, type BrokerControl, type BrokerFault, type CorruptionProbe } from '../../src/cli/verify/index.ts';
+import { BrokerLog, injectBitFlip, loggedFault, type BrokerControl, type BrokerFault, type CorruptionProbe } from '../../src/cli/verify/index.ts';
 
 const DATA = '/data';
 
@@ -30,7 +30,6 @@ export class SimBroker implements BrokerControl {
   /** Every incarnation's log lines (logFile), or null: then the broker logs nothing. */
   private readonly log: BrokerLog | null;
   private readonly logger: Logger;
-  private incarnation = 1;
 
   private constructor(sim: SimFileSystem, broker: Broker, config: Record<string, unknown>, log: BrokerLog | null, logger: Logger) {
     this.sim = sim;
@@ -49,7 +48,7 @@ export class SimBroker implements BrokerControl {
     const logger = log === null ? silentLogger : createLogger({ write: (line) => log.line(line) });
     const sim = new SimFileSystem({ rng: new Rng(seed) });
     let self: SimBroker | null = null;
-    log?.mark('broker started (incarnation 1, simulated file system)');
+    log?.started('broker', 'simulated file system');
     const broker = await startBroker({ dataDir: DATA, port: 0, fs: sim.mount(), logger, config, onFatal: (err) => self?.onFatal(err) });
     self = new SimBroker(sim, broker, config, log, logger);
     return self;
@@ -63,7 +62,7 @@ export class SimBroker implements BrokerControl {
     for (let attempt = 0; ; attempt++) {
       try {
         this.fatal = null;
-        this.log?.mark(`broker started (incarnation ${++this.incarnation}, simulated file system)`);
+        this.log?.started('broker', 'simulated file system');
         this.broker = await startBroker({ dataDir: DATA, port: this.target.port, fs: this.sim.mount(), logger: this.logger, config: this.config, onFatal: (err) => this.onFatal(err) });
         return;
       } catch (err) {
@@ -75,14 +74,11 @@ export class SimBroker implements BrokerControl {
 
   private async stop(): Promise<void> {
     await this.broker.close().catch(() => undefined);
-    this.log?.mark(`broker stopped (incarnation ${this.incarnation})`);
+    this.log?.mark(`broker stopped (incarnation ${this.log.incarnation})`);
   }
 
-  async inject(fault: BrokerFault, rng: Rng): Promise<string> {
-    this.log?.mark(`fault: ${fault}`);
-    const text = await this.injectNow(fault, rng);
-    this.log?.mark(`fault done: ${text}`);
-    return text;
+  inject(fault: BrokerFault, rng: Rng): Promise<string> {
+    return loggedFault(this.log, fault, () => this.injectNow(fault, rng));
   }
 
   private async injectNow(fault: BrokerFault, rng: Rng): Promise<string> {
@@ -123,7 +119,7 @@ export class SimBroker implements BrokerControl {
         target: this.target,
         stopCleanly: () =>
           this.broker.close().then(
-            () => (this.log?.mark(`broker stopped cleanly (incarnation ${this.incarnation})`), true),
+            () => (this.log?.mark(`broker stopped cleanly (incarnation ${this.log.incarnation})`), true),
             () => false,
           ),
         start: () => this.restart(),

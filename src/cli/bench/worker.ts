@@ -142,10 +142,11 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
   const ackLatency = new LatencyHistogram();
   // Acknowledgements read the clock through the client's shared reading (sharedMonotonicMs): a
   // Produce response settles its records' callbacks in one synchronous run, and a reading serves up
-  // to 32 uses (a few µs of that run) before the clock is read again. It serves their latency
-  // and the sends they let out. A reading per callback costs ~50–60 ns here, 1,000 times per W2
-  // round on the producer's serial path: switched on and off by the second within one run, one
-  // reading per response was worth 7.6–7.8% of W2's throughput (docs/performance.md).
+  // to 32 uses of it (each callback here is a few hundred ns, sends included; estimated, not
+  // timed) before the clock is read again. It serves their latency and the sends they let out.
+  // A reading per callback was ~50–60 ns (a one-off microbenchmark), 1,000 times per W2 round on
+  // the producer's serial path; a one-off within-run probe (not in the repo) put it at ~8% of W2's
+  // throughput, and alternating `holdfast bench` runs agreed in direction (docs/performance.md).
   const ackClock = (): number => TIME_ORIGIN + sharedMonotonicMs();
   const onAck = (sentAt: number): void => {
     const now = ackClock();

@@ -7,6 +7,8 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 export class BrokerLog {
   readonly path: string;
   private fd: number | null;
+  /** Incarnations started so far: the number of the latest. */
+  incarnation = 0;
 
   constructor(path: string) {
     this.path = path;
@@ -23,9 +25,23 @@ export class BrokerLog {
     this.line(`# ${new Date().toISOString()} ${what}`);
   }
 
+  /** Marks a new incarnation: `<what> started (incarnation N, <detail>)`; returns N, for its exit mark. */
+  started(what: string, detail: string): number {
+    this.mark(`${what} started (incarnation ${++this.incarnation}, ${detail})`);
+    return this.incarnation;
+  }
+
   close(): void {
     if (this.fd === null) return;
     closeSync(this.fd);
     this.fd = null;
   }
+}
+
+/** Injects a broker fault, marked in `log` (when there is one) as it begins and once it is over. */
+export async function loggedFault(log: BrokerLog | null, fault: string, inject: () => Promise<string>): Promise<string> {
+  log?.mark(`fault: ${fault}`);
+  const text = await inject();
+  log?.mark(`fault done: ${text}`);
+  return text;
 }

@@ -11,7 +11,7 @@ export { runVerify, summarize, ALL_FAULTS, type Fault, type VerifyOptions, type 
 export { check, type History, type CheckResult, type Anomaly, type AnomalyKind, type CorruptionProbe } from './checker.ts';
 export { FaultProxy } from './proxy.ts';
 export { LocalBroker, freePort, type BrokerControl, type BrokerFault } from './local-broker.ts';
-export { BrokerLog } from './broker-log.ts';
+export { BrokerLog, loggedFault } from './broker-log.ts';
 export { injectBitFlip, type FlipHost } from './bit-flip.ts';
 
 export const VERIFY_USAGE = `Usage: holdfast verify [--brokers HOST:PORT] [--duration 5m] [--faults none|clients|all]

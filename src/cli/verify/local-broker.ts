@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../node-flags.ts';
 import type { Rng } from '../../util/index.ts';
 import { injectBitFlip } from './bit-flip.ts';
-import { BrokerLog } from './broker-log.ts';
+import { BrokerLog, loggedFault } from './broker-log.ts';
 import type { CorruptionProbe } from './checker.ts';
 
 /** A fault the broker side can inject; each call injects and then recovers from it. */
@@ -105,7 +105,6 @@ export class LocalBroker implements BrokerControl {
   readonly stderr: string[] = [];
   /** Every line of every incarnation (logFile), or null. */
   private readonly log: BrokerLog | null;
-  private incarnation = 0;
 
   private constructor(port: number, options: { dataDir?: string; advertisedPort: number; config: Record<string, string | number>; logFile?: string }) {
     this.target = { host: '127.0.0.1', port };
@@ -145,8 +144,7 @@ export class LocalBroker implements BrokerControl {
     this.child = child;
     this.paused = false;
     const log = this.log;
-    const incarnation = ++this.incarnation;
-    log?.mark(`holdfast serve started (incarnation ${incarnation}, pid ${child.pid ?? '?'})`);
+    const incarnation = log?.started('holdfast serve', `pid ${child.pid ?? '?'}`);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     // 'close' comes once its output is read to the end (before or after 'exit').
     this.outputDone = new Promise((resolve) =>
@@ -180,11 +178,8 @@ export class LocalBroker implements BrokerControl {
     return this.child?.pid ?? null;
   }
 
-  async inject(fault: BrokerFault, rng: Rng): Promise<string> {
-    this.log?.mark(`fault: ${fault}`);
-    const text = await this.injectNow(fault, rng);
-    this.log?.mark(`fault done: ${text}`);
-    return text;
+  inject(fault: BrokerFault, rng: Rng): Promise<string> {
+    return loggedFault(this.log, fault, () => this.injectNow(fault, rng));
   }
 
   private async injectNow(fault: BrokerFault, rng: Rng): Promise<string> {
