@@ -18,7 +18,7 @@ import { BATCH_HEADER_BYTES, BatchAppender, ChunkPool, MAX_BATCH_BYTES, decodeBa
 import { API_KEYS, ErrorCode, kafkaErrors, type InitProducerIdResponse, type ProduceResponse } from '../protocol/kafka/index.ts';
 import { ClientCluster, type TopicMetadata } from './cluster.ts';
 import { KafkaProtocolError } from './connection.ts';
-import { createDefaultPartitioner, type Partitioner } from './partitioner.ts';
+import { defaultPartitionPicker, type Partitioner } from './partitioner.ts';
 
 /** One record to send. Strings are encoded as UTF-8. */
 export interface ProducerMessage {
@@ -472,7 +472,8 @@ function ownBytes(record: PendingRecord): void {
 export class Producer {
   private readonly options: ResolvedOptions;
   private readonly cluster: ClientCluster;
-  private readonly partitioner: Partitioner;
+  /** The partitioner (options.partitioner, or the default one called without an input object). */
+  private readonly pickPartition: (topic: string, key: Buffer | null, numPartitions: number, recordBytes: number) => number;
   private readonly topics = new Map<string, TopicState>();
   /** Chunks of acknowledged batches, for the next ones (no page faults on fresh memory per batch). */
   private readonly chunkPool: ChunkPool;
@@ -524,7 +525,10 @@ export class Producer {
       connectTimeoutMs: this.options.connectTimeoutMs,
       requestTimeoutMs: this.options.requestTimeoutMs,
     });
-    this.partitioner = options.partitioner ?? createDefaultPartitioner({ stickyBytes: this.options.batchBytes, hasRoom: (topic, partition, bytes) => this.openBatchHasRoom(topic, partition, bytes) });
+    const custom = options.partitioner;
+    this.pickPartition = custom === undefined
+      ? defaultPartitionPicker({ stickyBytes: this.options.batchBytes, hasRoom: (topic, partition, bytes) => this.openBatchHasRoom(topic, partition, bytes) })
+      : (topic, key, numPartitions, recordBytes) => custom({ topic, key, numPartitions, recordBytes });
   }
 
   /** Bytes of records accepted and not yet settled (for monitoring backpressure). */
@@ -613,7 +617,7 @@ export class Producer {
       metadata = await this.cluster.topic(prepared.topic, this.options.allowAutoTopicCreation);
     }
     const numPartitions = metadata.partitions.length;
-    const partition = prepared.partition ?? this.partitioner({ topic: prepared.topic, key: prepared.key, numPartitions, recordBytes: prepared.bytes });
+    const partition = prepared.partition ?? this.pickPartition(prepared.topic, prepared.key, numPartitions, prepared.bytes);
     if (!Number.isSafeInteger(partition) || partition < 0 || partition >= numPartitions) throw invalidPartition(prepared.topic, partition, numPartitions);
     const leader = metadata.partitions[partition].leader;
     if (leader < 0) throw new KafkaProtocolError(ErrorCode.LEADER_NOT_AVAILABLE, `sendOneway ${prepared.topic}-${partition}`);
@@ -781,7 +785,7 @@ export class Producer {
   /** Puts an accepted record into its partition's open batch (metadata is known). */
   private place(topic: TopicState, record: PendingRecord): void {
     if (topic.numPartitions <= 0) throw new AssertionError(`topic ${topic.name} has no known partitions`);
-    const partition = record.partition ?? this.partitioner({ topic: topic.name, key: record.key, numPartitions: topic.numPartitions, recordBytes: record.bytes });
+    const partition = record.partition ?? this.pickPartition(topic.name, record.key, topic.numPartitions, record.bytes);
     if (!Number.isSafeInteger(partition) || partition < 0 || partition >= topic.numPartitions) {
       // A partition named beyond the count known may have been added since (CreatePartitions):
       // wait for metadata asked for after the record came, as Kafka's producer does, and refuse

@@ -394,6 +394,9 @@ export class BatchAppender {
     if (!Number.isSafeInteger(timestampMs) || !Number.isSafeInteger(delta)) {
       throw new RecordError(RecordErrorCode.INVALID_TIMESTAMP, `record timestamp ${timestampMs} is not an integer number of ms within 2^53 of the batch's first`);
     }
+    if (headerKeys.length === 0 && delta >= -64 && delta < 64 && this.count < 8192 && (key === null || key.length < 64) && (value === null || value.length < 8192)) {
+      if (this.appendUsual(key, value, delta, timestampMs)) return;
+    }
     const body = recordBodyBytes(delta, this.count, key, value, headerKeys, headerValues);
     const size = varintSize(body) + body;
     if (this.bytes + size > MAX_BATCH_BYTES) throw tooLarge();
@@ -409,6 +412,49 @@ export class BatchAppender {
     else if (timestampMs > this.maxTimestamp) this.maxTimestamp = timestampMs;
     this.count++;
     this.bytes += size;
+  }
+
+  /**
+   * The usual record, written without sizing and writing each field through the general varint
+   * code (a third of append()'s time for 100-byte values): no headers, a key under 64 bytes, a
+   * value under 8 KiB, a timestamp within 63 ms of the batch's first, one of its first 8,192
+   * records. Each of its varints but the length then takes one byte, or two for the offset delta
+   * and value length. False, with nothing written, when the record does not fit the current chunk
+   * (append() then takes the general path, which grows the chunks).
+   */
+  private appendUsual(key: Buffer | null, value: Buffer | null, delta: number, timestampMs: number): boolean {
+    const count = this.count;
+    const valueBytes = value === null ? 0 : value.length;
+    // attributes, timestamp delta, offset delta, key, value, header count
+    const body = 4 + (count < 64 ? 0 : 1) + (key === null ? 1 : 1 + key.length) + (value === null ? 1 : valueBytes < 64 ? 1 + valueBytes : 2 + valueBytes);
+    const size = varintSize(body) + body;
+    if (this.pos + size > this.chunk.length || this.bytes + size > MAX_BATCH_BYTES) return false;
+    const buf = this.chunk;
+    let pos = writeVarint(buf, this.pos, body);
+    buf[pos++] = 0; // record attributes: unused
+    buf[pos++] = delta >= 0 ? delta << 1 : (-delta << 1) - 1; // zigzag, one byte
+    pos = writeVarint(buf, pos, count);
+    if (key === null) {
+      buf[pos++] = 1; // zigzag(-1)
+    } else {
+      buf[pos++] = key.length << 1;
+      buf.set(key, pos);
+      pos += key.length;
+    }
+    if (value === null) {
+      buf[pos++] = 1;
+    } else {
+      pos = writeVarint(buf, pos, valueBytes);
+      buf.set(value, pos);
+      pos += valueBytes;
+    }
+    buf[pos++] = 0; // no headers
+    this.pos = pos;
+    if (count === 0) this.baseTimestamp = this.maxTimestamp = timestampMs;
+    else if (timestampMs > this.maxTimestamp) this.maxTimestamp = timestampMs;
+    this.count = count + 1;
+    this.bytes += size;
+    return true;
   }
 
   /**

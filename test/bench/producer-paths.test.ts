@@ -20,9 +20,25 @@ test('a short run reports both paths for each value size, over every measured re
     assert.ok(l.window >= 1 && l.window * (l.valueBytes + 32) <= 1 << 20, `window ${l.window}`);
     assert.ok(Number.isFinite(l.sendAsyncNsPerRecord) && l.sendAsyncNsPerRecord > 0, `sendAsync ${l.sendAsyncNsPerRecord}`);
     assert.ok(Number.isFinite(l.settleNsPerRecord) && l.settleNsPerRecord > 0, `settle ${l.settleNsPerRecord}`);
+    assert.ok(Number.isFinite(l.sendAsyncNsPerRecordMedian) && l.sendAsyncNsPerRecordMedian > 0, `sendAsync median ${l.sendAsyncNsPerRecordMedian}`);
+    assert.ok(Number.isFinite(l.settleNsPerRecordMedian) && l.settleNsPerRecordMedian > 0, `settle median ${l.settleNsPerRecordMedian}`);
+    assert.equal(l.checkout, undefined, 'one checkout: no checkout field');
   }
   assert.equal(lines[0].window, 1000);
   assert.ok(lines[1].window < 1000);
+});
+
+test('--against runs a second checkout in the same process, every round for both', () => {
+  // This checkout as the other one: the comparison's plumbing, not a difference, is under test.
+  const r = run('--value-bytes', '100', '--rounds', '20', '--against', '.');
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.checkout), ['this', '.']);
+  for (const l of lines) {
+    assert.equal(l.rounds, 16);
+    assert.equal(l.records, 16 * 1000);
+    assert.ok(l.sendAsyncNsPerRecordMedian > 0 && l.settleNsPerRecordMedian > 0);
+  }
 });
 
 test('bad options are refused by name', () => {
@@ -32,4 +48,7 @@ test('bad options are refused by name', () => {
   const rounds = run('--rounds', '3');
   assert.equal(rounds.status, 2);
   assert.match(rounds.stderr, /--rounds must be an integer >= 10, got 3/);
+  const against = run('--against', '/nonexistent-checkout');
+  assert.equal(against.status, 2);
+  assert.match(against.stderr, /--against \/nonexistent-checkout: cannot load \/nonexistent-checkout\/src\/client\/index\.ts/);
 });

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/util/index.ts';
-import { BATCH_HEADER_BYTES, BatchAppender, ChunkPool, RecordError, RecordErrorCode, decodeBatch, decodeBatchAsync, compressionOf, type CompressionName, type RecordInput } from '../../src/record/index.ts';
+import { BATCH_HEADER_BYTES, BatchAppender, ChunkPool, buildBatch, RecordError, RecordErrorCode, decodeBatch, decodeBatchAsync, compressionOf, type CompressionName, type RecordInput } from '../../src/record/index.ts';
 import { asBuffer, randomRecords } from './helpers.ts';
 
 const CODEC_NAMES: CompressionName[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
@@ -61,6 +61,41 @@ test('random records round trip through every codec and any first-chunk size (se
     if (compression === 'none') assert.equal(batch.length, appender.byteLength, `${context}: byteLength is the batch's size`);
     else assert.equal(chunks.length, 1, `${context}: a compressed batch is one buffer`);
   }
+});
+
+test('records of the usual shape and just past its limits encode byte for byte as buildBatch does', () => {
+  // append() writes a record without headers, with a key under 64 bytes, a value under 8 KiB, a
+  // timestamp within 63 ms of the first and an offset delta under 8,192 by a shorter path: every
+  // side of each of those limits must give buildBatch's bytes. Timestamps never fall below the
+  // first's, so both take the first as the base.
+  const base = 1_700_000_000_000;
+  const bytes = (n: number | null, fill: number): Buffer | null => (n === null ? null : Buffer.alloc(n, fill));
+  const shapes = (count: number, keySizes: Array<number | null>, valueSizes: Array<number | null>): RecordInput[] =>
+    Array.from({ length: count }, (_, i) => ({
+      key: bytes(keySizes[i % keySizes.length], 0x6b),
+      value: bytes(valueSizes[(i * 7) % valueSizes.length], i & 0xff),
+      headers: i % 97 === 5 ? [{ key: 'h', value: Buffer.from('x') }] : [],
+      timestamp: base + [0, 0, 1, 63, 63, 64, 65, 1000][Math.min(7, Math.floor(i / 1100))],
+    }));
+  const cases: Array<[string, RecordInput[]]> = [
+    ['past 8,192 records, small values', shapes(8300, [null, 0, 1, 63, 64, 200], [null, 0, 1, 63, 64, 127, 128, 300])],
+    ['values around 8 KiB', shapes(60, [null, 63, 64], [8191, 8192, 8000, 64, 63, null, 20000])],
+  ];
+  for (const [name, records] of cases) {
+    const want = buildBatch({ records, producerId: 3, producerEpoch: 1, baseSequence: 17 });
+    for (const firstChunk of [0, 1 << 20]) {
+      const appender = new BatchAppender(firstChunk);
+      appendAll(appender, records);
+      const got = joined(appender.build({ producerId: 3, producerEpoch: 1, baseSequence: 17 }));
+      assert.ok(got.equals(want), `${name}, first chunk ${firstChunk}: the appender's bytes differ from buildBatch's`);
+      assert.equal(appender.byteLength, want.length, `${name}, first chunk ${firstChunk}: byteLength`);
+    }
+  }
+  // Deltas below the first's timestamp, at the one-byte limit and past it.
+  const negative: RecordInput[] = [0, -64, -65, 63, 64, -1].map((d, i) => ({ key: null, value: Buffer.from(`v${i}`), timestamp: base + d }));
+  const appender = new BatchAppender(0);
+  appendAll(appender, negative);
+  assertHolds(joined(appender.build({})), negative, 'negative deltas at the limit');
 });
 
 test('a small first chunk grows by doubling; records never straddle chunks', () => {
