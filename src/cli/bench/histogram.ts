@@ -42,10 +42,18 @@ export class LatencyHistogram {
     return MIN_US * GROWTH ** (i + 0.5);
   }
 
+  /** The last value recorded and its bucket: a burst of acknowledgements often records one value many times. */
+  private lastUs = Number.NaN;
+  private lastBucket = 0;
+
   record(us: number): void {
     if (!Number.isFinite(us)) return;
     if (us < 0) us = 0; // clocks of two processes may disagree by a few µs
-    this.counts[LatencyHistogram.bucketOf(us)]++;
+    if (us !== this.lastUs) {
+      this.lastUs = us;
+      this.lastBucket = LatencyHistogram.bucketOf(us);
+    }
+    this.counts[this.lastBucket]++;
     this.count++;
     this.sumUs += us;
     if (us < this.minUs) this.minUs = us;
