@@ -11,7 +11,8 @@
 // warm up and are not counted. One JSON line per value size: the mean over the rounds, and the
 // median round, which resists the rounds a noisy neighbour slowed down.
 //
-// `--against DIR`: DIR is another checkout of Holdfast (e.g. `git worktree add /tmp/old HEAD~1`).
+// `--against DIR`: DIR is another checkout of Holdfast with its dependencies (e.g. `git worktree add
+// /tmp/old HEAD~1 && ln -s "$PWD/node_modules" /tmp/old/node_modules`).
 // Its Producer runs in this same process, against the same broker, its rounds alternating with
 // this checkout's (in turn first), so both see the same machine at the same moments: on this
 // shared machine separate runs differ by more than a change of a few ns per record. One line per
