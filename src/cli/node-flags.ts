@@ -16,8 +16,7 @@
  * Both processes keep their data in Buffers, off the V8 heap, so the heap stays at a few MB:
  * - --initial-old-space-size=128 (the broker's is 32 now, see NODE_FLAGS; this is the clients'
  *   reason, measured on an older broker): with a heap that small V8 sets an old-generation limit
- *   only
- *   ~10 MB above the live size and keeps scheduling incremental marking; a W1 broker did ~22 full
+ *   only ~10 MB above the live size and keeps scheduling incremental marking; a W1 broker did ~22 full
  *   mark-compacts a second (a one-off --trace-gc count), ~5 with the flag. Broker CPU per W1
  *   message went from 5.18 to 2.83 µs (`holdfast bench`; HOLDFAST_BROKER_NODE_ARGS=
  *   --initial-old-space-size=1 undoes the flag, the later flag wins).

@@ -416,11 +416,12 @@ export class BatchAppender {
 
   /**
    * The usual record, written without sizing and writing each field through the general varint
-   * code (a third of append()'s time for 100-byte values): no headers, a key under 64 bytes, a
-   * value under 8 KiB, a timestamp within 63 ms of the batch's first, one of its first 8,192
-   * records. Each of its varints but the length then takes one byte, or two for the offset delta
-   * and value length. False, with nothing written, when the record does not fit the current chunk
-   * (append() then takes the general path, which grows the chunks).
+   * code (28–29 against 40–44 ns per 100-byte record in a one-off microbenchmark, not in the repo;
+   * `npm run bench:producer-paths -- --against DIR` shows it in sendAsync): no headers, a key
+   * under 64 bytes, a value under 8 KiB, a timestamp within 63 ms of the batch's first, one of
+   * its first 8,192 records. Each of its varints but the length then takes one byte, or two for
+   * the offset delta and value length. False, with nothing written, when the record does not fit
+   * the current chunk (append() then takes the general path, which grows the chunks).
    */
   private appendUsual(key: Buffer | null, value: Buffer | null, delta: number, timestampMs: number): boolean {
     const count = this.count;

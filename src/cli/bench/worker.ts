@@ -84,6 +84,15 @@ export function clockMs(): number {
   return TIME_ORIGIN + performance.now();
 }
 
+/**
+ * clockMs() through the client's shared reading (sharedMonotonicMs: re-read every 32 uses and at
+ * each microtask boundary), for callbacks that run by the thousand in one synchronous run: at most
+ * some µs old (estimated, not timed).
+ */
+function sharedClockMs(): number {
+  return TIME_ORIGIN + sharedMonotonicMs();
+}
+
 /** How often a worker reports its progress count. */
 export const PROGRESS_MS = 250;
 
@@ -140,16 +149,15 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
   const settled = new Promise<void>((r) => (settleAll = r));
 
   const ackLatency = new LatencyHistogram();
-  // Acknowledgements read the clock through the client's shared reading (sharedMonotonicMs): a
+  // Acknowledgements read the clock through the client's shared reading (sharedClockMs): a
   // Produce response settles its records' callbacks in one synchronous run, and a reading serves up
   // to 32 uses of it (each callback here is a few hundred ns, sends included; estimated, not
   // timed) before the clock is read again. It serves their latency and the sends they let out.
   // A reading per callback was ~50–60 ns (a one-off microbenchmark), 1,000 times per W2 round on
   // the producer's serial path; a one-off within-run probe (not in the repo) put it at ~8% of W2's
   // throughput, and alternating `holdfast bench` runs agreed in direction (docs/performance.md).
-  const ackClock = (): number => TIME_ORIGIN + sharedMonotonicMs();
   const onAck = (sentAt: number): void => {
-    const now = ackClock();
+    const now = sharedClockMs();
     if (sentAt >= warmupEnd && sentAt < end) ackLatency.record((now - sentAt) * 1000);
     acked++;
     if (now >= warmupEnd && now < end) ackedMeasured++;
@@ -159,7 +167,7 @@ async function runProducer(a: ProducerWorkerArgs): Promise<void> {
   const onFail = (err: unknown): void => {
     failed++;
     if (firstError === null) firstError = (err as { code?: string }).code ?? String(err);
-    afterSettle(ackClock());
+    afterSettle(sharedClockMs());
   };
   const afterSettle = (now: number): void => {
     inFlight--;
@@ -265,11 +273,10 @@ async function runConsumer(a: ConsumerWorkerArgs): Promise<void> {
     }
   });
   const progress = setInterval(() => void sendToParent({ t: 'progress', n: consumed }), PROGRESS_MS);
-  // The clock through the client's shared reading, as the producer's acknowledgements read it: a
-  // fetched batch's messages are handled in one synchronous run, a reading serves up to 32 of
-  // them, so a latency is at most some µs short (estimated, not timed; L's target is 5 ms).
+  // The shared clock reading, as the producer's acknowledgements read it: a fetched batch's
+  // messages are handled in one synchronous run, so a latency is at most some µs short.
   await consumer.run((m) => {
-    const now = TIME_ORIGIN + sharedMonotonicMs();
+    const now = sharedClockMs();
     consumed++;
     if (now >= warmupEnd && now < end) consumedMeasured++;
     bump(perSecond, Math.floor((now - t0) / 1000));
