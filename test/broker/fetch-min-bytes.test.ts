@@ -169,3 +169,33 @@ test('kafkajs with minBytes: its first batch holds min_bytes of records sent one
     await consumer.disconnect();
   }
 });
+
+test("a produce is answered before the long polls it wakes: the producer's next batch does not wait behind the readers' answers", { timeout: 60_000 }, async () => {
+  await createTopic('answer-order', 1);
+  const order: string[] = [];
+  for (let round = 0; round < 10; round++) {
+    const offset = round; // one record per round
+    const poller = await TestKafkaClient.connect(b.bootstrap);
+    try {
+      const body = {
+        replicaId: -1, maxWaitMs: 30_000, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 1, sessionId: 0, sessionEpoch: -1, forgottenTopicsData: [], rackId: '',
+        topics: [{ topic: 'answer-order', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: offset, logStartOffset: -1, partitionMaxBytes: 1 << 20 }] }],
+      };
+      const polled = poller.request(1, 11, body).then((res: { responses: Array<{ partitions: Answer[] }> }) => {
+        order.push('fetch');
+        return res.responses[0].partitions[0];
+      });
+      await pause(50); // the poll is waiting at the broker
+      const records = buildBatch({ records: [{ value: Buffer.from(`round ${round}`) }] });
+      const produced = c.request(0, 7, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'answer-order', partitionData: [{ index: 0, records }] }] }).then(() => order.push('produce'));
+      const [part] = await Promise.all([polled, produced]);
+      assert.equal(part.errorCode, 0);
+      assert.ok((part.records?.length ?? 0) > 0, `round ${round}: the poll returns the record`);
+    } finally {
+      poller.close();
+    }
+  }
+  // Both answers are written by the same turn of the broker's event loop or the next: the order
+  // they reach this process is the order the broker wrote them.
+  assert.deepEqual(order, Array.from({ length: 10 }, () => ['produce', 'fetch']).flat());
+});
