@@ -1276,10 +1276,20 @@ export class Producer {
       // Acknowledged: the broker had every byte of the request, so nothing reads the chunks again.
       batch.encoded = null;
       batch.appender.recycle();
-      const known = batch.baseOffset >= 0;
-      for (let i = 0; i < batch.records.length; i++) {
-        this.settle(batch.records[i], { topic: tp.topic.name, partition: tp.partition, offset: known ? batch.baseOffset + i : -1 }, true);
-      }
+      const records = batch.records;
+      const count = records.length;
+      // The batch's buffer space goes back before its callbacks run, and records waiting for space
+      // are admitted then, in their order: a callback's own send queues behind any still waiting.
+      // Once per batch, not per record (settle() does it per record).
+      let bytes = 0;
+      for (let i = 0; i < count; i++) bytes += records[i].bytes;
+      this.bufferedBytes -= bytes;
+      if (this.bufferedBytes < 0) throw new AssertionError(`buffered bytes went negative: ${this.bufferedBytes}`);
+      this.admitWaiters();
+      const topic = tp.topic.name;
+      const partition = tp.partition;
+      const baseOffset = batch.baseOffset;
+      for (let i = 0; i < count; i++) this.settle(records[i], { topic, partition, offset: baseOffset >= 0 ? baseOffset + i : -1 });
     }
   }
 
