@@ -249,6 +249,36 @@ test('at-least-once: the committed offset never passes a message whose handler h
   await done;
 });
 
+test('at-least-once: a commit goes out when half of maxUncommittedMessages are handled beyond what the commit in flight covers, not once per message handled meanwhile', { timeout: 60_000 }, async (t) => {
+  const topic = 'commit-pace';
+  const group = 'commit-pace-group';
+  const total = 40_000;
+  const maxUncommittedMessages = 2000;
+  await b.broker.createTopic(topic, 1, {});
+  await produce(wire, topic, 0, Array.from({ length: total }, (_, i) => ({ value: String(i) })), 2000);
+  let handled = 0;
+  let commits = 0;
+  // Auto-commits by time are out of the way: only the half-full trigger (and close) commits.
+  const c = consumer(group, [topic], { maxUncommittedMessages, autoCommitIntervalMs: 600_000 });
+  c.on('commit', () => commits++);
+  // A handler that yields to the event loop: the next messages are handled while a commit is in
+  // flight (the broker runs in this process), as in `holdfast bench`'s consumer process.
+  const done = c.run(async () => {
+    await new Promise<void>((r) => setImmediate(r));
+    handled++;
+  });
+  await until(`all ${total} handled`, () => handled >= total);
+  await c.close();
+  await done;
+  assert.deepEqual(await committedOffsets(wire, group, topic, 1), [total]);
+  // A commit every maxUncommittedMessages / 2 = 1000 messages: 40, and one at close. A commit
+  // queued while one is in flight that already covers most of what waits made up to twice as many.
+  const expected = total / (maxUncommittedMessages / 2);
+  t.diagnostic(`${commits} commits for ${total} messages (one per ${maxUncommittedMessages / 2}: ${expected})`);
+  assert.ok(commits <= expected + 5, `${commits} commits for ${total} messages; at most ${expected + 5} expected`);
+  assert.ok(commits >= expected / 2, `${commits} commits: the half-full trigger must still commit as messages are handled`);
+});
+
 test('at-most-once: the offset past a message is committed before its handler runs', { timeout: 60_000 }, async () => {
   const topic = 'amo';
   const group = 'amo-group';
