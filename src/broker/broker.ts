@@ -89,6 +89,7 @@ export class Broker implements BrokerContext {
       tailCacheTotalBytes: config.tailCacheTotalBytes,
       // Group state is served from memory; commits are small batches that would pin pool chunks.
       uncachedTopics: [OFFSETS_TOPIC],
+      sideTopics: [OFFSETS_TOPIC],
       preallocateBytes: config.logPreallocateBytes,
       inlineWriteMaxBytes: config.logInlineWriteMaxBytes,
       // Zeros take disk space as data does: never into the reserve that keeps Produce refusable.

@@ -9,17 +9,25 @@
 // that (docs/performance.md, "Durable appends on the event loop").
 //
 // A write on the event loop holds everything else the broker does until the disk answers, so it
-// is taken only when nothing else is waiting for the disk:
+// is taken only when no other durable write is waiting for the disk:
 // - the write is at most maxBytes (a W1 group commit of ~1 MB stays on the pool);
-// - no durable write or zero-fill (log.preallocate.bytes) of any log is on the thread pool, and
-//   writes of two other logs or more did not finish there in the last quietMs: where several
+// - no durable write of any log is on the thread pool, and writes of two other logs or more did
+//   not finish there in the last quietMs: where several
 //   partitions are written, requests keep arriving right after writes finish, and one written
 //   inline would hold the others (without this rule, 16 connections to 16 partitions with
 //   100-byte records did 1.82–2.04M msg/s against 1.96–2.35M with every write on the pool). The
 //   log's own writes do not count, or one write on the pool would keep a busy partition there,
 //   nor does one other log alone: a producer moving to the next partition writes the last batch
 //   of the one before beside it, and the new partition's writes would stay on the pool for
-//   quietMs each time (in L, that halved the gain);
+//   quietMs each time (in L, that halved the gain). Nor do a side log's (the broker's
+//   __consumer_offsets, PartitionLogOptions.sideLog): a consumer's commits and the producer's
+//   previous partition made two, and sent a lone producer's writes to the pool for quietMs after
+//   each commit written there;
+// - a zero-fill (log.preallocate.bytes) on the thread pool does not hold a write off the event
+//   loop: the write may wait behind it at the disk, but on the pool it waited longer. Both rules
+//   sent ~55% of W2's durable writes to the pool, where they took ~510–800 µs against ~245–310
+//   inline; with neither, seconds did 5% more messages (docs/performance.md, "Writes beside a
+//   zero-fill or a commit stay on the event loop");
 // - no other log asked in the same turn of the event loop. The decision waits for setImmediate,
 //   after the poll phase has run every socket callback that was ready, so appends to several
 //   partitions arriving together all go to the thread pool and run in parallel there (a throwaway
@@ -56,7 +64,7 @@ export class InlineWrites {
   private readonly quietMs: number;
   /** When the last RECENT_WRITERS writers (distinct, latest first) last finished a write on the thread pool. */
   private readonly poolEnds: { writer: object; atMs: number }[] = [];
-  /** Durable writes on the thread pool now, across the logs sharing this scheduler. */
+  /** Durable writes on the thread pool now, across the logs sharing this scheduler (zero-fills not counted). */
   private poolWrites = 0;
   /** Asks of this turn, answered together at setImmediate. */
   private asks: { writer: object; resolve: (inline: boolean) => void }[] = [];
@@ -94,7 +102,7 @@ export class InlineWrites {
     for (const ask of asks) ask.resolve(alone);
   }
 
-  /** Nothing on the thread pool, writes of at most one other writer finished there within quietMs, and inline writes not paused. */
+  /** No durable write on the thread pool, writes of at most one other writer finished there within quietMs, and inline writes not paused. */
   private diskIdle(writer: object): boolean {
     if (this.poolWrites > 0) return false;
     const now = this.clock.monotonicMs();
@@ -119,18 +127,27 @@ export class InlineWrites {
     }
   }
 
-  /** Runs `writer`'s `write` on the thread pool, counted so that no inline write is taken meanwhile. */
-  async pool<T>(writer: object, write: () => Promise<T>): Promise<T> {
-    this.poolWrites++;
+  /**
+   * Runs `writer`'s `write` on the thread pool. A durable write (`kind` 'write') holds inline
+   * writes off meanwhile; a zero-fill does not. Its end counts among recent writers unless
+   * `recorded` is false (a side log's writes).
+   */
+  async pool<T>(writer: object, write: () => Promise<T>, kind: 'write' | 'fill' = 'write', recorded = true): Promise<T> {
+    const holds = kind === 'write';
+    if (holds) this.poolWrites++;
     this.poolCount++;
     try {
       return await write();
     } finally {
-      this.poolWrites--;
-      const mine = this.poolEnds.findIndex((end) => end.writer === writer);
-      if (mine >= 0) this.poolEnds.splice(mine, 1);
-      this.poolEnds.unshift({ writer, atMs: this.clock.monotonicMs() });
-      if (this.poolEnds.length > RECENT_WRITERS) this.poolEnds.pop();
+      if (holds) this.poolWrites--;
+      if (recorded) this.recordEnd(writer);
     }
+  }
+
+  private recordEnd(writer: object): void {
+    const mine = this.poolEnds.findIndex((end) => end.writer === writer);
+    if (mine >= 0) this.poolEnds.splice(mine, 1);
+    this.poolEnds.unshift({ writer, atMs: this.clock.monotonicMs() });
+    if (this.poolEnds.length > RECENT_WRITERS) this.poolEnds.pop();
   }
 }

@@ -46,6 +46,8 @@ export interface LogManagerOptions {
    * files.
    */
   uncachedTopics?: readonly string[];
+  /** Topics whose logs are side logs (PartitionLogOptions.sideLog): the broker's __consumer_offsets. */
+  sideTopics?: readonly string[];
   /** Logs opened in parallel at start. @default 32 */
   openConcurrency?: number;
   /** See PartitionLogOptions.cleanOpenScanBytes. @default 64 KiB */
@@ -195,6 +197,7 @@ export class LogManager {
       preallocateBytes: this.options.preallocateBytes,
       reserveBytes: this.options.reserveBytes,
       inlineWrites: this.inlineWrites,
+      sideLog: this.options.sideTopics?.includes(topic) === true,
     });
   }
 

@@ -85,6 +85,12 @@ export interface PartitionLogOptions {
    * thread pool.
    */
   inlineWrites?: InlineWrites;
+  /**
+   * A log written beside the partitions, in small writes that follow the consumers (the broker's
+   * __consumer_offsets): its writes on the thread pool do not count among other logs' recent ones
+   * (inline-writes.ts). @default false
+   */
+  sideLog?: boolean;
 }
 
 /**
@@ -278,6 +284,7 @@ export class PartitionLog {
   private readonly preallocateBytes: number;
   private readonly reserveBytes: ((bytes: number) => boolean) | undefined;
   private readonly inlineWrites: InlineWrites | undefined;
+  private readonly sideLog: boolean;
   /** The zero-fill running beside the writer, if any: appends reaching into it wait for it. */
   private prealloc: { segment: Segment; start: number; done: Promise<void> } | undefined;
   /** Set when a zero-fill's write failed: this log appends without preallocating from then on. */
@@ -306,6 +313,7 @@ export class PartitionLog {
     assert(Number.isSafeInteger(this.preallocateBytes) && this.preallocateBytes >= 0 && this.preallocateBytes <= MAX_PREALLOCATE_BYTES, `preallocateBytes ${this.preallocateBytes} must be an integer in [0, ${MAX_PREALLOCATE_BYTES}]`);
     this.reserveBytes = options.reserveBytes;
     this.inlineWrites = options.inlineWrites;
+    this.sideLog = options.sideLog ?? false;
   }
 
   /** Opens (and if needed recovers) the partition directory. Corruption yields an 'offline' log, not an exception. */
@@ -619,9 +627,9 @@ export class PartitionLog {
     return this.onPool(() => this.handles.use(seg.logPath, 'dsync', (h) => h.writev(bufs, position)));
   }
 
-  /** A write on the thread pool, counted by inlineWrites (if any) so that no append is written inline meanwhile. */
-  private onPool<T>(write: () => Promise<T>): Promise<T> {
-    return this.inlineWrites === undefined ? write() : this.inlineWrites.pool(this, write);
+  /** A write on the thread pool, counted by inlineWrites (if any): a durable write holds inline writes off meanwhile, a zero-fill does not. */
+  private onPool<T>(write: () => Promise<T>, kind: 'write' | 'fill' = 'write'): Promise<T> {
+    return this.inlineWrites === undefined ? write() : this.inlineWrites.pool(this, write, kind, !this.sideLog);
   }
 
   /**
@@ -651,7 +659,7 @@ export class PartitionLog {
    */
   private async zeroFill(seg: Segment, start: number, end: number): Promise<void> {
     try {
-      // Counted as a write on the thread pool: no append goes on the event loop to wait behind it at the disk.
+      // Not a write that holds appends off the event loop (inline-writes.ts): one may wait behind it at the disk.
       await this.onPool(() => this.handles.use(seg.logPath, 'readwrite', async (h) => {
         const bufs: Buffer[] = [];
         for (let pos = start; pos < end; pos += ZEROS.length) bufs.push(end - pos >= ZEROS.length ? ZEROS : ZEROS.subarray(0, end - pos));
@@ -663,7 +671,7 @@ export class PartitionLog {
           return;
         }
         await h.sync();
-      }));
+      }), 'fill');
     } catch (err) {
       this.fail(err);
     } finally {

@@ -1,9 +1,10 @@
 // Durable appends written on the event loop (InlineWrites, LogManagerOptions.inlineWriteMaxBytes)
 // over the real file system. What must hold: a lone small append is written inline and reads back
 // (also after a reopen); appends to two partitions in the same turn, a write above the size limit,
-// any write while another is on the thread pool or soon after one finished there, and every write
-// for a while after a slow inline one go to the thread pool; a failed inline write fails the log
-// as a failed pool write does.
+// any write while another durable write is on the thread pool or soon after writes of two other
+// logs finished there, and every write for a while after a slow inline one go to the thread pool;
+// a zero-fill on the pool and a side log's pool writes do not send them there; a failed inline
+// write fails the log as a failed pool write does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FatalStorageError, ManualClock, silentLogger } from '../../src/util/index.ts';
@@ -164,6 +165,58 @@ test("no inline write until quietMs after writes of two other logs on the thread
     assert.deepEqual(counts(inline), { inline: 4, pool: 5 }, "5 ms after them: inline again");
     assert.deepEqual(payloadBytes(await readAll(a)), Array.from({ length: next }, (_, i) => i + 1));
     for (const log of logs) await log.close();
+  });
+});
+
+test("a zero-fill on the thread pool does not hold a write off the event loop; another log's durable write there does", async () => {
+  await withTempDir(async (dir) => {
+    const clock = new ManualClock();
+    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock, quietMs: 0 });
+    const log = await openLog(new CountingFileSystem(nodeFs), dir, clock, { inlineWrites: inline });
+    await log.append(batch(0), { leaderEpoch: 0 }).durable; // on the pool: opens the handle
+    const start = counts(inline);
+    let releaseFill!: () => void;
+    const fill = inline.pool({}, () => new Promise<void>((r) => (releaseFill = r)), 'fill');
+    await log.append(batch(1), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: start.inline + 1, pool: start.pool + 1 }, 'beside a zero-fill: inline');
+    let releaseWrite!: () => void;
+    const write = inline.pool({}, () => new Promise<void>((r) => (releaseWrite = r)));
+    await log.append(batch(2), { leaderEpoch: 0 }).durable;
+    assert.deepEqual(counts(inline), { inline: start.inline + 1, pool: start.pool + 3 }, 'beside a durable write on the pool: the pool');
+    releaseFill();
+    releaseWrite();
+    await Promise.all([fill, write]);
+    assert.deepEqual(payloadBytes(await readAll(log)), [1, 2, 3]);
+    await log.close();
+  });
+});
+
+test("a side log's writes on the thread pool (the broker's __consumer_offsets) do not count among other logs' recent ones", async () => {
+  await withTempDir(async (dir) => {
+    const clock = new ManualClock();
+    const inline = new InlineWrites({ maxBytes: 64 * 1024, clock, quietMs: 5 });
+    const fs = new CountingFileSystem(nodeFs);
+    const open = async (name: string, sideLog: boolean): Promise<PartitionLog> => {
+      await nodeFs.mkdir(`${dir}/${name}`);
+      return openLog(fs, `${dir}/${name}`, clock, { inlineWrites: inline, topic: name, sideLog });
+    };
+    const a = await open('a', false);
+    const b = await open('b', false);
+    const offsets = await open('offsets', true);
+    let next = 0;
+    const appendA = (): Promise<void> => a.append(batch(next++), { leaderEpoch: 0 }).durable.then(() => {});
+    await appendA(); // on the pool: opens the handle
+    await b.append(batch(0), { leaderEpoch: 0 }).durable; // b's first write: on the pool
+    await offsets.append(batch(0), { leaderEpoch: 0 }).durable; // the side log's first write: on the pool
+    const start = counts(inline);
+    await appendA();
+    assert.deepEqual(counts(inline), { inline: start.inline + 1, pool: start.pool }, "after b's and the side log's pool writes: inline (only b counts)");
+    const c = await open('c', false);
+    await c.append(batch(0), { leaderEpoch: 0 }).durable; // c's first write: on the pool
+    await appendA();
+    assert.deepEqual(counts(inline), { inline: start.inline + 1, pool: start.pool + 2 }, "after b's and c's pool writes: the pool");
+    assert.deepEqual(payloadBytes(await readAll(a)), Array.from({ length: next }, (_, i) => i + 1));
+    for (const log of [a, b, c, offsets]) await log.close();
   });
 });
 
