@@ -5,9 +5,9 @@
 //   at-least-once (default)  a partition's committed offset moves only past messages whose handler
 //                            resolved; commits happen every autoCommitIntervalMs, when half of
 //                            maxUncommittedMessages are waiting (beyond those the commit in flight
-//                            covers), on revoke and on close. No handler
-//                            starts while maxUncommittedMessages are handled-or-running and
-//                            uncommitted, so a crash redelivers at most that many messages.
+//                            covers), on revoke and on close. No handler starts while
+//                            maxUncommittedMessages are handled-or-running and uncommitted, so a
+//                            crash redelivers at most that many messages.
 //   at-most-once             before a partition's next run of up to maxMessagesPerTurn messages is
 //                            handled, the offset past its last message is committed (and awaited),
 //                            so nothing is ever handled twice; a crash loses at most

@@ -13,9 +13,9 @@
 // - the write is at most maxBytes (a W1 group commit of ~1 MB stays on the pool);
 // - no durable write of any log is on the thread pool, and writes of two other logs or more did
 //   not finish there in the last quietMs: where several partitions are written, requests keep
-//   arriving right after writes finish, and one written
-//   inline would hold the others (without this rule, 16 connections to 16 partitions with
-//   100-byte records did 1.82–2.04M msg/s against 1.96–2.35M with every write on the pool). The
+//   arriving right after writes finish, and one written inline would hold the others (without
+//   this rule, 16 connections to 16 partitions with 100-byte records did 1.82–2.04M msg/s
+//   against 1.96–2.35M with every write on the pool). The
 //   log's own writes do not count, or one write on the pool would keep a busy partition there,
 //   nor does one other log alone: a producer moving to the next partition writes the last batch
 //   of the one before beside it, and the new partition's writes would stay on the pool for
@@ -26,10 +26,9 @@
 // - a zero-fill (log.preallocate.bytes) on the thread pool does not hold a write off the event
 //   loop: the write may wait behind it at the disk, but on the pool it waited longer. While fills
 //   held writes off and side logs counted, 38–58% of W2's durable writes (the partition's and
-//   the commits') went to the pool,
-//   where they took ~510–810 µs against ~245–350 inline; seconds without them did ~5% more
-//   messages (a one-off probe; docs/performance.md, "Writes beside a zero-fill or a commit stay
-//   on the event loop");
+//   the commits') went to the pool, where they took ~510–810 µs against ~245–350 inline;
+//   seconds without those two rules did ~5% more messages (a one-off probe; docs/performance.md,
+//   "Writes beside a zero-fill or a commit stay on the event loop");
 // - no other log asked in the same turn of the event loop. The decision waits for setImmediate,
 //   after the poll phase has run every socket callback that was ready, so appends to several
 //   partitions arriving together all go to the thread pool and run in parallel there (a throwaway
