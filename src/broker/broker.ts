@@ -87,9 +87,9 @@ export class Broker implements BrokerContext {
       onFatal,
       configFor: (topic) => resolveTopicConfig(registry.get(topic)?.configs ?? {}, config.topicDefaults).log,
       tailCacheTotalBytes: config.tailCacheTotalBytes,
-      // Group state is served from memory; commits are small batches that would pin pool chunks.
-      uncachedTopics: [OFFSETS_TOPIC],
-      sideTopics: [OFFSETS_TOPIC],
+      // Group state is served from memory; commits are small batches that would pin pool chunks,
+      // and their writes follow the consumers (LogManagerOptions.internalTopics).
+      internalTopics: [OFFSETS_TOPIC],
       preallocateBytes: config.logPreallocateBytes,
       inlineWriteMaxBytes: config.logInlineWriteMaxBytes,
       // Zeros take disk space as data does: never into the reserve that keeps Produce refusable.

@@ -705,10 +705,7 @@ export class Producer {
   private settle(record: PendingRecord, result: RecordMetadata | Error, buffered = false): void {
     assert(!record.settled, 'a record settles once');
     record.settled = true;
-    if (buffered) {
-      this.bufferedBytes -= record.bytes;
-      if (this.bufferedBytes < 0) throw new AssertionError(`buffered bytes went negative: ${this.bufferedBytes}`);
-    }
+    if (buffered) this.freeBuffer(record.bytes);
     this.tell(record.done, result);
     const generation = record.generation;
     if (--generation.unsettled === 0) {
@@ -718,6 +715,12 @@ export class Producer {
       throw new AssertionError(`generation ${generation.id} settled more records than it had`);
     }
     if (buffered) this.admitWaiters();
+  }
+
+  /** Gives back buffer space (maxBufferedBytes) held by settled records. */
+  private freeBuffer(bytes: number): void {
+    this.bufferedBytes -= bytes;
+    if (this.bufferedBytes < 0) throw new AssertionError(`buffered bytes went negative: ${this.bufferedBytes}`);
   }
 
   /** Reports an outcome: never inside sendAsync() itself, and a callback's throw stays the caller's. */
@@ -1276,20 +1279,17 @@ export class Producer {
       // Acknowledged: the broker had every byte of the request, so nothing reads the chunks again.
       batch.encoded = null;
       batch.appender.recycle();
-      const records = batch.records;
-      const count = records.length;
-      // The batch's buffer space goes back before its callbacks run, and records waiting for space
-      // are admitted then, in their order: a callback's own send queues behind any still waiting.
-      // Once per batch, not per record (settle() does it per record).
-      let bytes = 0;
-      for (let i = 0; i < count; i++) bytes += records[i].bytes;
-      this.bufferedBytes -= bytes;
-      if (this.bufferedBytes < 0) throw new AssertionError(`buffered bytes went negative: ${this.bufferedBytes}`);
+      // The batch's buffer space (its records' `bytes`, summed in batch.bytes after the header) goes
+      // back before its callbacks run, and records waiting for space are admitted then, in their
+      // order: a callback's own send queues behind any still waiting. Once per batch, not per
+      // record as settle(…, true) does.
+      this.freeBuffer(batch.bytes - BATCH_HEADER_BYTES);
       this.admitWaiters();
+      const records = batch.records;
       const topic = tp.topic.name;
       const partition = tp.partition;
       const baseOffset = batch.baseOffset;
-      for (let i = 0; i < count; i++) this.settle(records[i], { topic, partition, offset: baseOffset >= 0 ? baseOffset + i : -1 });
+      for (let i = 0; i < records.length; i++) this.settle(records[i], { topic, partition, offset: baseOffset >= 0 ? baseOffset + i : -1 });
     }
   }
 

@@ -39,15 +39,14 @@ export interface LogManagerOptions {
   /** Bound on the tail caches of all logs together; the oldest cached batches go first. @default 256 MiB */
   tailCacheTotalBytes?: number;
   /**
-   * Topics whose logs keep no tail cache: ones no consumer tails, whose batches the caller builds
-   * itself (the broker's __consumer_offsets). Its offset commits are small batches cut from Node's
-   * shared 64 KiB buffer pool; cached, each kept its pool chunk for tens of seconds, long enough to
-   * be promoted, and the chunk then waited for a full collection. Reads of these logs go to the
-   * files.
+   * Topics the caller keeps for itself (the broker's __consumer_offsets): no consumer tails them,
+   * and the caller builds their batches. Their logs
+   * - keep no tail cache: offset commits are small batches cut from Node's shared 64 KiB buffer
+   *   pool; cached, each kept its pool chunk for tens of seconds, long enough to be promoted, and
+   *   the chunk then waited for a full collection. Reads of these logs go to the files;
+   * - are side logs for inline writes (PartitionLogOptions.sideLog).
    */
-  uncachedTopics?: readonly string[];
-  /** Topics whose logs are side logs (PartitionLogOptions.sideLog): the broker's __consumer_offsets. */
-  sideTopics?: readonly string[];
+  internalTopics?: readonly string[];
   /** Logs opened in parallel at start. @default 32 */
   openConcurrency?: number;
   /** See PartitionLogOptions.cleanOpenScanBytes. @default 64 KiB */
@@ -176,6 +175,7 @@ export class LogManager {
     // An invalid topic config fails the open loudly (ConfigError) rather than guessing.
     const config = validateLogConfig(this.options.configFor(topic));
     const k = key(topic, partition);
+    const internal = this.options.internalTopics?.includes(topic) === true;
     return PartitionLog.open({
       fs: this.fs,
       clock: this.options.clock,
@@ -191,13 +191,13 @@ export class LogManager {
       onFatal: this.options.onFatal,
       timers: this.options.timers ?? realTimers,
       handles: this.handles,
-      tailCacheBytes: this.options.uncachedTopics?.includes(topic) === true ? 0 : this.options.tailCacheBytes,
+      tailCacheBytes: internal ? 0 : this.options.tailCacheBytes,
       tailCacheBudget: this.tailCacheBudget,
       cleanOpenScanBytes: this.options.cleanOpenScanBytes,
       preallocateBytes: this.options.preallocateBytes,
       reserveBytes: this.options.reserveBytes,
       inlineWrites: this.inlineWrites,
-      sideLog: this.options.sideTopics?.includes(topic) === true,
+      sideLog: internal,
     });
   }
 

@@ -145,10 +145,10 @@ test('a log that failed during the run keeps the shutdown from being marked clea
   });
 });
 
-test('uncachedTopics: those logs keep no tail cache, when created and when reopened; reads go to the files', async () => {
+test('internalTopics: those logs keep no tail cache, when created and when reopened; reads go to the files', async () => {
   await withTempDir(async (dataDir) => {
     const open = (): Promise<LogManager> =>
-      LogManager.open({ fs, clock: new ManualClock(), logger: silentLogger, dataDir, onFatal: () => {}, configFor: () => config(), uncachedTopics: ['internal'] });
+      LogManager.open({ fs, clock: new ManualClock(), logger: silentLogger, dataDir, onFatal: () => {}, configFor: () => config(), internalTopics: ['internal'] });
     for (const round of [1, 2]) {
       const m = await open();
       const plain = round === 1 ? await m.createLog('plain', 0, config(), 'id-1') : m.getLog('plain', 0)!;
