@@ -11,7 +11,9 @@
 // Compare its CPU per message, throughput and latency with `holdfast bench` in alternating runs
 // (same workloads and warm-up): the difference is what Holdfast's own code costs, the rest is the
 // platform's. One JSON line per run, with the latency of the durable writes as JavaScript sees
-// them (writev dispatch to its callback: the kernel's time plus any wait for the event loop).
+// them (writev dispatch to its callback: the kernel's time plus any wait for the event loop)
+// and the producer's acknowledgements per second since it started (`perSecond.produced`, warm-up
+// included, as `holdfast bench` reports them), so the two runs' seconds can be set side by side.
 //
 // `--frame-messages N` caps a frame at N messages (default: what fits 1 MiB). Below the window,
 // the window travels as several frames, and the broker writes one while the next is on its way:
@@ -59,6 +61,8 @@ interface Report {
   writes?: number;
   /** Consumer: send → handled. Broker: writev dispatch → completion seen by JavaScript. */
   latencyMs?: ReturnType<LatencyHistogram['percentilesMs']>;
+  /** Producer: messages acknowledged in each second since it started (warm-up included), as holdfast bench reports them. */
+  perSecond?: number[];
 }
 
 /** Measured window: the parent says when it starts and ends; each role counts and takes CPU in it. */
@@ -250,7 +254,8 @@ async function runProducer(a: Args): Promise<void> {
   let issued = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
-  const w = new Window((win) => void send(win.report('producer')));
+  const perSecond: number[] = [];
+  const w = new Window((win) => void send(win.report('producer', { perSecond })));
   void send({ t: 'ready' }); // connected, and listening for the window's start
   const t0 = performance.now();
 
@@ -291,9 +296,12 @@ async function runProducer(a: Args): Promise<void> {
   socket.on('data', (chunk: Buffer) => {
     const data = partial.length === 0 ? chunk : Buffer.concat([partial, chunk]);
     let at = 0;
+    const second = Math.floor((performance.now() - t0) / 1000);
+    while (perSecond.length <= second) perSecond.push(0);
     for (; at + 4 <= data.length; at += 4) {
       const n = data.readUInt32BE(at);
       inFlight -= n;
+      perSecond[second] += n;
       if (w.open) w.messages += n;
     }
     partial = data.subarray(at);
@@ -448,6 +456,7 @@ async function runParent(): Promise<void> {
         cpuUsPerMessage: { broker: perMessage(b), producer: perMessage(p), consumer: perMessage(c) },
         durableWritesPerSec: Math.round((b.writes ?? 0) / seconds),
         messagesPerWrite: Math.round(b.messages / Math.max(1, b.writes ?? 0)),
+        perSecond: { produced: p.perSecond ?? [] },
       }),
     );
   } finally {

@@ -21,6 +21,10 @@ test('a short W2 run moves messages end to end and reports each process', () => 
   // A group commit holds what arrived while the previous write ran: never more than the window.
   assert.ok(r.messagesPerWrite >= 1 && r.messagesPerWrite <= r.inFlight, `messagesPerWrite ${r.messagesPerWrite}`);
   for (const role of ['broker', 'producer', 'consumer']) assert.ok(r.cpuUsPerMessage[role] > 0, `${role} CPU ${r.cpuUsPerMessage[role]}`);
+  // Per second from the producer's start, warm-up included: they add up to at least the measured window's.
+  const perSecond: number[] = r.perSecond.produced;
+  assert.ok(perSecond.length >= 3 && perSecond.every((n) => Number.isInteger(n) && n >= 0), `perSecond ${JSON.stringify(perSecond)}`);
+  assert.ok(perSecond.reduce((a, b) => a + b, 0) >= r.produced, `perSecond sums to less than the ${r.produced} produced`);
 });
 
 test('--frame-messages splits the window into frames that still move end to end', () => {
