@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { buildBatch } from '../../src/record/index.ts';
-import { embeddedBroker, type EmbeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 
 const require = createRequire(import.meta.url);
@@ -22,6 +22,7 @@ before(async () => {
 after(async () => {
   c.close();
   await b.close();
+  removeDir(b.dataDir);
 });
 
 async function createTopic(name: string, partitions: number): Promise<void> {

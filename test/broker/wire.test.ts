@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { buildBatch, decodeBatches } from '../../src/record/index.ts';
 import { encodeRequestFrame, decodeResponse, FrameDecoder, ErrorCode } from '../../src/protocol/kafka/index.ts';
 import { Rng } from '../../src/util/index.ts';
-import { embeddedBroker, type EmbeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 
 let b: EmbeddedBroker;
@@ -19,6 +19,7 @@ before(async () => {
 after(async () => {
   c.close();
   await b.close();
+  removeDir(b.dataDir);
 });
 
 function createTopic(name: string, partitions = 1, configs: Array<{ name: string; value: string }> = []) {

@@ -58,9 +58,14 @@ test('SIGTERM sent the moment the ready line appears still shuts down cleanly', 
 
 test('a bad flag or config value stops the start with an error naming it', () => {
   const cli = resolve('src/cli/main.ts');
-  const r = spawnSync(process.execPath, [cli, 'serve', '--port', '99999', '--data-dir', tempDir()], { encoding: 'utf8' });
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /port: 99999 is above the maximum 65535/);
+  const dir = tempDir();
+  try {
+    const r = spawnSync(process.execPath, [cli, 'serve', '--port', '99999', '--data-dir', dir], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /port: 99999 is above the maximum 65535/);
+  } finally {
+    removeDir(dir);
+  }
   const u = spawnSync(process.execPath, [cli, 'frobnicate'], { encoding: 'utf8' });
   assert.equal(u.status, 2);
   assert.match(u.stderr, /unknown command "frobnicate"/);

@@ -45,7 +45,8 @@ test('SIGKILL mid-consumption: acknowledged commits survive exactly and the grou
   const seed = Number(process.env.HOLDFAST_TEST_SEED ?? Date.now() % 1_000_000);
   const rng = new Rng(seed);
   const dataDir = tempDir();
-  const configFile = joinPath(tempDir('holdfast-cfg-'), 'holdfast.yaml');
+  const configDir = tempDir('holdfast-cfg-');
+  const configFile = joinPath(configDir, 'holdfast.yaml');
   writeFileSync(configFile, ['group.initial.rebalance.delay.ms: 0', 'group.min.session.timeout.ms: 1000', 'log.level: warn', ''].join('\n'));
   const port = await freePort();
   const args = ['--config', configFile];
@@ -245,5 +246,6 @@ test('SIGKILL mid-consumption: acknowledged commits survive exactly and the grou
     await producer.disconnect().catch(() => {});
     await broker.kill('SIGKILL');
     removeDir(dataDir);
+    removeDir(configDir);
   }
 });

@@ -25,17 +25,28 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-/** An in-process broker on a free port with a fresh data directory (the caller removes it with removeDir). */
-export async function embeddedBroker(config: Record<string, unknown> = {}, dataDir = tempDir()): Promise<EmbeddedBroker> {
-  const broker = await startBroker({
-    dataDir,
-    port: 0,
-    config,
-    logger: process.env.HOLDFAST_TEST_LOG ? undefined : silentLogger,
-  });
+/**
+ * An in-process broker on a free port with a fresh data directory (the caller removes it with
+ * removeDir). A broker that refuses to start (a test of a bad config) leaves no directory behind
+ * unless the caller gave it one.
+ */
+export async function embeddedBroker(config: Record<string, unknown> = {}, dataDir?: string): Promise<EmbeddedBroker> {
+  const dir = dataDir ?? tempDir();
+  let broker: Broker;
+  try {
+    broker = await startBroker({
+      dataDir: dir,
+      port: 0,
+      config,
+      logger: process.env.HOLDFAST_TEST_LOG ? undefined : silentLogger,
+    });
+  } catch (err) {
+    if (dataDir === undefined) removeDir(dir);
+    throw err;
+  }
   return {
     broker,
-    dataDir,
+    dataDir: dir,
     bootstrap: `127.0.0.1:${broker.port}`,
     async close() {
       await broker.close();

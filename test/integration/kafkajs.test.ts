@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { compress, decompress, Compression } from '../../src/record/index.ts';
-import { embeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 import { fetchAll } from '../helpers/fetch-all.ts';
 
@@ -34,8 +34,12 @@ function message(i: number): { key: string; value: Buffer; headers: Record<strin
   return { key: `key-${i % 97}`, value, headers: { seq: String(i), kind: i % 2 ? 'odd' : 'even' } };
 }
 
-test(`kafkajs idempotent producer: ${TOTAL} messages, four codecs, read back exactly once and in order`, { timeout: 600_000 }, async () => {
+test(`kafkajs idempotent producer: ${TOTAL} messages, four codecs, read back exactly once and in order`, { timeout: 600_000 }, async (t) => {
   const b = await embeddedBroker();
+  t.after(async () => {
+    await b.close();
+    removeDir(b.dataDir);
+  });
   const kafka = new Kafka({ clientId: 'kafkajs-it', brokers: [b.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 5 } });
   const admin = kafka.admin();
   await admin.connect();
@@ -82,5 +86,4 @@ test(`kafkajs idempotent producer: ${TOTAL} messages, four codecs, read back exa
   client.close();
   assert.equal(total, TOTAL, 'every message read back exactly once');
   assert.equal(seen.size, TOTAL);
-  await b.close();
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { BATCH_HEADER_BYTES, buildBatch, compressionOf, Compression, decodeBatches, type BatchHeader, type CompressionName } from '../../src/record/index.ts';
 import { Rng } from '../../src/util/index.ts';
-import { embeddedBroker, type EmbeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 import { fetchAll } from '../helpers/fetch-all.ts';
 
@@ -90,6 +90,7 @@ after(async () => {
   if (skip) return;
   client.close();
   await b.close();
+  removeDir(b.dataDir);
 });
 
 async function createTopic(name: string, partitions: number, configs: Record<string, string> = {}): Promise<void> {

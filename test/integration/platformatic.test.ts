@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { Admin, Consumer, Producer, ProduceAcks, ConfigResourceTypes } from '@platformatic/kafka';
 import { Rng } from '../../src/util/index.ts';
-import { embeddedBroker, type EmbeddedBroker } from '../helpers/broker.ts';
+import { embeddedBroker, removeDir, type EmbeddedBroker } from '../helpers/broker.ts';
 import { TestKafkaClient } from '../helpers/kafka-client.ts';
 import { fetchAll } from '../helpers/fetch-all.ts';
 
@@ -34,6 +34,7 @@ after(async () => {
   await admin.close();
   client.close();
   await b.close();
+  removeDir(b.dataDir);
 });
 
 function errorText(err: unknown): string {
