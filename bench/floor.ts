@@ -27,6 +27,7 @@ import { NODE_FLAGS } from '../src/cli/node-flags.ts';
 import { LatencyHistogram } from '../src/cli/bench/histogram.ts';
 import { parseDuration } from '../src/cli/common.ts';
 import { WORKLOADS, warmupMsOf } from '../src/cli/bench/run.ts';
+import { bump } from '../src/cli/bench/worker.ts';
 import { crc32c } from '../src/util/index.ts';
 import { removeDir, tempDir } from '../test/helpers/broker.ts';
 
@@ -297,11 +298,10 @@ async function runProducer(a: Args): Promise<void> {
     const data = partial.length === 0 ? chunk : Buffer.concat([partial, chunk]);
     let at = 0;
     const second = Math.floor((performance.now() - t0) / 1000);
-    while (perSecond.length <= second) perSecond.push(0);
     for (; at + 4 <= data.length; at += 4) {
       const n = data.readUInt32BE(at);
       inFlight -= n;
-      perSecond[second] += n;
+      bump(perSecond, second, n);
       if (w.open) w.messages += n;
     }
     partial = data.subarray(at);

@@ -117,10 +117,11 @@ export function nextMessage<T extends { t: string }>(t: T['t']): Promise<T> {
   });
 }
 
-function bump(bins: number[], index: number): void {
+/** Adds `count` to bin `index` (negative: bin 0) of a per-second series, growing it with zeros. */
+export function bump(bins: number[], index: number, count = 1): void {
   const i = index < 0 ? 0 : index;
   while (bins.length <= i) bins.push(0);
-  bins[i]++;
+  bins[i] += count;
 }
 
 async function runProducer(a: ProducerWorkerArgs): Promise<void> {
